@@ -1,0 +1,28 @@
+// ES module entry: the CommonJS build re-exported by name. test/package.test.ts checks that
+// this list matches the CommonJS exports, so it cannot drift.
+import entry from '../dist/src/cjs.js'
+
+export default entry
+export const {
+  sync,
+  core,
+  SYNC,
+  isRemote,
+  sanitize,
+  travellingContext,
+  DEFAULT_CONTEXT_PARAMS,
+  registerAdapter,
+  knownSchemes,
+  json,
+  bson,
+  memoryBus,
+  SyncError,
+  SyncConfigError,
+  SyncConnectionError,
+  SyncDeliveryError,
+  SyncMessageError,
+  SyncOutboxOverflowError,
+  SyncPublishError,
+  SyncSerializationError,
+  SyncUnavailableError
+} = entry

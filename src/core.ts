@@ -1,0 +1,236 @@
+import { createDebug } from '@feathersjs/commons'
+import { getServiceOptions, type Application, type HookContext } from '@feathersjs/feathers'
+import {
+  DEFAULT_CONTEXT_PARAMS,
+  SYNC,
+  remoteContext,
+  travellingContext,
+  type ContextBuilder
+} from './context'
+import { ENVELOPE_VERSION, envelopeProblem, type Envelope } from './envelope'
+import {
+  SyncDeliveryError,
+  SyncError,
+  SyncMessageError,
+  SyncPublishError,
+  SyncSerializationError,
+  type DropReason
+} from './errors'
+import { SyncState, type SyncInfo } from './handle'
+import { RecentKeys } from './recent'
+import type { Payload } from './serializers'
+import { createStats, type SyncStats } from './stats'
+
+const debug = createDebug('feathers-fanout/core')
+
+/** Options of the core bridge; every adapter accepts them. */
+export interface CoreOptions {
+  /**
+   * `local-first`: the instance that handles a call emits its event at once and drops its own
+   * message when the broker echoes it. `broker`: every instance, the sender too, emits in the
+   * order the broker delivers (feathers-sync's behaviour; local events wait for the broker).
+   * @default 'local-first'
+   */
+  emitOrder?: 'local-first' | 'broker'
+  /** Builds the part of the hook context that travels. @default method, type, id and `contextParams` */
+  context?: ContextBuilder
+  /** Names of `params` that travel with the default context builder. @default ['query', 'provider', 'route'] */
+  contextParams?: readonly string[]
+}
+
+type Emit = (event: string | symbol, ...args: unknown[]) => boolean
+type Service = { emit: Emit }
+
+/** Everything the core keeps for one app. */
+export interface CoreState {
+  readonly handle: SyncState
+  readonly stats: SyncStats
+  options: Required<Pick<CoreOptions, 'emitOrder'>> & { context: ContextBuilder }
+  /** Reports an operational problem on the app as `sync-error`. */
+  report(error: SyncError): void
+  /** Counts a dropped message and, unless it is routine, reports why. */
+  drop(reason: DropReason, error?: SyncError): void
+  /** Stops publishing and receiving; events stay local from then on. */
+  detach(): void
+}
+
+const STATE = Symbol.for('feathers-fanout/core')
+const WRAPPED = Symbol.for('feathers-fanout/wrapped')
+const PENDING_LIMIT = 10_000
+const RECENT_LIMIT = 16_384
+
+type AppWithState = Application & { [STATE]?: CoreState }
+
+/** The core state of an app, if the core is installed. */
+export const coreState = (app: Application): CoreState | undefined => (app as AppWithState)[STATE]
+
+const stripSlashes = (path: string): string => path.replace(/^\/+|\/+$/g, '')
+
+function resolveCoreOptions(options: CoreOptions): CoreState['options'] {
+  const params = options.contextParams ?? DEFAULT_CONTEXT_PARAMS
+  return {
+    emitOrder: options.emitOrder ?? 'local-first',
+    context: options.context ?? ((ctx) => travellingContext(ctx, params))
+  }
+}
+
+/**
+ * Installs the bridge between service events and the app's `sync-out` / `sync-in` events.
+ * Idempotent: a second call only updates the options.
+ */
+export function installCore(app: Application, options: CoreOptions = {}): CoreState {
+  const existing = coreState(app)
+  if (existing) {
+    if (Object.keys(options).length > 0) existing.options = resolveCoreOptions(options)
+    return existing
+  }
+  const stats = createStats()
+  const handle = new SyncState(app, stats)
+  const originals = new WeakMap<object, Emit>()
+  const recent = new RecentKeys(RECENT_LIMIT)
+  const pending = new Map<number, unknown>()
+  let seq = 0
+  let attached = true
+
+  const state: CoreState = {
+    handle,
+    stats,
+    options: resolveCoreOptions(options),
+    report(error) {
+      debug(error)
+      app.emit('sync-error', error)
+    },
+    drop(reason, error) {
+      stats.dropped[reason]++
+      if (error) state.report(error)
+    },
+    detach() {
+      attached = false
+      app.removeListener('sync-in', receive)
+    }
+  }
+
+  Object.defineProperty(app, STATE, { value: state })
+  // `app.sync = {...}` from a feathers-sync style adapter is merged into the handle, so
+  // `status`, `stats()` and `close()` work for custom adapters too.
+  Object.defineProperty(app, 'sync', {
+    configurable: true,
+    enumerable: true,
+    get: () => handle,
+    set: (info: SyncInfo) => handle.adopt(info)
+  })
+
+  function publish(path: string, event: string, data: unknown, ctx: unknown): boolean {
+    let envelope: Envelope
+    let payload: Payload
+    try {
+      const context = ctx == null ? null : state.options.context(ctx as HookContext)
+      envelope = { event, path, data, context, v: ENVELOPE_VERSION, sender: handle.instanceId, id: ++seq }
+      payload = handle.serialize(envelope)
+    } catch (cause) {
+      state.drop('serializeFailed', new SyncSerializationError(path, event, { cause }))
+      return false
+    }
+    if (state.options.emitOrder === 'broker') {
+      if (pending.size >= PENDING_LIMIT) pending.delete(pending.keys().next().value as number)
+      pending.set(envelope.id as number, ctx)
+    }
+    stats.published++
+    try {
+      app.emit('sync-out', payload)
+    } catch (cause) {
+      stats.publishErrors++
+      state.report(new SyncPublishError(`A sync-out listener threw while publishing "${event}" of "${path}"`, { cause }))
+    }
+    return true
+  }
+
+  function wrap(service: Service, path: string): void {
+    if ((service as { [WRAPPED]?: true })[WRAPPED]) return
+    const original = service.emit
+    const events = new Set(getServiceOptions(service)?.serviceEvents ?? [])
+    originals.set(service, original)
+    Object.defineProperty(service, WRAPPED, { value: true })
+    service.emit = function emit(this: unknown, event: string | symbol, ...args: unknown[]): boolean {
+      const [data, ctx] = args
+      const local = typeof event !== 'string' || !events.has(event) || !attached
+      if (local || (ctx as { [SYNC]?: unknown } | undefined)?.[SYNC] === false) {
+        return original.call(this, event, ...args)
+      }
+      if (state.options.emitOrder === 'broker') {
+        // Without a message on the broker nothing would ever emit it: keep it local.
+        return publish(path, event, data, ctx) || original.call(this, event, ...args)
+      }
+      try {
+        return original.call(this, event, ...args)
+      } finally {
+        publish(path, event, data, ctx)
+      }
+    }
+  }
+
+  function deliver(message: Envelope, own: boolean): void {
+    const path = stripSlashes(message.path)
+    const service = (app.services as Record<string, Service | undefined>)[path]
+    const emit = service && originals.get(service)
+    if (!service || !emit) {
+      state.drop('unknownPath', new SyncMessageError('unknownPath', `No service at path "${message.path}"`))
+      return
+    }
+    if (!getServiceOptions(service)?.serviceEvents?.includes(message.event)) {
+      const text = `Service "${path}" does not emit "${message.event}"`
+      state.drop('unknownEvent', new SyncMessageError('unknownEvent', text))
+      return
+    }
+    const origin = { instanceId: message.sender ?? null, messageId: message.id ?? null }
+    let context = own ? pending.get(message.id as number) : undefined
+    if (own) pending.delete(message.id as number)
+    context ??= remoteContext(app, service, path, message.event, message.data, message.context, origin)
+    try {
+      emit.call(service, message.event, message.data, context)
+      stats.delivered++
+    } catch (cause) {
+      state.report(new SyncDeliveryError(path, message.event, { cause }))
+    }
+  }
+
+  function receive(payload: Payload): void {
+    stats.received++
+    let message: unknown
+    try {
+      message = handle.deserialize(payload)
+    } catch (cause) {
+      state.drop('undecodable', new SyncMessageError('undecodable', 'Could not decode an incoming message', { cause }))
+      return
+    }
+    const problem = envelopeProblem(message)
+    if (problem) {
+      state.drop('shape', new SyncMessageError('shape', `Dropped a malformed message: ${problem}`))
+      return
+    }
+    const envelope = message as Envelope
+    const own = envelope.sender === handle.instanceId
+    if (own && state.options.emitOrder === 'local-first') {
+      state.drop('ownEcho')
+      return
+    }
+    if (envelope.sender !== undefined && envelope.id !== undefined && !recent.add(`${envelope.sender}:${envelope.id}`)) {
+      state.drop('duplicate')
+      return
+    }
+    deliver(envelope, own)
+  }
+
+  app.on('sync-in', receive)
+  app.mixins.push((service: unknown, path: string) => wrap(service as Service, path))
+  for (const [path, service] of Object.entries(app.services as Record<string, Service>)) wrap(service, path)
+  return state
+}
+
+/**
+ * The bridge alone, for custom adapters written the feathers-sync way:
+ * `app.configure(core)`, set `app.sync`, publish what arrives on `sync-out`, emit `sync-in`.
+ */
+export const core = (app: Application): void => {
+  installCore(app)
+}

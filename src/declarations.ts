@@ -1,0 +1,12 @@
+import type { SyncHandle, SyncInfo } from './handle'
+
+declare module '@feathersjs/feathers' {
+  interface Application<Services, Settings> {
+    /**
+     * Set by `app.configure(sync(...))` or `app.configure(core)`. A custom adapter may assign
+     * `{ type, ready, serialize, deserialize }`, which is merged into the handle.
+     */
+    get sync(): SyncHandle
+    set sync(value: SyncInfo)
+  }
+}

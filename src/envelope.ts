@@ -1,0 +1,39 @@
+/**
+ * The message that travels. Its first four fields are exactly what feathers-sync 3.x
+ * sends and reads, so mixed fleets keep working; the rest is ignored by feathers-sync.
+ */
+export interface Envelope {
+  /** Service event name, e.g. `created`. */
+  event: string
+  /** Service path, e.g. `messages`. */
+  path: string
+  /** The event data (the result for standard events). */
+  data: unknown
+  /** The part of the hook context that travels, or `null`. */
+  context: Record<string, unknown> | null
+  /** Envelope version; absent on messages written by feathers-sync. */
+  v?: number
+  /** Instance id of the sender; absent on messages written by feathers-sync. */
+  sender?: string
+  /** Per-sender message number, increasing; absent on messages written by feathers-sync. */
+  id?: number
+}
+
+export const ENVELOPE_VERSION = 1
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/**
+ * Checks a decoded message and says what is wrong with it, or returns `undefined` when it
+ * is a valid envelope (ours or feathers-sync's).
+ */
+export function envelopeProblem(message: unknown): string | undefined {
+  if (!isPlainObject(message)) return `expected an object, got ${Array.isArray(message) ? 'an array' : typeof message}`
+  if (typeof message.event !== 'string' || message.event === '') return 'field "event" must be a non-empty string'
+  if (typeof message.path !== 'string') return 'field "path" must be a string'
+  if (message.context != null && !isPlainObject(message.context)) return 'field "context" must be an object or null'
+  if (message.sender !== undefined && typeof message.sender !== 'string') return 'field "sender" must be a string'
+  if (message.id !== undefined && typeof message.id !== 'number') return 'field "id" must be a number'
+  return undefined
+}

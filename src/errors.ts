@@ -1,0 +1,116 @@
+/**
+ * Every error this library raises or reports. Each has a stable `code` to match on,
+ * a `name` for logs, and wraps the driver error it came from in `cause`.
+ */
+
+/** Stable codes, one per error class below. */
+export type SyncErrorCode =
+  | 'SYNC_CONFIG'
+  | 'SYNC_CONNECTION'
+  | 'SYNC_SERIALIZATION'
+  | 'SYNC_MESSAGE'
+  | 'SYNC_PUBLISH'
+  | 'SYNC_DELIVERY'
+  | 'SYNC_OUTBOX_OVERFLOW'
+  | 'SYNC_UNAVAILABLE'
+
+export interface SyncErrorOptions {
+  cause?: unknown
+}
+
+/** Base class of every error of this library. */
+export class SyncError extends Error {
+  readonly code: SyncErrorCode
+
+  constructor(code: SyncErrorCode, message: string, options: SyncErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    this.name = new.target.name
+  }
+}
+
+/** A bad option given to `sync()` or an adapter; thrown at configure time. */
+export class SyncConfigError extends SyncError {
+  /** The option that was wrong, e.g. `uri` or `serialize`. */
+  readonly option: string
+
+  constructor(option: string, message: string, options?: SyncErrorOptions) {
+    super('SYNC_CONFIG', message, options)
+    this.option = option
+  }
+}
+
+/** An adapter named in the registry whose implementation does not exist yet. */
+export class SyncUnavailableError extends SyncError {
+  constructor(adapter: string) {
+    super('SYNC_UNAVAILABLE', `The "${adapter}" adapter is not available yet in this version of feathers-fanout`)
+  }
+}
+
+/** The broker could not be reached, or the connection was lost. Never carries credentials. */
+export class SyncConnectionError extends SyncError {
+  /** `host:port` (or a list of them) that was tried, without credentials. */
+  readonly target: string
+
+  constructor(target: string, message: string, options?: SyncErrorOptions) {
+    super('SYNC_CONNECTION', message, options)
+    this.target = target
+  }
+}
+
+/** An outgoing event could not be serialized. The local event was still emitted. */
+export class SyncSerializationError extends SyncError {
+  readonly path: string
+  readonly event: string
+
+  constructor(path: string, event: string, options?: SyncErrorOptions) {
+    super('SYNC_SERIALIZATION', `Could not serialize "${event}" of service "${path}"`, options)
+    this.path = path
+    this.event = event
+  }
+}
+
+/** Why an incoming message was dropped. Each reason is counted in `stats().dropped`. */
+export type DropReason =
+  | 'undecodable'
+  | 'shape'
+  | 'unknownPath'
+  | 'unknownEvent'
+  | 'oversize'
+  | 'duplicate'
+  | 'ownEcho'
+  | 'outboxOverflow'
+  | 'serializeFailed'
+  | 'unauthenticated'
+  | 'unsent'
+
+/** An incoming message was dropped; `reason` says why. */
+export class SyncMessageError extends SyncError {
+  readonly reason: DropReason
+
+  constructor(reason: DropReason, message: string, options?: SyncErrorOptions) {
+    super('SYNC_MESSAGE', message, options)
+    this.reason = reason
+  }
+}
+
+/** The broker refused or failed to take a published message. */
+export class SyncPublishError extends SyncError {
+  constructor(message: string, options?: SyncErrorOptions) {
+    super('SYNC_PUBLISH', message, options)
+  }
+}
+
+/** A listener threw while a remote event was being delivered to it. */
+export class SyncDeliveryError extends SyncError {
+  constructor(path: string, event: string, options?: SyncErrorOptions) {
+    super('SYNC_DELIVERY', `A listener of "${event}" on service "${path}" threw on a remote event`, options)
+  }
+}
+
+/** The outbox was full while the broker was unreachable; the oldest message was dropped. */
+export class SyncOutboxOverflowError extends SyncError {
+  constructor(limit: string) {
+    super('SYNC_OUTBOX_OVERFLOW', `Outbox full (${limit}): dropped the oldest queued message`)
+  }
+}

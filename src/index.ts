@@ -1,0 +1,57 @@
+import './declarations'
+import { core } from './core'
+import { SYNC, isRemote, sanitize, travellingContext, DEFAULT_CONTEXT_PARAMS } from './context'
+import {
+  SyncConfigError,
+  SyncConnectionError,
+  SyncDeliveryError,
+  SyncError,
+  SyncMessageError,
+  SyncOutboxOverflowError,
+  SyncPublishError,
+  SyncSerializationError,
+  SyncUnavailableError
+} from './errors'
+import { registerAdapter, knownSchemes } from './registry'
+import { bson, json } from './serializers'
+import { sync } from './sync'
+import { memoryBus } from '../adapters/memory'
+
+export {
+  sync,
+  core,
+  SYNC,
+  isRemote,
+  sanitize,
+  travellingContext,
+  DEFAULT_CONTEXT_PARAMS,
+  registerAdapter,
+  knownSchemes,
+  json,
+  bson,
+  memoryBus,
+  SyncError,
+  SyncConfigError,
+  SyncConnectionError,
+  SyncDeliveryError,
+  SyncMessageError,
+  SyncOutboxOverflowError,
+  SyncPublishError,
+  SyncSerializationError,
+  SyncUnavailableError
+}
+export type { Adapter, AdapterHooks } from './adapter'
+export type { ContextBuilder, RemoteOrigin } from './context'
+export type { CoreOptions } from './core'
+export type { Envelope } from './envelope'
+export type { DropReason, SyncErrorCode } from './errors'
+export type { SyncHandle, SyncInfo } from './handle'
+export type { BaseSyncOptions, ResolvedOptions, SyncOptions } from './options'
+export type { OutboxOptions } from './outbox'
+export type { AdapterFactory } from './registry'
+export type { DeserializeFn, Payload, SerializeFn, Serializer, SerializerOptions } from './serializers'
+export type { SyncStats, SyncStatus, SyncStatusEvent } from './stats'
+export type { Configure, Sync } from './sync'
+export type { MemoryAdapterOptions, MemoryBus } from '../adapters/memory'
+
+export default sync

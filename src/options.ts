@@ -1,0 +1,88 @@
+import type { MemoryAdapterOptions } from '../adapters/memory'
+import type { Adapter } from './adapter'
+import type { CoreOptions } from './core'
+import { SyncConfigError } from './errors'
+import { OUTBOX_DEFAULTS, type OutboxOptions } from './outbox'
+import type { SerializerOptions } from './serializers'
+
+/** Options every adapter accepts. Adapter pages in docs/ list the options of each broker. */
+export interface BaseSyncOptions extends CoreOptions, SerializerOptions {
+  /** Broker address; its scheme picks the adapter (`redis://`, `amqp://`, `nats://`, `memory://` …). */
+  uri?: string
+  /** Channel, exchange or subject name. Same default as feathers-sync, so a drop-in keeps talking. @default 'feathers-sync' */
+  key?: string
+  /** An adapter object of your own (see docs/custom-adapters.md); `uri` is then not needed. */
+  adapter?: Adapter
+  /** How long `app.sync.ready` waits for the broker before it rejects (the adapter keeps trying). @default 10_000 */
+  connectTimeoutMs?: number
+  /** How long closing waits for queued messages to reach the broker. @default 5_000 */
+  closeTimeoutMs?: number
+  /** Limits of the queue used while the broker is unreachable. */
+  outbox?: OutboxOptions
+}
+
+/** Options of `sync()`: the common ones plus those of each built-in adapter. */
+export type SyncOptions = BaseSyncOptions & MemoryAdapterOptions
+
+/** Options after validation, with every default filled in. */
+export type ResolvedOptions = SyncOptions & {
+  key: string
+  connectTimeoutMs: number
+  closeTimeoutMs: number
+  outbox: Required<OutboxOptions>
+}
+
+export const DEFAULT_KEY = 'feathers-sync'
+
+function positive(option: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new SyncConfigError(option, `Option "${option}" must be a positive number, got ${String(value)}`)
+  }
+  return value
+}
+
+/** Validates the options once, naming the bad one, and returns a new object with defaults. */
+export function parseOptions(options: SyncOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new SyncConfigError('options', `sync() expects an options object, got ${options === null ? 'null' : typeof options}`)
+  }
+  const { uri, key = DEFAULT_KEY, emitOrder, context, contextParams, outbox = {} } = options
+  if (uri !== undefined && (typeof uri !== 'string' || uri === '')) {
+    throw new SyncConfigError('uri', `Option "uri" must be a non-empty string, got ${JSON.stringify(uri)}`)
+  }
+  if (typeof key !== 'string' || key === '') {
+    throw new SyncConfigError('key', `Option "key" must be a non-empty string, got ${JSON.stringify(key)}`)
+  }
+  if (emitOrder !== undefined && emitOrder !== 'local-first' && emitOrder !== 'broker') {
+    throw new SyncConfigError('emitOrder', `Option "emitOrder" must be 'local-first' or 'broker', got ${String(emitOrder)}`)
+  }
+  if (context !== undefined && typeof context !== 'function') {
+    throw new SyncConfigError('context', `Option "context" must be a function of the hook context, got ${typeof context}`)
+  }
+  if (contextParams !== undefined && (!Array.isArray(contextParams) || contextParams.some((p) => typeof p !== 'string'))) {
+    throw new SyncConfigError('contextParams', 'Option "contextParams" must be an array of parameter names')
+  }
+  return {
+    ...options,
+    key,
+    connectTimeoutMs: positive('connectTimeoutMs', options.connectTimeoutMs, 10_000),
+    closeTimeoutMs: positive('closeTimeoutMs', options.closeTimeoutMs, 5_000),
+    outbox: {
+      maxMessages: positive('outbox.maxMessages', outbox.maxMessages, OUTBOX_DEFAULTS.maxMessages),
+      maxBytes: positive('outbox.maxBytes', outbox.maxBytes, OUTBOX_DEFAULTS.maxBytes)
+    }
+  }
+}
+
+/** The URI scheme without its colon, e.g. `redis` for `redis://host`. */
+export function schemeOf(uri: string): string {
+  const match = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(uri)
+  if (!match) throw new SyncConfigError('uri', `Option "uri" has no scheme: "${redact(uri)}"`)
+  return match[1].toLowerCase()
+}
+
+/** A URI safe to show: credentials replaced by `***`. */
+export function redact(uri: string): string {
+  return uri.replace(/\/\/[^@/]*@/, '//***@')
+}

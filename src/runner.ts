@@ -1,0 +1,193 @@
+import { createDebug } from '@feathersjs/commons'
+import type { Application, HookContext, NextFunction } from '@feathersjs/feathers'
+import type { Adapter } from './adapter'
+import { installCore, type CoreState } from './core'
+import { SyncConnectionError, SyncError, SyncOutboxOverflowError, SyncPublishError } from './errors'
+import type { SyncState } from './handle'
+import type { ResolvedOptions } from './options'
+import { Outbox } from './outbox'
+import type { Payload, Serializer } from './serializers'
+
+const debug = createDebug('feathers-fanout/runner')
+
+const isPromise = (value: unknown): value is Promise<unknown> =>
+  typeof (value as Promise<unknown> | undefined)?.then === 'function'
+
+/** Waits for `promise`, or rejects with `onTimeout()` after `ms`; the timer never keeps the process alive. */
+function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms)
+    timer.unref()
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * Runs an adapter for an app: one `sync-out` listener for the life of the app (however
+ * many reconnects), the outbox while the broker is away, status, readiness and shutdown.
+ */
+export function runAdapter(app: Application, adapter: Adapter, options: ResolvedOptions, serializer: Serializer): SyncState {
+  const state: CoreState = installCore(app, options)
+  const { handle, stats } = state
+  const outbox = new Outbox(options.outbox)
+  let connected = false
+  let subscribed = false
+  let closed = false
+  let overflowReported = false
+  let inflight = 0
+  let drainWaiters: (() => void)[] = []
+
+  handle.type = adapter.type
+  handle.serialize = serializer.serialize
+  handle.deserialize = serializer.deserialize
+
+  const syncOutbox = () => {
+    stats.outbox.messages = outbox.size
+    stats.outbox.bytes = outbox.byteSize
+  }
+  const settle = () => {
+    if (inflight === 0 && outbox.size === 0 && drainWaiters.length > 0) {
+      const waiters = drainWaiters
+      drainWaiters = []
+      waiters.forEach((resolve) => resolve())
+    }
+  }
+  const enqueue = (payload: Payload, front = false) => {
+    if (front) {
+      outbox.unshift(payload)
+    } else {
+      const dropped = outbox.push(payload)
+      if (dropped > 0) {
+        stats.dropped.outboxOverflow += dropped
+        if (!overflowReported) {
+          overflowReported = true
+          const { maxMessages, maxBytes } = options.outbox
+          state.report(new SyncOutboxOverflowError(`${maxMessages} messages / ${maxBytes} bytes`))
+        }
+      }
+    }
+    syncOutbox()
+  }
+  const failed = (payload: Payload, cause: unknown) => {
+    if (!connected && !closed) {
+      // The connection went away under this message: it goes back to the front of the queue.
+      debug('publish failed while disconnected, requeued', cause)
+      enqueue(payload, true)
+      return
+    }
+    stats.publishErrors++
+    state.report(new SyncPublishError(`The ${adapter.type} adapter failed to publish a message`, { cause }))
+  }
+  const send = (payload: Payload) => {
+    try {
+      const result = adapter.publish(payload)
+      if (!isPromise(result)) return
+      inflight++
+      result.then(
+        () => {
+          inflight--
+          settle()
+        },
+        (cause: unknown) => {
+          inflight--
+          failed(payload, cause)
+          settle()
+        }
+      )
+    } catch (cause) {
+      failed(payload, cause)
+    }
+  }
+  const flush = () => {
+    while (connected && outbox.size > 0) send(outbox.shift() as Payload)
+    syncOutbox()
+    settle()
+  }
+  const onOut = (payload: Payload) => {
+    if (connected && outbox.size === 0) send(payload)
+    else enqueue(payload)
+  }
+
+  const hooks = {
+    status(status: 'ready' | 'reconnecting', cause?: Error) {
+      if (closed || !subscribed) return
+      if (status === 'ready') {
+        if (!connected) stats.reconnects++
+        connected = true
+        overflowReported = false
+        handle.setStatus('ready')
+        flush()
+      } else {
+        connected = false
+        handle.setStatus('reconnecting', cause)
+      }
+    },
+    error(error: SyncError) {
+      state.report(error)
+    }
+  }
+  const onMessage = (payload: Payload) => {
+    try {
+      app.emit('sync-in', payload)
+    } catch (cause) {
+      state.report(new SyncError('SYNC_DELIVERY', 'A sync-in listener threw', { cause }))
+    }
+  }
+
+  const startup = (async () => {
+    await adapter.connect(hooks)
+    await adapter.subscribe(onMessage)
+    if (closed) return
+    subscribed = true
+    connected = true
+    handle.setStatus('ready')
+    flush()
+  })()
+  const timeoutError = () =>
+    new SyncConnectionError(
+      adapter.target,
+      `Could not connect to ${adapter.type} at ${adapter.target} within ${options.connectTimeoutMs} ms; still trying`
+    )
+  handle.ready = withTimeout(startup, options.connectTimeoutMs, timeoutError).catch((cause: unknown) => {
+    const error =
+      cause instanceof SyncError
+        ? cause
+        : new SyncConnectionError(adapter.target, `Could not connect to ${adapter.type} at ${adapter.target}`, { cause })
+    state.report(error)
+    throw error
+  })
+  // Nobody has to await `ready`: an unobserved rejection must not end the process.
+  handle.ready.catch(() => undefined)
+
+  handle.closer = async () => {
+    state.detach()
+    handle.setStatus('closing')
+    if (connected && (outbox.size > 0 || inflight > 0)) {
+      const drained = new Promise<void>((resolve) => drainWaiters.push(resolve))
+      await withTimeout(drained, options.closeTimeoutMs, () => new Error('drain timeout')).catch(() => undefined)
+    }
+    closed = true
+    connected = false
+    app.removeListener('sync-out', onOut)
+    stats.dropped.unsent += outbox.size
+    while (outbox.shift() !== undefined);
+    syncOutbox()
+    try {
+      await adapter.close()
+    } catch (cause) {
+      state.report(new SyncConnectionError(adapter.target, `Closing the ${adapter.type} adapter failed`, { cause }))
+    }
+  }
+
+  app.on('sync-out', onOut)
+  app.hooks({
+    teardown: [
+      async (_context: HookContext, next: NextFunction) => {
+        await next()
+        await handle.close()
+      }
+    ]
+  })
+  return handle
+}

@@ -1,0 +1,61 @@
+import type { DropReason } from './errors'
+
+/** Connection status of an instance, the same on every adapter. */
+export type SyncStatus = 'connecting' | 'ready' | 'reconnecting' | 'closing' | 'closed'
+
+/** Emitted on the app as `sync-status` whenever the status changes. */
+export interface SyncStatusEvent {
+  status: SyncStatus
+  previous: SyncStatus
+  /** What caused the change, when known (a driver error wrapped in a SyncError). */
+  cause?: Error
+}
+
+/** Counters since the app was configured; see docs/events-and-context.md. */
+export interface SyncStats {
+  /** Events encoded and handed to the adapter (or to `sync-out` listeners). */
+  published: number
+  /** Messages that arrived from the broker, valid or not, own echoes included. */
+  received: number
+  /** Remote events emitted on this instance's services. */
+  delivered: number
+  /** Messages not delivered or not published, by reason. */
+  dropped: Record<DropReason, number>
+  /** Publishes the broker refused or that failed in the driver. */
+  publishErrors: number
+  /** Times the adapter got its subscription back after losing it. */
+  reconnects: number
+  /** Messages waiting for the broker right now. */
+  outbox: { messages: number; bytes: number }
+}
+
+export const emptyDropCounts = (): Record<DropReason, number> => ({
+  undecodable: 0,
+  shape: 0,
+  unknownPath: 0,
+  unknownEvent: 0,
+  oversize: 0,
+  duplicate: 0,
+  ownEcho: 0,
+  outboxOverflow: 0,
+  serializeFailed: 0,
+  unauthenticated: 0,
+  unsent: 0
+})
+
+export const createStats = (): SyncStats => ({
+  published: 0,
+  received: 0,
+  delivered: 0,
+  dropped: emptyDropCounts(),
+  publishErrors: 0,
+  reconnects: 0,
+  outbox: { messages: 0, bytes: 0 }
+})
+
+/** A copy that the caller may keep and compare. */
+export const snapshot = (stats: SyncStats): SyncStats => ({
+  ...stats,
+  dropped: { ...stats.dropped },
+  outbox: { ...stats.outbox }
+})
