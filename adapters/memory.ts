@@ -30,7 +30,8 @@ export class MemoryBus {
   /** Every connected app sees its connection drop; publishes queue in each app's outbox. */
   goOffline(): void {
     this.up = false
-    for (const hooks of this.members) hooks.status('reconnecting', new Error(`memory bus "${this.name}" went offline`))
+    for (const hooks of this.members)
+      hooks.status('reconnecting', new Error(`memory bus "${this.name}" went offline`))
   }
 
   /** Connections come back; queued messages are flushed. */
@@ -80,7 +81,10 @@ export function memoryBus(name = 'default'): MemoryBus {
 function busName(options: ResolvedOptions & MemoryAdapterOptions): string {
   if (options.name !== undefined) {
     if (typeof options.name !== 'string' || options.name === '') {
-      throw new SyncConfigError('name', `Option "name" must be a non-empty string, got ${JSON.stringify(options.name)}`)
+      throw new SyncConfigError(
+        'name',
+        `Option "name" must be a non-empty string, got ${JSON.stringify(options.name)}`
+      )
     }
     return options.name
   }

@@ -6,6 +6,12 @@ export default entry
 export const {
   sync,
   core,
+  redis,
+  amqp,
+  rabbitmq,
+  nats,
+  memory,
+  cluster,
   SYNC,
   isRemote,
   sanitize,

@@ -24,7 +24,8 @@ const MAX_DEPTH = 32
 const DROP = Symbol('drop')
 
 const isBinary = (value: object): boolean => ArrayBuffer.isView(value)
-const isBsonValue = (value: object): boolean => typeof (value as { _bsontype?: unknown })._bsontype === 'string'
+const isBsonValue = (value: object): boolean =>
+  typeof (value as { _bsontype?: unknown })._bsontype === 'string'
 
 /**
  * Copies a value keeping only what every serializer can encode: plain objects, arrays,
@@ -76,7 +77,10 @@ function copySafe(value: unknown, ancestors: object[]): unknown {
 }
 
 /** The default builder: method, type, id, event, path and the allowed params, made JSON-safe. */
-export function travellingContext(context: HookContext, allowedParams: readonly string[]): Record<string, unknown> {
+export function travellingContext(
+  context: HookContext,
+  allowedParams: readonly string[]
+): Record<string, unknown> {
   const params: Record<string, unknown> = {}
   const source = (context.params ?? {}) as Record<string, unknown>
   for (const name of allowedParams) {
@@ -117,5 +121,7 @@ export function remoteContext(
 
 /** True when an event's context says it came from another instance. */
 export const isRemote = (context: unknown): boolean =>
-  typeof context === 'object' && context !== null && typeof (context as { remote?: unknown }).remote === 'object' &&
+  typeof context === 'object' &&
+  context !== null &&
+  typeof (context as { remote?: unknown }).remote === 'object' &&
   (context as { remote?: unknown }).remote !== null

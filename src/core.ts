@@ -140,7 +140,9 @@ export function installCore(app: Application, options: CoreOptions = {}): CoreSt
       app.emit('sync-out', payload)
     } catch (cause) {
       stats.publishErrors++
-      state.report(new SyncPublishError(`A sync-out listener threw while publishing "${event}" of "${path}"`, { cause }))
+      state.report(
+        new SyncPublishError(`A sync-out listener threw while publishing "${event}" of "${path}"`, { cause })
+      )
     }
     return true
   }
@@ -200,7 +202,10 @@ export function installCore(app: Application, options: CoreOptions = {}): CoreSt
     try {
       message = handle.deserialize(payload)
     } catch (cause) {
-      state.drop('undecodable', new SyncMessageError('undecodable', 'Could not decode an incoming message', { cause }))
+      state.drop(
+        'undecodable',
+        new SyncMessageError('undecodable', 'Could not decode an incoming message', { cause })
+      )
       return
     }
     const problem = envelopeProblem(message)
@@ -214,7 +219,11 @@ export function installCore(app: Application, options: CoreOptions = {}): CoreSt
       state.drop('ownEcho')
       return
     }
-    if (envelope.sender !== undefined && envelope.id !== undefined && !recent.add(`${envelope.sender}:${envelope.id}`)) {
+    if (
+      envelope.sender !== undefined &&
+      envelope.id !== undefined &&
+      !recent.add(`${envelope.sender}:${envelope.id}`)
+    ) {
       state.drop('duplicate')
       return
     }

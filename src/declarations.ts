@@ -1,6 +1,8 @@
 import type { SyncHandle, SyncInfo } from './handle'
 
 declare module '@feathersjs/feathers' {
+  // The type parameters must match Feathers' own declaration to merge with it.
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
   interface Application<Services, Settings> {
     /**
      * Set by `app.configure(sync(...))` or `app.configure(core)`. A custom adapter may assign

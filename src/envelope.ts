@@ -29,11 +29,15 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> =>
  * is a valid envelope (ours or feathers-sync's).
  */
 export function envelopeProblem(message: unknown): string | undefined {
-  if (!isPlainObject(message)) return `expected an object, got ${Array.isArray(message) ? 'an array' : typeof message}`
-  if (typeof message.event !== 'string' || message.event === '') return 'field "event" must be a non-empty string'
+  if (!isPlainObject(message))
+    return `expected an object, got ${Array.isArray(message) ? 'an array' : typeof message}`
+  if (typeof message.event !== 'string' || message.event === '')
+    return 'field "event" must be a non-empty string'
   if (typeof message.path !== 'string') return 'field "path" must be a string'
-  if (message.context != null && !isPlainObject(message.context)) return 'field "context" must be an object or null'
-  if (message.sender !== undefined && typeof message.sender !== 'string') return 'field "sender" must be a string'
+  if (message.context != null && !isPlainObject(message.context))
+    return 'field "context" must be an object or null'
+  if (message.sender !== undefined && typeof message.sender !== 'string')
+    return 'field "sender" must be a string'
   if (message.id !== undefined && typeof message.id !== 'number') return 'field "id" must be a number'
   return undefined
 }

@@ -43,7 +43,10 @@ export class SyncConfigError extends SyncError {
 /** An adapter named in the registry whose implementation does not exist yet. */
 export class SyncUnavailableError extends SyncError {
   constructor(adapter: string) {
-    super('SYNC_UNAVAILABLE', `The "${adapter}" adapter is not available yet in this version of feathers-fanout`)
+    super(
+      'SYNC_UNAVAILABLE',
+      `The "${adapter}" adapter is not available yet in this version of feathers-fanout`
+    )
   }
 }
 

@@ -45,7 +45,10 @@ function positive(option: string, value: unknown, fallback: number): number {
 /** Validates the options once, naming the bad one, and returns a new object with defaults. */
 export function parseOptions(options: SyncOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) {
-    throw new SyncConfigError('options', `sync() expects an options object, got ${options === null ? 'null' : typeof options}`)
+    throw new SyncConfigError(
+      'options',
+      `sync() expects an options object, got ${options === null ? 'null' : typeof options}`
+    )
   }
   const { uri, key = DEFAULT_KEY, emitOrder, context, contextParams, outbox = {} } = options
   if (uri !== undefined && (typeof uri !== 'string' || uri === '')) {
@@ -55,12 +58,21 @@ export function parseOptions(options: SyncOptions): ResolvedOptions {
     throw new SyncConfigError('key', `Option "key" must be a non-empty string, got ${JSON.stringify(key)}`)
   }
   if (emitOrder !== undefined && emitOrder !== 'local-first' && emitOrder !== 'broker') {
-    throw new SyncConfigError('emitOrder', `Option "emitOrder" must be 'local-first' or 'broker', got ${String(emitOrder)}`)
+    throw new SyncConfigError(
+      'emitOrder',
+      `Option "emitOrder" must be 'local-first' or 'broker', got ${String(emitOrder)}`
+    )
   }
   if (context !== undefined && typeof context !== 'function') {
-    throw new SyncConfigError('context', `Option "context" must be a function of the hook context, got ${typeof context}`)
+    throw new SyncConfigError(
+      'context',
+      `Option "context" must be a function of the hook context, got ${typeof context}`
+    )
   }
-  if (contextParams !== undefined && (!Array.isArray(contextParams) || contextParams.some((p) => typeof p !== 'string'))) {
+  if (
+    contextParams !== undefined &&
+    (!Array.isArray(contextParams) || contextParams.some((p) => typeof p !== 'string'))
+  ) {
     throw new SyncConfigError('contextParams', 'Option "contextParams" must be an array of parameter names')
   }
   return {

@@ -13,7 +13,10 @@ const factories = new Map<string, AdapterFactory>()
  */
 export function registerAdapter(scheme: string, factory: AdapterFactory): void {
   if (typeof scheme !== 'string' || !/^[a-z][a-z0-9+.-]*$/.test(scheme)) {
-    throw new SyncConfigError('scheme', `Adapter scheme must be lowercase letters, digits, "+", "." or "-", got "${String(scheme)}"`)
+    throw new SyncConfigError(
+      'scheme',
+      `Adapter scheme must be lowercase letters, digits, "+", "." or "-", got "${String(scheme)}"`
+    )
   }
   if (typeof factory !== 'function') {
     throw new SyncConfigError('factory', `Adapter factory for "${scheme}" must be a function`)
@@ -28,7 +31,10 @@ export const knownSchemes = (): string[] => [...factories.keys()].sort()
 export function factoryFor(scheme: string): AdapterFactory {
   const factory = factories.get(scheme)
   if (!factory) {
-    throw new SyncConfigError('uri', `No adapter for URI scheme "${scheme}:"; known schemes: ${knownSchemes().join(', ')}`)
+    throw new SyncConfigError(
+      'uri',
+      `No adapter for URI scheme "${scheme}:"; known schemes: ${knownSchemes().join(', ')}`
+    )
   }
   return factory
 }

@@ -27,7 +27,12 @@ function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error)
  * Runs an adapter for an app: one `sync-out` listener for the life of the app (however
  * many reconnects), the outbox while the broker is away, status, readiness and shutdown.
  */
-export function runAdapter(app: Application, adapter: Adapter, options: ResolvedOptions, serializer: Serializer): SyncState {
+export function runAdapter(
+  app: Application,
+  adapter: Adapter,
+  options: ResolvedOptions,
+  serializer: Serializer
+): SyncState {
   const state: CoreState = installCore(app, options)
   const { handle, stats } = state
   const outbox = new Outbox(options.outbox)
@@ -153,7 +158,11 @@ export function runAdapter(app: Application, adapter: Adapter, options: Resolved
     const error =
       cause instanceof SyncError
         ? cause
-        : new SyncConnectionError(adapter.target, `Could not connect to ${adapter.type} at ${adapter.target}`, { cause })
+        : new SyncConnectionError(
+            adapter.target,
+            `Could not connect to ${adapter.type} at ${adapter.target}`,
+            { cause }
+          )
     state.report(error)
     throw error
   })
@@ -165,7 +174,9 @@ export function runAdapter(app: Application, adapter: Adapter, options: Resolved
     handle.setStatus('closing')
     if (connected && (outbox.size > 0 || inflight > 0)) {
       const drained = new Promise<void>((resolve) => drainWaiters.push(resolve))
-      await withTimeout(drained, options.closeTimeoutMs, () => new Error('drain timeout')).catch(() => undefined)
+      await withTimeout(drained, options.closeTimeoutMs, () => new Error('drain timeout')).catch(
+        () => undefined
+      )
     }
     closed = true
     connected = false
@@ -176,7 +187,9 @@ export function runAdapter(app: Application, adapter: Adapter, options: Resolved
     try {
       await adapter.close()
     } catch (cause) {
-      state.report(new SyncConnectionError(adapter.target, `Closing the ${adapter.type} adapter failed`, { cause }))
+      state.report(
+        new SyncConnectionError(adapter.target, `Closing the ${adapter.type} adapter failed`, { cause })
+      )
     }
   }
 

@@ -62,7 +62,10 @@ export interface SerializerOptions {
 /** Picks the serializer from the options, naming the bad option when they make no sense. */
 export function resolveSerializer(options: SerializerOptions): Serializer {
   const { serializer, serialize, deserialize } = options
-  for (const [option, value] of [['serialize', serialize], ['deserialize', deserialize]] as const) {
+  for (const [option, value] of [
+    ['serialize', serialize],
+    ['deserialize', deserialize]
+  ] as const) {
     if (value !== undefined && typeof value !== 'function') {
       throw new SyncConfigError(option, `Option "${option}" must be a function, got ${typeof value}`)
     }
@@ -70,7 +73,10 @@ export function resolveSerializer(options: SerializerOptions): Serializer {
   if (serialize || deserialize) {
     if (!serialize || !deserialize) {
       const missing = serialize ? 'deserialize' : 'serialize'
-      throw new SyncConfigError(missing, `Option "${missing}" is required when the other half of the pair is given`)
+      throw new SyncConfigError(
+        missing,
+        `Option "${missing}" is required when the other half of the pair is given`
+      )
     }
     return { name: 'custom', serialize, deserialize }
   }
@@ -86,7 +92,10 @@ export function resolveSerializer(options: SerializerOptions): Serializer {
     return found
   }
   if (typeof serializer?.serialize !== 'function' || typeof serializer?.deserialize !== 'function') {
-    throw new SyncConfigError('serializer', 'Option "serializer" must have serialize and deserialize functions')
+    throw new SyncConfigError(
+      'serializer',
+      'Option "serializer" must have serialize and deserialize functions'
+    )
   }
   return serializer
 }

@@ -36,15 +36,23 @@ function pickFactory(options: SyncOptions, adapterName: string | undefined): Ada
   if (options.adapter !== undefined) {
     const { adapter } = options
     if (typeof adapter !== 'object' || adapter === null || typeof adapter.publish !== 'function') {
-      throw new SyncConfigError('adapter', 'Option "adapter" must implement the Adapter interface (see docs/custom-adapters.md)')
+      throw new SyncConfigError(
+        'adapter',
+        'Option "adapter" must implement the Adapter interface (see docs/custom-adapters.md)'
+      )
     }
     return () => adapter
   }
   if (adapterName) return factoryFor(adapterName)
   if (options.uri) return factoryFor(schemeOf(options.uri))
-  const client = Object.keys(CLIENT_OPTIONS).find((name) => (options as Record<string, unknown>)[name] !== undefined)
+  const client = Object.keys(CLIENT_OPTIONS).find(
+    (name) => (options as Record<string, unknown>)[name] !== undefined
+  )
   if (client) return factoryFor(CLIENT_OPTIONS[client])
-  throw new SyncConfigError('uri', 'Option "uri" is required (or pass a client such as redisClient, or an adapter)')
+  throw new SyncConfigError(
+    'uri',
+    'Option "uri" is required (or pass a client such as redisClient, or an adapter)'
+  )
 }
 
 function configureWith(options: SyncOptions, adapterName?: string): Configure {
@@ -56,7 +64,10 @@ function configureWith(options: SyncOptions, adapterName?: string): Configure {
     const running = coreState(app)?.handle
     if (running?.closer) {
       if (running.type === adapter.type) return
-      throw new SyncConfigError('uri', `This app already syncs through "${running.type}"; it cannot use "${adapter.type}" too`)
+      throw new SyncConfigError(
+        'uri',
+        `This app already syncs through "${running.type}"; it cannot use "${adapter.type}" too`
+      )
     }
     runAdapter(app, adapter, resolved, serializer)
   }

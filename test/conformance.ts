@@ -42,7 +42,10 @@ export function conformanceSuite(target: ConformanceTarget): void {
         const [sender, ...others] = await start()
         const todos = sender.app.service('todos')
         const marker = uniqueKey('all')
-        const item = await todos.create({ marker, text: 'one' }, { query: { $select: undefined }, provider: 'rest' })
+        const item = await todos.create(
+          { marker, text: 'one' },
+          { query: { $select: undefined }, provider: 'rest' }
+        )
         await todos.update(item.id, { marker, text: 'two' })
         await todos.patch(item.id, { text: 'three' })
         todos.emit('status', { marker, text: 'custom' })
@@ -56,10 +59,18 @@ export function conformanceSuite(target: ConformanceTarget): void {
           expect(created.data).toEqual({ marker, text: 'one', id: item.id })
           expect(created.context.app).toBe(other.app)
           expect(created.context.service).toBe(other.app.service('todos'))
-          expect(created.context).toMatchObject({ method: 'create', type: 'around', path: 'todos', event: 'created' })
+          expect(created.context).toMatchObject({
+            method: 'create',
+            type: 'around',
+            path: 'todos',
+            event: 'created'
+          })
           expect(created.context.result).toEqual(created.data)
           expect(created.context.params).toEqual({ query: {}, provider: 'rest' })
-          expect(created.context.remote).toEqual({ instanceId: sender.app.sync.instanceId, messageId: expect.any(Number) })
+          expect(created.context.remote).toEqual({
+            instanceId: sender.app.sync.instanceId,
+            messageId: expect.any(Number)
+          })
           const [patched] = other.seen('patched', marker)
           expect(patched.context).toMatchObject({ method: 'patch', id: item.id })
           expect(other.seen('status', marker)[0].data).toEqual({ marker, text: 'custom' })
@@ -120,26 +131,31 @@ export function conformanceSuite(target: ConformanceTarget): void {
         }
         expect(receiver.errors.length).toBeGreaterThanOrEqual(5)
         expect(receiver.errors.every((error) => error instanceof SyncMessageError)).toBe(true)
-        expect(receiver.received.filter((r) => r.event === 'hacked' || r.data?.marker === undefined)).toHaveLength(0)
+        expect(
+          receiver.received.filter((r) => r.event === 'hacked' || r.data?.marker === undefined)
+        ).toHaveLength(0)
       })
 
-      it(serializer === 'bson' ? 'keeps Date and Buffer values' : 'turns Date values into ISO strings', async () => {
-        const [sender, receiver] = await start(2)
-        const marker = uniqueKey('date')
-        const at = new Date('2026-01-02T03:04:05.678Z')
-        // A custom event: the memory service itself would turn a Date result into a string.
-        sender.app.service('todos').emit('status', { marker, at, bytes: Buffer.from('binary\u0000') })
-        await waitFor('the dated event', () => receiver.seen('status', marker).length === 1)
-        const { data } = receiver.seen('status', marker)[0]
-        if (serializer === 'bson') {
-          expect(data.at).toBeInstanceOf(Date)
-          expect((data.at as Date).getTime()).toBe(at.getTime())
-          expect(Buffer.isBuffer(data.bytes)).toBe(true)
-          expect((data.bytes as Buffer).toString()).toBe('binary\u0000')
-        } else {
-          expect(data.at).toBe(at.toISOString())
+      it(
+        serializer === 'bson' ? 'keeps Date and Buffer values' : 'turns Date values into ISO strings',
+        async () => {
+          const [sender, receiver] = await start(2)
+          const marker = uniqueKey('date')
+          const at = new Date('2026-01-02T03:04:05.678Z')
+          // A custom event: the memory service itself would turn a Date result into a string.
+          sender.app.service('todos').emit('status', { marker, at, bytes: Buffer.from('binary\u0000') })
+          await waitFor('the dated event', () => receiver.seen('status', marker).length === 1)
+          const { data } = receiver.seen('status', marker)[0]
+          if (serializer === 'bson') {
+            expect(data.at).toBeInstanceOf(Date)
+            expect((data.at as Date).getTime()).toBe(at.getTime())
+            expect(Buffer.isBuffer(data.bytes)).toBe(true)
+            expect((data.bytes as Buffer).toString()).toBe('binary\u0000')
+          } else {
+            expect(data.at).toBe(at.toISOString())
+          }
         }
-      })
+      )
 
       it("emits in the broker's order on every instance, the sender too, with emitOrder 'broker'", async () => {
         const [sender, ...others] = await start(3, { emitOrder: 'broker' })

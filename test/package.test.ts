@@ -1,0 +1,70 @@
+import { execFileSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+const root = join(__dirname, '..')
+const cjsEntry = join(root, 'dist/src/cjs.js')
+
+beforeAll(() => {
+  // CI builds before testing; a developer running `npm test` on a fresh clone gets a build here.
+  if (!existsSync(cjsEntry))
+    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'pipe' })
+}, 120_000)
+
+const runNode = (args: string[]): string =>
+  execFileSync(process.execPath, args, {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe']
+  }).trim()
+
+describe('the published package', () => {
+  it('is callable with require(), like feathers-sync, and carries the drop-in names', () => {
+    const out = runNode([
+      '-e',
+      `const sync = require('feathers-fanout')
+       const names = ['SYNC', 'core', 'redis', 'amqp', 'rabbitmq', 'nats', 'memory', 'cluster', 'default']
+       console.log(JSON.stringify({ callable: typeof sync, missing: names.filter((n) => !(n in sync)), self: sync.default === sync }))`
+    ])
+    expect(JSON.parse(out)).toEqual({ callable: 'function', missing: [], self: true })
+  })
+
+  it('works from ES modules with a default and named imports', () => {
+    const out = runNode([
+      '--input-type=module',
+      '-e',
+      `import sync, { SYNC, core, sync as named } from 'feathers-fanout'
+       console.log(JSON.stringify([typeof sync, typeof SYNC, typeof core, named === sync]))`
+    ])
+    expect(JSON.parse(out)).toEqual(['function', 'symbol', 'function', true])
+  })
+
+  it('exports the same names from ES modules as from CommonJS', () => {
+    const esm = JSON.parse(
+      runNode([
+        '--input-type=module',
+        '-e',
+        `import * as m from 'feathers-fanout'; console.log(JSON.stringify(Object.keys(m).sort()))`
+      ])
+    ) as string[]
+    const cjs = JSON.parse(
+      runNode(['-e', `console.log(JSON.stringify(Object.keys(require('feathers-fanout')).sort()))`])
+    ) as string[]
+    expect(esm).toEqual(cjs)
+  })
+
+  it('does not load any broker driver until an adapter is used', () => {
+    const out = runNode([
+      '-e',
+      `require('feathers-fanout')
+       console.log(JSON.stringify(Object.keys(require.cache).filter((f) => /node_modules\\/(ioredis|amqplib|nats|bson)\\//.test(f)).length))`
+    ])
+    expect(out).toBe('0')
+  })
+
+  it('ships declarations that augment the Feathers application type', () => {
+    const declarations = readFileSync(join(root, 'dist/src/declarations.d.ts'), 'utf8')
+    expect(declarations).toContain("declare module '@feathersjs/feathers'")
+    expect(declarations).toContain('get sync(): SyncHandle')
+  })
+})
