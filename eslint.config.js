@@ -19,7 +19,7 @@ module.exports = tseslint.config(
   },
   {
     // Scripts and the demo talk to a person on the console; tests may too.
-    files: ['demo/**', 'bench/**', 'scripts/**', 'test/**'],
+    files: ['demo/**', 'bench/**', 'scripts/**', 'test/**', 'examples/**'],
     rules: { 'no-console': 'off' }
   }
 )

@@ -22,13 +22,14 @@ export const {
   json,
   bson,
   memoryBus,
+  setupPrimary,
   SyncError,
   SyncConfigError,
   SyncConnectionError,
   SyncDeliveryError,
   SyncMessageError,
   SyncOutboxOverflowError,
+  SyncOversizeError,
   SyncPublishError,
-  SyncSerializationError,
-  SyncUnavailableError
+  SyncSerializationError
 } = entry

@@ -12,19 +12,23 @@ import {
   SyncDeliveryError,
   SyncError,
   SyncMessageError,
+  SyncOversizeError,
   SyncPublishError,
   SyncSerializationError,
   type DropReason
 } from './errors'
 import { SyncState, type SyncInfo } from './handle'
 import { RecentKeys } from './recent'
+import { Sealer, type SecurityOptions } from './security'
 import type { Payload } from './serializers'
 import { createStats, type SyncStats } from './stats'
 
 const debug = createDebug('feathers-fanout/core')
 
 /** Options of the core bridge; every adapter accepts them. */
-export interface CoreOptions {
+export interface CoreOptions extends SecurityOptions {
+  /** Largest encoded message sent or accepted; larger ones are dropped before decoding. @default 4 MiB */
+  maxMessageBytes?: number
   /**
    * `local-first`: the instance that handles a call emits its event at once and drops its own
    * message when the broker echoes it. `broker`: every instance, the sender too, emits in the
@@ -45,7 +49,9 @@ type Service = { emit: Emit }
 export interface CoreState {
   readonly handle: SyncState
   readonly stats: SyncStats
-  options: Required<Pick<CoreOptions, 'emitOrder'>> & { context: ContextBuilder }
+  options: ResolvedCoreOptions
+  /** Gives a message that waited in the outbox a fresh signature time; identity without `secrets`. */
+  refresh(payload: Payload): Payload
   /** Reports an operational problem on the app as `sync-error`. */
   report(error: SyncError): void
   /** Counts a dropped message and, unless it is routine, reports why. */
@@ -66,12 +72,31 @@ export const coreState = (app: Application): CoreState | undefined => (app as Ap
 
 const stripSlashes = (path: string): string => path.replace(/^\/+|\/+$/g, '')
 
-function resolveCoreOptions(options: CoreOptions): CoreState['options'] {
+export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+interface ResolvedCoreOptions {
+  emitOrder: 'local-first' | 'broker'
+  context: ContextBuilder
+  maxMessageBytes: number
+  sealer: Sealer | undefined
+}
+
+function resolveCoreOptions(options: CoreOptions): ResolvedCoreOptions {
   const params = options.contextParams ?? DEFAULT_CONTEXT_PARAMS
   return {
     emitOrder: options.emitOrder ?? 'local-first',
-    context: options.context ?? ((ctx) => travellingContext(ctx, params))
+    context: options.context ?? ((ctx) => travellingContext(ctx, params)),
+    maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+    sealer: options.secrets === undefined ? undefined : new Sealer(options)
   }
+}
+
+/** Size in bytes, without encoding a string that is clearly under `limit`. */
+function overLimit(payload: Payload, limit: number): number | undefined {
+  if (typeof payload !== 'string') return payload.byteLength > limit ? payload.byteLength : undefined
+  if (payload.length * 3 <= limit) return undefined
+  const size = Buffer.byteLength(payload)
+  return size > limit ? size : undefined
 }
 
 /**
@@ -104,6 +129,10 @@ export function installCore(app: Application, options: CoreOptions = {}): CoreSt
       stats.dropped[reason]++
       if (error) state.report(error)
     },
+    refresh(payload) {
+      const { sealer } = state.options
+      return sealer ? sealer.reseal(payload) : payload
+    },
     detach() {
       attached = false
       app.removeListener('sync-in', receive)
@@ -127,6 +156,16 @@ export function installCore(app: Application, options: CoreOptions = {}): CoreSt
       const context = ctx == null ? null : state.options.context(ctx as HookContext)
       envelope = { event, path, data, context, v: ENVELOPE_VERSION, sender: handle.instanceId, id: ++seq }
       payload = handle.serialize(envelope)
+      const { sealer, maxMessageBytes } = state.options
+      if (sealer) payload = sealer.seal(payload, handle.instanceId, envelope.id as number)
+      const size = overLimit(payload, maxMessageBytes)
+      if (size !== undefined) {
+        state.drop(
+          'oversize',
+          new SyncOversizeError(size, maxMessageBytes, `"${event}" of service "${path}"`)
+        )
+        return false
+      }
     } catch (cause) {
       state.drop('serializeFailed', new SyncSerializationError(path, event, { cause }))
       return false
@@ -196,8 +235,29 @@ export function installCore(app: Application, options: CoreOptions = {}): CoreSt
     }
   }
 
-  function receive(payload: Payload): void {
+  function receive(raw: Payload): void {
     stats.received++
+    const { sealer, maxMessageBytes } = state.options
+    const size = overLimit(raw, maxMessageBytes)
+    if (size !== undefined) {
+      state.drop(
+        'oversize',
+        new SyncMessageError(
+          'oversize',
+          new SyncOversizeError(size, maxMessageBytes, 'An incoming message').message
+        )
+      )
+      return
+    }
+    let payload = raw
+    if (sealer) {
+      const opened = sealer.open(raw)
+      if ('refused' in opened) {
+        state.drop(opened.refused, new SyncMessageError(opened.refused, `Dropped a message: ${opened.why}`))
+        return
+      }
+      payload = opened.body
+    }
     let message: unknown
     try {
       message = handle.deserialize(payload)

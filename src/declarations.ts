@@ -1,6 +1,6 @@
 import type { SyncHandle, SyncInfo } from './handle'
 
-declare module '@feathersjs/feathers' {
+declare module '@feathersjs/feathers/lib/declarations' {
   // The type parameters must match Feathers' own declaration to merge with it.
   // eslint-disable-next-line @typescript-eslint/no-unused-vars
   interface Application<Services, Settings> {

@@ -12,7 +12,7 @@ export type SyncErrorCode =
   | 'SYNC_PUBLISH'
   | 'SYNC_DELIVERY'
   | 'SYNC_OUTBOX_OVERFLOW'
-  | 'SYNC_UNAVAILABLE'
+  | 'SYNC_OVERSIZE'
 
 export interface SyncErrorOptions {
   cause?: unknown
@@ -37,16 +37,6 @@ export class SyncConfigError extends SyncError {
   constructor(option: string, message: string, options?: SyncErrorOptions) {
     super('SYNC_CONFIG', message, options)
     this.option = option
-  }
-}
-
-/** An adapter named in the registry whose implementation does not exist yet. */
-export class SyncUnavailableError extends SyncError {
-  constructor(adapter: string) {
-    super(
-      'SYNC_UNAVAILABLE',
-      `The "${adapter}" adapter is not available yet in this version of feathers-fanout`
-    )
   }
 }
 
@@ -86,6 +76,8 @@ export type DropReason =
   | 'serializeFailed'
   | 'unauthenticated'
   | 'unsent'
+  | 'stale'
+  | 'replayed'
 
 /** An incoming message was dropped; `reason` says why. */
 export class SyncMessageError extends SyncError {
@@ -115,5 +107,19 @@ export class SyncDeliveryError extends SyncError {
 export class SyncOutboxOverflowError extends SyncError {
   constructor(limit: string) {
     super('SYNC_OUTBOX_OVERFLOW', `Outbox full (${limit}): dropped the oldest queued message`)
+  }
+}
+
+/** A message is larger than a limit: `maxMessageBytes`, or the broker's own (e.g. NATS `max_payload`). */
+export class SyncOversizeError extends SyncError {
+  /** Encoded size of the message in bytes. */
+  readonly size: number
+  /** The limit it exceeded, in bytes. */
+  readonly limit: number
+
+  constructor(size: number, limit: number, what: string) {
+    super('SYNC_OVERSIZE', `${what} is ${size} bytes, over the limit of ${limit} bytes`)
+    this.size = size
+    this.limit = limit
   }
 }

@@ -10,11 +10,13 @@ export interface SyncInfo {
   type: string
   ready: Promise<unknown>
   serialize: SerializeFn
-  deserialize: DeserializeFn
+  /** Text-only functions such as `JSON.parse` are fine for transports that deliver text. */
+  deserialize: DeserializeFn | ((payload: string) => unknown)
 }
 
 /** `app.sync` once the library is configured. */
 export interface SyncHandle extends SyncInfo {
+  deserialize: DeserializeFn
   /** Random id of this instance, carried by every message it sends. */
   readonly instanceId: string
   /** Connection status right now. */
@@ -72,7 +74,7 @@ export class SyncState implements SyncHandle {
     if ((info as unknown) === this) return
     this.type = info.type
     this.serialize = info.serialize
-    this.deserialize = info.deserialize
+    this.deserialize = info.deserialize as DeserializeFn
     this.ready = Promise.resolve(info.ready)
     this.ready.then(
       () => this.setStatus('ready'),

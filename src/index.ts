@@ -8,14 +8,15 @@ import {
   SyncError,
   SyncMessageError,
   SyncOutboxOverflowError,
+  SyncOversizeError,
   SyncPublishError,
-  SyncSerializationError,
-  SyncUnavailableError
+  SyncSerializationError
 } from './errors'
 import { registerAdapter, knownSchemes } from './registry'
 import { bson, json } from './serializers'
 import { sync } from './sync'
 import { memoryBus } from '../adapters/memory'
+import { setupPrimary } from '../adapters/cluster/primary'
 
 export {
   sync,
@@ -30,15 +31,16 @@ export {
   json,
   bson,
   memoryBus,
+  setupPrimary,
   SyncError,
   SyncConfigError,
   SyncConnectionError,
   SyncDeliveryError,
   SyncMessageError,
   SyncOutboxOverflowError,
+  SyncOversizeError,
   SyncPublishError,
-  SyncSerializationError,
-  SyncUnavailableError
+  SyncSerializationError
 }
 export type { Adapter, AdapterHooks } from './adapter'
 export type { ContextBuilder, RemoteOrigin } from './context'
@@ -46,6 +48,7 @@ export type { CoreOptions } from './core'
 export type { Envelope } from './envelope'
 export type { DropReason, SyncErrorCode } from './errors'
 export type { SyncHandle, SyncInfo } from './handle'
+export type { SecurityOptions } from './security'
 export type { BaseSyncOptions, ResolvedOptions, SyncOptions } from './options'
 export type { OutboxOptions } from './outbox'
 export type { AdapterFactory } from './registry'
@@ -53,5 +56,9 @@ export type { DeserializeFn, Payload, SerializeFn, Serializer, SerializerOptions
 export type { SyncStats, SyncStatus, SyncStatusEvent } from './stats'
 export type { Configure, Sync } from './sync'
 export type { MemoryAdapterOptions, MemoryBus } from '../adapters/memory'
+export type { AmqpAdapterOptions, AmqpConnectionOptions, AmqpRecoveryOptions } from '../adapters/amqp'
+export type { ClusterRelay, ClusterRelayStats, SetupPrimaryOptions } from '../adapters/cluster/primary'
+export type { NatsAdapterOptions } from '../adapters/nats'
+export type { RedisAdapterOptions } from '../adapters/redis'
 
 export default sync

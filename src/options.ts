@@ -1,8 +1,12 @@
+import type { AmqpAdapterOptions } from '../adapters/amqp'
 import type { MemoryAdapterOptions } from '../adapters/memory'
+import type { NatsAdapterOptions } from '../adapters/nats'
+import type { RedisAdapterOptions } from '../adapters/redis'
 import type { Adapter } from './adapter'
-import type { CoreOptions } from './core'
+import { DEFAULT_MAX_MESSAGE_BYTES, type CoreOptions } from './core'
 import { SyncConfigError } from './errors'
 import { OUTBOX_DEFAULTS, type OutboxOptions } from './outbox'
+import { Sealer } from './security'
 import type { SerializerOptions } from './serializers'
 
 /** Options every adapter accepts. Adapter pages in docs/ list the options of each broker. */
@@ -22,7 +26,11 @@ export interface BaseSyncOptions extends CoreOptions, SerializerOptions {
 }
 
 /** Options of `sync()`: the common ones plus those of each built-in adapter. */
-export type SyncOptions = BaseSyncOptions & MemoryAdapterOptions
+export type SyncOptions = BaseSyncOptions &
+  MemoryAdapterOptions &
+  AmqpAdapterOptions &
+  NatsAdapterOptions &
+  RedisAdapterOptions
 
 /** Options after validation, with every default filled in. */
 export type ResolvedOptions = SyncOptions & {
@@ -50,7 +58,7 @@ export function parseOptions(options: SyncOptions): ResolvedOptions {
       `sync() expects an options object, got ${options === null ? 'null' : typeof options}`
     )
   }
-  const { uri, key = DEFAULT_KEY, emitOrder, context, contextParams, outbox = {} } = options
+  const { uri, key = DEFAULT_KEY, emitOrder, context, contextParams, outbox = {}, secrets, encrypt } = options
   if (uri !== undefined && (typeof uri !== 'string' || uri === '')) {
     throw new SyncConfigError('uri', `Option "uri" must be a non-empty string, got ${JSON.stringify(uri)}`)
   }
@@ -75,8 +83,17 @@ export function parseOptions(options: SyncOptions): ResolvedOptions {
   ) {
     throw new SyncConfigError('contextParams', 'Option "contextParams" must be an array of parameter names')
   }
+  if (encrypt !== undefined && typeof encrypt !== 'boolean') {
+    throw new SyncConfigError('encrypt', `Option "encrypt" must be true or false, got ${String(encrypt)}`)
+  }
+  if (encrypt && secrets === undefined) {
+    throw new SyncConfigError('encrypt', 'Option "encrypt" needs "secrets" to derive the encryption key from')
+  }
+  // Constructing the sealer checks every secret now rather than when the first message flows.
+  if (secrets !== undefined) new Sealer(options)
   return {
     ...options,
+    maxMessageBytes: positive('maxMessageBytes', options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES),
     key,
     connectTimeoutMs: positive('connectTimeoutMs', options.connectTimeoutMs, 10_000),
     closeTimeoutMs: positive('closeTimeoutMs', options.closeTimeoutMs, 5_000),

@@ -10,7 +10,7 @@ export interface OutboxOptions {
 
 export const OUTBOX_DEFAULTS: Required<OutboxOptions> = { maxMessages: 10_000, maxBytes: 16 * 1024 * 1024 }
 
-const sizeOf = (payload: Payload): number =>
+export const sizeOf = (payload: Payload): number =>
   typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength
 
 /**
@@ -43,13 +43,6 @@ export class Outbox {
       dropped++
     }
     return dropped
-  }
-
-  /** Puts a message back at the front, after a publish failed. */
-  unshift(payload: Payload): void {
-    if (this.head > 0) this.items[--this.head] = payload
-    else this.items.unshift(payload)
-    this.bytes += sizeOf(payload)
   }
 
   shift(): Payload | undefined {

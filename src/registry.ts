@@ -1,5 +1,5 @@
 import type { Adapter } from './adapter'
-import { SyncConfigError, SyncUnavailableError } from './errors'
+import { SyncConfigError } from './errors'
 import type { ResolvedOptions } from './options'
 
 /** Makes an adapter from validated options. It must not connect yet: `connect()` does. */
@@ -38,10 +38,3 @@ export function factoryFor(scheme: string): AdapterFactory {
   }
   return factory
 }
-
-/** A placeholder for an adapter that this version does not ship yet. */
-export const unavailable =
-  (name: string): AdapterFactory =>
-  () => {
-    throw new SyncUnavailableError(name)
-  }

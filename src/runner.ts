@@ -5,7 +5,7 @@ import { installCore, type CoreState } from './core'
 import { SyncConnectionError, SyncError, SyncOutboxOverflowError, SyncPublishError } from './errors'
 import type { SyncState } from './handle'
 import type { ResolvedOptions } from './options'
-import { Outbox } from './outbox'
+import { Outbox, sizeOf } from './outbox'
 import type { Payload, Serializer } from './serializers'
 
 const debug = createDebug('feathers-fanout/runner')
@@ -41,50 +41,64 @@ export function runAdapter(
   let closed = false
   let overflowReported = false
   let inflight = 0
+  let sendSeq = 0
+  // Messages the driver took but then failed on a lost connection, in the order they were first sent.
+  const retry: { seq: number; payload: Payload }[] = []
   let drainWaiters: (() => void)[] = []
+  // The last problem the adapter reported while starting, so a timeout can say why.
+  let lastStartupError: SyncError | undefined
 
   handle.type = adapter.type
   handle.serialize = serializer.serialize
   handle.deserialize = serializer.deserialize
 
   const syncOutbox = () => {
-    stats.outbox.messages = outbox.size
-    stats.outbox.bytes = outbox.byteSize
+    stats.outbox.messages = outbox.size + retry.length
+    stats.outbox.bytes = outbox.byteSize + retry.reduce((sum, item) => sum + sizeOf(item.payload), 0)
   }
+  const idle = () => inflight === 0 && outbox.size === 0 && retry.length === 0
   const settle = () => {
-    if (inflight === 0 && outbox.size === 0 && drainWaiters.length > 0) {
+    if (idle() && drainWaiters.length > 0) {
       const waiters = drainWaiters
       drainWaiters = []
       waiters.forEach((resolve) => resolve())
     }
   }
-  const enqueue = (payload: Payload, front = false) => {
-    if (front) {
-      outbox.unshift(payload)
-    } else {
-      const dropped = outbox.push(payload)
-      if (dropped > 0) {
-        stats.dropped.outboxOverflow += dropped
-        if (!overflowReported) {
-          overflowReported = true
-          const { maxMessages, maxBytes } = options.outbox
-          state.report(new SyncOutboxOverflowError(`${maxMessages} messages / ${maxBytes} bytes`))
-        }
+  const enqueue = (payload: Payload) => {
+    const dropped = outbox.push(payload)
+    if (dropped > 0) {
+      stats.dropped.outboxOverflow += dropped
+      if (!overflowReported) {
+        overflowReported = true
+        const { maxMessages, maxBytes } = options.outbox
+        state.report(new SyncOutboxOverflowError(`${maxMessages} messages / ${maxBytes} bytes`))
       }
     }
     syncOutbox()
   }
-  const failed = (payload: Payload, cause: unknown) => {
+  // Drivers reject a batch of unconfirmed publishes in any order; sorting keeps the original one.
+  const requeue = (seq: number, payload: Payload) => {
+    let at = retry.length
+    while (at > 0 && retry[at - 1].seq > seq) at--
+    retry.splice(at, 0, { seq, payload })
+    syncOutbox()
+  }
+  const failed = (seq: number, payload: Payload, cause: unknown) => {
+    if (cause instanceof SyncError && cause.code === 'SYNC_OVERSIZE') {
+      // The broker will never take this message: retrying is pointless, so it is dropped and counted.
+      state.drop('oversize', cause)
+      return
+    }
     if (!connected && !closed) {
-      // The connection went away under this message: it goes back to the front of the queue.
+      // The connection went away under this message: it is sent again, before the outbox.
       debug('publish failed while disconnected, requeued', cause)
-      enqueue(payload, true)
+      requeue(seq, payload)
       return
     }
     stats.publishErrors++
     state.report(new SyncPublishError(`The ${adapter.type} adapter failed to publish a message`, { cause }))
   }
-  const send = (payload: Payload) => {
+  const send = (payload: Payload, seq = ++sendSeq) => {
     try {
       const result = adapter.publish(payload)
       if (!isPromise(result)) return
@@ -96,21 +110,25 @@ export function runAdapter(
         },
         (cause: unknown) => {
           inflight--
-          failed(payload, cause)
+          failed(seq, payload, cause)
           settle()
         }
       )
     } catch (cause) {
-      failed(payload, cause)
+      failed(seq, payload, cause)
     }
   }
   const flush = () => {
-    while (connected && outbox.size > 0) send(outbox.shift() as Payload)
+    while (connected && retry.length > 0) {
+      const { seq, payload } = retry.shift() as { seq: number; payload: Payload }
+      send(state.refresh(payload), seq)
+    }
+    while (connected && outbox.size > 0) send(state.refresh(outbox.shift() as Payload))
     syncOutbox()
     settle()
   }
   const onOut = (payload: Payload) => {
-    if (connected && outbox.size === 0) send(payload)
+    if (connected && outbox.size === 0 && retry.length === 0) send(payload)
     else enqueue(payload)
   }
 
@@ -129,6 +147,7 @@ export function runAdapter(
       }
     },
     error(error: SyncError) {
+      if (!subscribed) lastStartupError = error
       state.report(error)
     }
   }
@@ -152,7 +171,9 @@ export function runAdapter(
   const timeoutError = () =>
     new SyncConnectionError(
       adapter.target,
-      `Could not connect to ${adapter.type} at ${adapter.target} within ${options.connectTimeoutMs} ms; still trying`
+      `Could not connect to ${adapter.type} at ${adapter.target} within ${options.connectTimeoutMs} ms; still trying` +
+        (lastStartupError ? ` (last error: ${lastStartupError.message})` : ''),
+      { cause: lastStartupError }
     )
   handle.ready = withTimeout(startup, options.connectTimeoutMs, timeoutError).catch((cause: unknown) => {
     const error =
@@ -172,7 +193,7 @@ export function runAdapter(
   handle.closer = async () => {
     state.detach()
     handle.setStatus('closing')
-    if (connected && (outbox.size > 0 || inflight > 0)) {
+    if (connected && !idle()) {
       const drained = new Promise<void>((resolve) => drainWaiters.push(resolve))
       await withTimeout(drained, options.closeTimeoutMs, () => new Error('drain timeout')).catch(
         () => undefined
@@ -181,8 +202,9 @@ export function runAdapter(
     closed = true
     connected = false
     app.removeListener('sync-out', onOut)
-    stats.dropped.unsent += outbox.size
+    stats.dropped.unsent += outbox.size + retry.length
     while (outbox.shift() !== undefined);
+    retry.length = 0
     syncOutbox()
     try {
       await adapter.close()

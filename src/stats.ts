@@ -40,7 +40,9 @@ export const emptyDropCounts = (): Record<DropReason, number> => ({
   outboxOverflow: 0,
   serializeFailed: 0,
   unauthenticated: 0,
-  unsent: 0
+  unsent: 0,
+  stale: 0,
+  replayed: 0
 })
 
 export const createStats = (): SyncStats => ({

@@ -3,7 +3,7 @@ import { SYNC } from './context'
 import { core, coreState } from './core'
 import { SyncConfigError } from './errors'
 import { parseOptions, schemeOf, type SyncOptions } from './options'
-import { factoryFor, registerAdapter, unavailable, type AdapterFactory } from './registry'
+import { factoryFor, registerAdapter, type AdapterFactory } from './registry'
 import { runAdapter } from './runner'
 import { resolveSerializer } from './serializers'
 
@@ -20,14 +20,32 @@ registerAdapter(
   'memory',
   lazy(() => require('../adapters/memory').createMemoryAdapter)
 )
-for (const scheme of ['redis', 'rediss']) registerAdapter(scheme, unavailable('redis'))
-for (const scheme of ['amqp', 'amqps']) registerAdapter(scheme, unavailable('amqp'))
-for (const scheme of ['nats', 'tls']) registerAdapter(scheme, unavailable('nats'))
-registerAdapter('cluster', unavailable('cluster'))
+for (const scheme of ['redis', 'rediss']) {
+  registerAdapter(
+    scheme,
+    lazy(() => require('../adapters/redis').createRedisAdapter)
+  )
+}
+for (const scheme of ['amqp', 'amqps']) {
+  registerAdapter(
+    scheme,
+    lazy(() => require('../adapters/amqp').createAmqpAdapter)
+  )
+}
+// Not `tls://`: it names no broker, so it could pick NATS by surprise. `sync.nats({ uri: 'tls://…' })` works.
+registerAdapter(
+  'nats',
+  lazy(() => require('../adapters/nats').createNatsAdapter)
+)
+registerAdapter(
+  'cluster',
+  lazy(() => require('../adapters/cluster').createClusterAdapter)
+)
 
 /** Options that hand in a client the user made; each implies its adapter when `uri` is absent. */
 const CLIENT_OPTIONS: Readonly<Record<string, string>> = {
   redisClient: 'redis',
+  clusterNodes: 'redis',
   natsConnection: 'nats',
   amqpConnection: 'amqp'
 }

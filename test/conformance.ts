@@ -3,7 +3,8 @@
  * Call `conformanceSuite(target)` inside a test file; see test/memory.test.ts.
  */
 import type { HookContext } from '@feathersjs/feathers'
-import { SYNC, SyncMessageError, type SyncOptions } from '../src/index'
+import { SYNC, SyncMessageError, type Payload, type SyncOptions } from '../src/index'
+import { Sealer } from '../src/security'
 import { barrier, createFleet, teardownFleet, uniqueKey, waitFor, type TestApp } from './helpers/apps'
 
 export interface ConformanceTarget {
@@ -167,6 +168,28 @@ export function conformanceSuite(target: ConformanceTarget): void {
         // The sender still gets its own real context back, not a rebuilt one.
         expect(sender.seen('created', marker)[0].context.params.authentication).toBe(secret)
         for (const other of others) expect(other.seen('created', marker)).toHaveLength(1)
+      })
+
+      it('with secrets, delivers signed traffic and drops unsigned, forged and replayed messages', async () => {
+        const secret = 'conformance-secret-of-at-least-32-bytes'
+        const [sender, receiver] = await start(2, { secrets: [secret] })
+        const captured: Payload[] = []
+        sender.app.on('sync-out', (payload: Payload) => captured.push(payload))
+        const marker = uniqueKey('signed')
+        await sender.app.service('todos').create({ marker })
+        await waitFor('the signed event', () => receiver.seen('created', marker).length === 1)
+        const unsigned = { event: 'created', path: 'todos', data: { marker: 'unsigned' }, context: null }
+        const attacker = new Sealer({ secrets: ['not-the-secret-but-also-32-bytes-long'] })
+        await target.publishRaw(key, JSON.stringify(unsigned))
+        await target.publishRaw(key, attacker.seal(JSON.stringify(unsigned), '0badc0de0badc0de', 1))
+        await target.publishRaw(key, Buffer.from(captured[0] as Uint8Array))
+        await barrier(fleet, sender)
+        await waitFor('the refusals to be counted', () => {
+          const { unauthenticated, replayed } = receiver.app.sync.stats().dropped
+          return unauthenticated === 2 && replayed === 1
+        })
+        expect(receiver.seen('created', 'unsigned')).toHaveLength(0)
+        expect(receiver.seen('created', marker)).toHaveLength(1)
       })
 
       it('releases every connection on teardown, and teardown twice is harmless', async () => {

@@ -1,0 +1,186 @@
+import type { SocketOptions } from 'amqplib'
+import { SyncConfigError } from '../../src/errors'
+import { redact, type ResolvedOptions } from '../../src/options'
+
+/**
+ * How to reach the broker: amqplib's socket options (TLS, `timeout`, `keepAlive`, `credentials`,
+ * `clientProperties` …) plus the connection tuning that amqplib otherwise reads from the URI query.
+ * A value given here wins over the same one in the URI query.
+ */
+export interface AmqpConnectionOptions extends SocketOptions {
+  /** Disables Nagle's algorithm; without it amqplib adds ~20 ms to most messages. @default true */
+  noDelay?: boolean
+  /** Ms an attempt to open the socket and do the handshake may take. @default connectTimeoutMs */
+  timeout?: number
+  /** Heartbeat interval in seconds; `0` turns heartbeats off. A hung broker is noticed after 2–3 intervals. @default 5 */
+  heartbeat?: number
+  /** Largest frame in bytes. @default 131_072 */
+  frameMax?: number
+  /** Most channels the connection may open. @default 0 (the broker's limit) */
+  channelMax?: number
+  /** Largest frame accepted from the broker, in bytes; `0` for no limit. @default 64 MiB */
+  maxFrameSize?: number
+  /** Locale of the handshake. @default 'en_US' */
+  locale?: string
+  /** feathers-sync 3.x (amqp-connection-manager) name of `heartbeat`. @deprecated use `heartbeat` */
+  heartbeatIntervalInSeconds?: number
+  /** feathers-sync 3.x (amqp-connection-manager) socket options; merged in. @deprecated put them at the top level */
+  connectionOptions?: SocketOptions
+  /** feathers-sync 3.x (amqp-connection-manager) reconnect wait. @deprecated use `amqpRecovery.maxDelayMs` */
+  reconnectTimeInSeconds?: number
+}
+
+/** Backoff between reconnect attempts (amqplib's built-in recovery, which never gives up here). */
+export interface AmqpRecoveryOptions {
+  /** Delay before the first attempt after a loss; doubles (with jitter) on each failure. @default 100 */
+  initialDelayMs?: number
+  /** Longest delay between attempts. @default 5_000 */
+  maxDelayMs?: number
+}
+
+/** Options of the AMQP (RabbitMQ) adapter; `key` names the fanout exchange. */
+export interface AmqpAdapterOptions {
+  /** Socket, TLS and tuning options for amqplib; see docs/amqp.md. @default { noDelay: true, heartbeat: 5 } */
+  amqpConnectionOptions?: AmqpConnectionOptions
+  /** Reconnect backoff. @default { initialDelayMs: 100, maxDelayMs: 5_000 } */
+  amqpRecovery?: AmqpRecoveryOptions
+}
+
+/** Everything the adapter needs, worked out once at configure time. */
+export interface AmqpSettings {
+  /** The URI with tuning in its query; it may hold credentials, so it is never shown. */
+  url: string
+  /** `host:port`, for messages. */
+  target: string
+  socket: SocketOptions
+  initialDelayMs: number
+  maxDelayMs: number
+  /** Content type stamped on published messages, when the serializer is a known one. */
+  contentType: string | undefined
+}
+
+// Tuning fields amqplib takes from the URI query only, so they travel there.
+const TUNING = ['heartbeat', 'frameMax', 'channelMax', 'maxFrameSize', 'locale'] as const
+const COMPAT = ['heartbeatIntervalInSeconds', 'connectionOptions', 'reconnectTimeInSeconds'] as const
+const DEFAULT_HEARTBEAT_S = 5
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+function count(option: string, value: unknown, min: number): number | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new SyncConfigError(option, `Option "${option}" must be a number >= ${min}, got ${String(value)}`)
+  }
+  return value
+}
+
+function parseUri(uri: string | undefined): URL {
+  if (uri === undefined) {
+    throw new SyncConfigError(
+      'uri',
+      'Option "uri" is required for AMQP, e.g. amqp://guest:guest@localhost:5672'
+    )
+  }
+  let url: URL
+  try {
+    url = new URL(uri)
+  } catch {
+    throw new SyncConfigError('uri', `Option "uri" is not a valid URL: "${redact(uri)}"`)
+  }
+  if ((url.protocol !== 'amqp:' && url.protocol !== 'amqps:') || url.hostname === '') {
+    throw new SyncConfigError(
+      'uri',
+      `Option "uri" must look like amqp://host:port or amqps://host:port, got "${redact(uri)}"`
+    )
+  }
+  return url
+}
+
+function contentTypeOf(options: ResolvedOptions): string | undefined {
+  // Custom encodings, and sealed frames (`secrets`), have no standard type to name.
+  if (options.serialize !== undefined || options.secrets !== undefined) return undefined
+  if (options.serializer === undefined || options.serializer === 'json') return 'application/json'
+  return options.serializer === 'bson' ? 'application/bson' : undefined
+}
+
+/** Validates the AMQP options, naming the bad one, and resolves every default. */
+export function parseAmqpOptions(options: ResolvedOptions & AmqpAdapterOptions): AmqpSettings {
+  const { amqpConnectionOptions = {}, amqpRecovery = {} } = options
+  if ((options as { amqpConnection?: unknown }).amqpConnection !== undefined) {
+    throw new SyncConfigError(
+      'amqpConnection',
+      'Option "amqpConnection" is not supported yet; pass "uri" (and "amqpConnectionOptions")'
+    )
+  }
+  if (!isObject(amqpConnectionOptions)) {
+    throw new SyncConfigError('amqpConnectionOptions', 'Option "amqpConnectionOptions" must be an object')
+  }
+  if (!isObject(amqpRecovery)) {
+    throw new SyncConfigError('amqpRecovery', 'Option "amqpRecovery" must be an object')
+  }
+  if ('findServers' in amqpConnectionOptions) {
+    const message =
+      'Option "amqpConnectionOptions.findServers" (amqp-connection-manager) is not supported; pass one "uri"'
+    throw new SyncConfigError('amqpConnectionOptions.findServers', message)
+  }
+  const url = parseUri(options.uri)
+  const target = `${url.hostname}:${url.port || (url.protocol === 'amqps:' ? 5671 : 5672)}`
+
+  const {
+    connectionOptions = {},
+    heartbeatIntervalInSeconds,
+    reconnectTimeInSeconds,
+    ...given
+  }: AmqpConnectionOptions = amqpConnectionOptions
+  if (!isObject(connectionOptions)) {
+    throw new SyncConfigError(
+      'amqpConnectionOptions.connectionOptions',
+      'Option "amqpConnectionOptions.connectionOptions" must be an object'
+    )
+  }
+  const merged: Record<string, unknown> = { ...connectionOptions, ...given }
+  const heartbeat = merged.heartbeat ?? heartbeatIntervalInSeconds
+  count('amqpConnectionOptions.heartbeat', heartbeat, 0)
+  if (heartbeat !== undefined) merged.heartbeat = heartbeat
+  else if (!url.searchParams.has('heartbeat')) merged.heartbeat = DEFAULT_HEARTBEAT_S
+  for (const name of TUNING) {
+    if (merged[name] !== undefined) url.searchParams.set(name, String(merged[name]))
+    delete merged[name]
+  }
+  for (const name of COMPAT) delete merged[name]
+  if (merged.noDelay !== undefined && typeof merged.noDelay !== 'boolean') {
+    throw new SyncConfigError(
+      'amqpConnectionOptions.noDelay',
+      'Option "amqpConnectionOptions.noDelay" must be a boolean'
+    )
+  }
+  const timeout = count('amqpConnectionOptions.timeout', merged.timeout, 1)
+  const clientProperties = isObject(merged.clientProperties) ? merged.clientProperties : {}
+
+  const initialDelayMs = count('amqpRecovery.initialDelayMs', amqpRecovery.initialDelayMs, 0) ?? 100
+  const compatMaxDelay = count('amqpConnectionOptions.reconnectTimeInSeconds', reconnectTimeInSeconds, 0)
+  const maxDelayMs =
+    count('amqpRecovery.maxDelayMs', amqpRecovery.maxDelayMs, 0) ??
+    (compatMaxDelay === undefined ? 5_000 : compatMaxDelay * 1000)
+  if (maxDelayMs < initialDelayMs) {
+    throw new SyncConfigError(
+      'amqpRecovery.maxDelayMs',
+      'Option "amqpRecovery.maxDelayMs" must not be below "initialDelayMs"'
+    )
+  }
+  return {
+    url: url.toString(),
+    target,
+    socket: {
+      ...merged,
+      noDelay: merged.noDelay ?? true,
+      timeout: timeout ?? options.connectTimeoutMs,
+      // Shown in the broker's connection list, so operators can tell what a connection is.
+      clientProperties: { connection_name: 'feathers-fanout', ...clientProperties }
+    },
+    initialDelayMs,
+    maxDelayMs,
+    contentType: contentTypeOf(options)
+  }
+}

@@ -1,0 +1,168 @@
+import type { ChannelModel, ConfirmChannel, Options } from 'amqplib'
+import { SyncOversizeError } from '../../src/errors'
+
+/** What a session tells the adapter. Called at most once per session for `lost`. */
+export interface SessionEvents {
+  /** The channel, its consumer or its connection is gone; the session is dead for good. */
+  lost(session: AmqpSession, cause: Error): void
+  /** Something went wrong that the app should hear about. */
+  error(cause: Error, what: string): void
+}
+
+interface Publication {
+  resolve(): void
+  reject(error: Error): void
+  acked: boolean
+  size: number
+  /** `publish` returned false: the promise also waits for `drain`. */
+  needsDrain: boolean
+}
+
+/**
+ * One channel on one connection, with the feathers-sync topology: a non-durable `fanout`
+ * exchange named `key` and a server-named, exclusive, auto-delete queue bound to it. A session
+ * never recovers; the adapter builds a new one on each (re)connect and drops the old one whole,
+ * so nothing (listeners, consumers, publish paths) piles up across reconnects.
+ */
+export class AmqpSession {
+  consuming = false
+  private dead = false
+  private cause: Error | undefined
+  // Insertion-ordered; settled on ack, nack or loss.
+  private readonly inflight = new Set<Publication>()
+
+  private queue = ''
+
+  private constructor(
+    readonly model: ChannelModel,
+    private readonly channel: ConfirmChannel,
+    private readonly key: string,
+    private readonly events: SessionEvents
+  ) {
+    // On at once: an 'error' event without a listener would throw inside amqplib.
+    channel.on('error', (error: Error) => {
+      this.cause = error
+      events.error(error, 'channel')
+    })
+    channel.on('handler-error', (error: Error, event: string) =>
+      events.error(error, `channel ${event} listener`)
+    )
+    // Before amqplib's own close listener, which fails unconfirmed publishes in order (see fail()).
+    channel.prependListener('close', () => this.fail(new Error('channel closed')))
+    channel.on('drain', () => this.drained())
+  }
+
+  /** Opens a confirm channel and declares the topology. Throws (and the connection is retried) if it cannot. */
+  static async open(model: ChannelModel, key: string, events: SessionEvents): Promise<AmqpSession> {
+    const session = new AmqpSession(model, await model.createConfirmChannel(), key, events)
+    // Same arguments as feathers-sync 3.x, or the broker refuses the second declaration.
+    await session.channel.assertExchange(key, 'fanout', { durable: false })
+    const { queue } = await session.channel.assertQueue('', {
+      exclusive: true,
+      autoDelete: true,
+      durable: false
+    })
+    await session.channel.bindQueue(queue, key, '')
+    session.queue = queue
+    return session
+  }
+
+  /** Starts delivering the queue's messages, as bytes. */
+  async consume(onMessage: (content: Buffer) => void): Promise<void> {
+    await this.channel.consume(
+      this.queue,
+      (message) => {
+        // null: the broker cancelled the consumer, e.g. because the queue was deleted.
+        if (message === null) this.fail(new Error('RabbitMQ cancelled the consumer'))
+        else onMessage(message.content)
+      },
+      { noAck: true, exclusive: true }
+    )
+    this.consuming = true
+  }
+
+  /**
+   * Publishes to the exchange. Resolves once the broker confirmed the message and, if the
+   * channel's buffer was full, once it drained. Rejects on a nack or if the channel is lost first.
+   */
+  publish(content: Buffer, properties: Options.Publish): Promise<void> {
+    if (this.dead) return Promise.reject(this.cause ?? new Error('channel closed'))
+    return new Promise<void>((resolve, reject) => {
+      const publication: Publication = {
+        resolve,
+        reject,
+        acked: false,
+        size: content.length,
+        needsDrain: false
+      }
+      this.inflight.add(publication)
+      try {
+        const ok = this.channel.publish(this.key, '', content, properties, (error: unknown) => {
+          if (!this.inflight.has(publication)) return
+          if (error) {
+            this.inflight.delete(publication)
+            reject(error instanceof Error ? error : new Error(String(error)))
+          } else {
+            publication.acked = true
+            this.settle(publication)
+          }
+        })
+        publication.needsDrain = !ok
+      } catch (error) {
+        this.inflight.delete(publication)
+        reject(error as Error)
+      }
+    })
+  }
+
+  /** Closes the connection under this session, so that recovery rebuilds everything. */
+  closeConnection(): void {
+    this.model.close().catch(() => undefined)
+  }
+
+  private settle(publication: Publication): void {
+    if (publication.acked && !publication.needsDrain) {
+      this.inflight.delete(publication)
+      publication.resolve()
+    }
+  }
+
+  private drained(): void {
+    for (const publication of this.inflight) {
+      publication.needsDrain = false
+      this.settle(publication)
+    }
+  }
+
+  private fail(cause: Error): void {
+    if (this.dead) return
+    this.dead = true
+    this.cause ??= cause
+    try {
+      // The adapter reports `reconnecting` first, so that the core re-queues what fails below.
+      this.events.lost(this, this.cause)
+    } finally {
+      this.settleAll(this.cause)
+    }
+  }
+
+  private settleAll(cause: Error): void {
+    const publications = [...this.inflight]
+    this.inflight.clear()
+    // RabbitMQ closes the channel on a body over its `max_message_size`: that message must not
+    // be retried (the core drops a SyncOversizeError), or it would break every new channel too.
+    const match = /larger than configured max size (\d+)/.exec(cause.message)
+    const limit = match ? Number(match[1]) : Infinity
+    // The core puts each failed message back at the FRONT of its outbox: failing them last to
+    // first leaves them in their original order. Confirmed ones reached the broker: not resent.
+    for (const publication of publications.reverse()) {
+      if (publication.acked) {
+        publication.resolve()
+      } else if (publication.size > limit) {
+        publication.reject(new SyncOversizeError(publication.size, limit, 'A message to RabbitMQ'))
+      } else {
+        publication.reject(cause)
+      }
+    }
+  }
+}

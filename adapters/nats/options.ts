@@ -1,0 +1,220 @@
+import type { ConnectionOptions, NatsConnection } from 'nats'
+import { SyncConfigError } from '../../src/errors'
+import type { ResolvedOptions } from '../../src/options'
+
+/** Options of the NATS adapter (`nats://host:port`, or `sync.nats()`). */
+export interface NatsAdapterOptions {
+  /**
+   * Options for the `nats` client's `connect()`: auth (`user`/`pass`, `token`, `authenticator`), `tls`,
+   * `name`, timings … Its `servers` are merged with `uri` without duplicates. Credentials in `uri`
+   * (`nats://user:pass@host` or `nats://token@host`) are used unless these options set their own.
+   * @default { maxReconnectAttempts: -1, name: 'feathers-fanout' }
+   */
+  natsConnectionOptions?: ConnectionOptions
+  /**
+   * A connection you opened yourself. It is used for publishing and subscribing and is never
+   * closed by this library: closing the app only removes its subscription.
+   */
+  natsConnection?: NatsConnection
+  /**
+   * After a reconnect, how long to hold queued events before sending them. NATS core keeps no
+   * messages for absent subscribers, so this gives the other instances, which retry on the same
+   * schedule, time to resubscribe; 0 sends at once. New events queue meanwhile.
+   * @default reconnectTimeWait + reconnectJitter (or reconnectJitterTLS) + 500: 2_600 with the client's defaults
+   */
+  resumeDelayMs?: number
+  /**
+   * Confirm each burst of publishes with a flush (one PING/PONG). Messages the server has not
+   * confirmed when the connection drops are sent again after the reconnect, so none is lost;
+   * receivers drop the rare copy that did get through (counted in `stats().dropped.duplicate`).
+   * `false`: fire and forget, as NATS core does; the messages in flight at a drop may be lost.
+   * @default true
+   */
+  confirmPublish?: boolean
+}
+
+/** What the adapter needs, checked once at configure time. */
+export interface NatsSettings {
+  subject: string
+  /** `host:port` list for messages, never credentials. */
+  target: string
+  /** Set when the user handed in a connection; `connection` is then unused. */
+  natsConnection?: NatsConnection
+  connection: ConnectionOptions
+  resumeDelayMs: number
+  confirmPublish: boolean
+}
+
+const DEFAULT_SERVER = '127.0.0.1:4222'
+const SCHEMES = ['nats', 'tls']
+
+interface Server {
+  /** `host:port`, what both the client and the error messages get. */
+  hostPort: string
+  user?: string
+  pass?: string
+}
+
+function parseServer(option: string, entry: unknown): Server {
+  const text = typeof entry === 'string' ? entry.trim() : ''
+  // The client ignores schemes and treats `host` like `nats://host`; URL needs a scheme to parse.
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `nats://${text}`
+  let url: URL
+  try {
+    url = new URL(withScheme)
+  } catch {
+    url = new URL('invalid:')
+  }
+  if (text === '' || url.hostname === '') {
+    const shown = typeof entry === 'string' ? `"${entry.replace(/\/\/[^@/]*@/, '//***@')}"` : typeof entry
+    throw new SyncConfigError(
+      option,
+      `Option "${option}" must be a NATS server like nats://host:4222, got ${shown}`
+    )
+  }
+  const decode = (part: string) => {
+    try {
+      return part === '' ? undefined : decodeURIComponent(part)
+    } catch {
+      return part
+    }
+  }
+  return {
+    hostPort: `${url.hostname}:${url.port || 4222}`,
+    user: decode(url.username),
+    pass: decode(url.password)
+  }
+}
+
+function serverList(options: ConnectionOptions): unknown[] {
+  const { servers } = options
+  if (servers === undefined) return []
+  if (typeof servers === 'string') return [servers]
+  if (Array.isArray(servers)) return servers
+  throw new SyncConfigError(
+    'natsConnectionOptions.servers',
+    'Option "natsConnectionOptions.servers" must be a string or an array'
+  )
+}
+
+function connectionFrom(
+  settings: ResolvedOptions & NatsAdapterOptions
+): ConnectionOptions & { servers: string[] } {
+  const given = settings.natsConnectionOptions ?? {}
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+    throw new SyncConfigError(
+      'natsConnectionOptions',
+      'Option "natsConnectionOptions" must be an object of nats connect() options'
+    )
+  }
+  if (given.port !== undefined) {
+    throw new SyncConfigError(
+      'natsConnectionOptions.port',
+      'Option "natsConnectionOptions.port" is not supported: use uri or servers'
+    )
+  }
+  if (
+    settings.uri !== undefined &&
+    !SCHEMES.includes(settings.uri.slice(0, settings.uri.indexOf(':')).toLowerCase())
+  ) {
+    throw new SyncConfigError(
+      'uri',
+      'Option "uri" of the NATS adapter must start with nats:// (or tls:// to require TLS)'
+    )
+  }
+  const fromUri = settings.uri === undefined ? undefined : parseServer('uri', settings.uri)
+  const others = serverList(given).map(
+    (entry) => parseServer('natsConnectionOptions.servers', entry).hostPort
+  )
+  const servers = [...new Set([...(fromUri ? [fromUri.hostPort] : []), ...others])]
+  const auth: ConnectionOptions = {}
+  const hasAuth = ['user', 'pass', 'token', 'authenticator'].some((name) => name in given)
+  if (fromUri?.user !== undefined && !hasAuth) {
+    // `nats://user:pass@host` carries a user, `nats://secret@host` a token: the client ignores both.
+    if (fromUri.pass === undefined) auth.token = fromUri.user
+    else Object.assign(auth, { user: fromUri.user, pass: fromUri.pass })
+  }
+  const tls = settings.uri?.toLowerCase().startsWith('tls:') && given.tls === undefined ? { tls: {} } : {}
+  return {
+    maxReconnectAttempts: -1,
+    name: 'feathers-fanout',
+    // Local-first senders drop their own echo anyway; the server need not send it.
+    noEcho: settings.emitOrder !== 'broker',
+    ...given,
+    ...auth,
+    ...tls,
+    servers: servers.length > 0 ? servers : [DEFAULT_SERVER]
+  }
+}
+
+function isConnection(value: unknown): value is NatsConnection {
+  const candidate = value as Partial<NatsConnection> | null
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    ['publish', 'subscribe', 'status', 'flush', 'closed', 'isClosed', 'getServer'].every(
+      (method) => typeof (candidate as Record<string, unknown>)[method] === 'function'
+    )
+  )
+}
+
+// Every instance retries at most this far apart, so by then the others are back too (plus a margin).
+function resumeDelay(options: NatsAdapterOptions, connection: ConnectionOptions): number {
+  const { resumeDelayMs } = options
+  if (resumeDelayMs !== undefined) {
+    if (typeof resumeDelayMs !== 'number' || !Number.isFinite(resumeDelayMs) || resumeDelayMs < 0) {
+      throw new SyncConfigError(
+        'resumeDelayMs',
+        `Option "resumeDelayMs" must be a number >= 0, got ${String(resumeDelayMs)}`
+      )
+    }
+    return resumeDelayMs
+  }
+  const jitter = connection.tls
+    ? (connection.reconnectJitterTLS ?? 1_000)
+    : (connection.reconnectJitter ?? 100)
+  return (connection.reconnectTimeWait ?? 2_000) + jitter + 500
+}
+
+/** Validates the NATS options, naming the bad one, and works out servers and credentials. */
+export function parseNatsOptions(options: ResolvedOptions & NatsAdapterOptions): NatsSettings {
+  const { natsConnection, key: subject, confirmPublish = true } = options
+  if (typeof confirmPublish !== 'boolean') {
+    throw new SyncConfigError(
+      'confirmPublish',
+      `Option "confirmPublish" must be true or false, got ${String(confirmPublish)}`
+    )
+  }
+  if (/[\s*>]/.test(subject) || subject.startsWith('.') || subject.endsWith('.') || subject.includes('..')) {
+    throw new SyncConfigError(
+      'key',
+      `Option "key" must be a NATS subject without spaces or wildcards, got "${subject}"`
+    )
+  }
+  if (natsConnection !== undefined) {
+    if (!isConnection(natsConnection)) {
+      throw new SyncConfigError(
+        'natsConnection',
+        'Option "natsConnection" must be a connection from the nats package'
+      )
+    }
+    if (options.natsConnectionOptions !== undefined) {
+      const text =
+        'Options "natsConnection" and "natsConnectionOptions" exclude each other: the connection is already open'
+      throw new SyncConfigError('natsConnectionOptions', text)
+    }
+    const server = natsConnection.getServer()
+    const target = server === '' ? 'nats connection' : server
+    return {
+      subject,
+      target,
+      natsConnection,
+      connection: {},
+      resumeDelayMs: resumeDelay(options, {}),
+      confirmPublish
+    }
+  }
+  const connection = connectionFrom(options)
+  const target = connection.servers.join(',')
+  return { subject, target, connection, resumeDelayMs: resumeDelay(options, connection), confirmPublish }
+}

@@ -1,0 +1,114 @@
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
+import { SyncConfigError } from '../../src/errors'
+import type { RedisPlan, RedisSettings } from './options'
+
+/** A standalone (or Sentinel) client, or a Cluster client. */
+export type RedisClient = Redis | Cluster
+
+/** The two long-lived connections of one adapter. */
+export interface RedisConnections {
+  pub: RedisClient
+  sub: RedisClient
+  /** Whether the adapter opened `pub` and must close it; `sub` is always the adapter's own. */
+  ownsPub: boolean
+}
+
+const CLOSE_TIMEOUT_MS = 2_000
+// ioredis arms a `disconnectTimeout` timer (default 2 s, not unref'd) even when the socket is already
+// gone, e.g. when closing during an outage, which keeps the process alive. Nothing is left to flush
+// when the adapter closes (the core waited for every publish), so a short bound costs nothing.
+const DISCONNECT_TIMEOUT_MS = 200
+
+/** Backoff with jitter, capped low: a sync channel is worth getting back quickly. */
+const retryStrategy = (times: number): number =>
+  Math.min(100 * 2 ** Math.min(times - 1, 5), 2_000) + Math.floor(Math.random() * 100)
+
+// The core's outbox queues while Redis is away, so the publisher fails fast instead of keeping a
+// second, unbounded copy in ioredis' offline queue. Auto-pipelining batches a burst into one write.
+const PUBLISHER: RedisOptions = {
+  enableOfflineQueue: false,
+  enableAutoPipelining: true,
+  retryStrategy,
+  connectionName: 'feathers-fanout',
+  disconnectTimeout: DISCONNECT_TIMEOUT_MS
+}
+const CLUSTER_PUBLISHER: ClusterOptions = {
+  enableOfflineQueue: false,
+  enableAutoPipelining: true,
+  clusterRetryStrategy: retryStrategy
+}
+// The adapter subscribes again itself on every `ready`, so it knows when the subscription is back;
+// ioredis' own resubscribe would say nothing about that. An in-flight SUBSCRIBE is resent, never lost.
+const SUBSCRIBER: RedisOptions = {
+  lazyConnect: true,
+  autoResubscribe: false,
+  autoResendUnfulfilledCommands: true,
+  enableAutoPipelining: false,
+  enableOfflineQueue: true,
+  disconnectTimeout: DISCONNECT_TIMEOUT_MS
+}
+
+function duplicateForSubscribing(client: RedisClient, sharded: boolean): RedisClient {
+  if (client.isCluster) {
+    const options: ClusterOptions = {
+      lazyConnect: true,
+      shardedSubscribers: sharded,
+      enableAutoPipelining: false,
+      enableOfflineQueue: true
+    }
+    return (client as Cluster).duplicate([], options)
+  }
+  return (client as Redis).duplicate(SUBSCRIBER)
+}
+
+/** Opens nothing yet (every client is lazy): `connect()` on each starts it. */
+export function createConnections({ plan, sharded }: RedisSettings): RedisConnections {
+  if (plan.kind === 'client') {
+    return { pub: plan.client, sub: duplicateForSubscribing(plan.client, sharded), ownsPub: false }
+  }
+  const option = plan.kind === 'cluster' ? 'clusterOptions' : 'redisOptions'
+  try {
+    const pub = plan.kind === 'cluster' ? openCluster(plan) : openRedis(plan)
+    return { pub, sub: duplicateForSubscribing(pub, sharded), ownsPub: true }
+  } catch (cause) {
+    // ioredis checks some options in its constructors (e.g. `scaleReads`, `replyMapping`).
+    throw new SyncConfigError(option, `ioredis rejected "${option}": ${(cause as Error).message}`, { cause })
+  }
+}
+
+function openRedis(plan: Extract<RedisPlan, { kind: 'standalone' }>): Redis {
+  const options: RedisOptions = { ...PUBLISHER, ...plan.redisOptions, lazyConnect: true }
+  return plan.uri === undefined ? new Redis(options) : new Redis(plan.uri, options)
+}
+
+function openCluster({ nodes, clusterOptions }: Extract<RedisPlan, { kind: 'cluster' }>): Cluster {
+  return new Cluster(nodes, {
+    ...CLUSTER_PUBLISHER,
+    ...clusterOptions,
+    redisOptions: { disconnectTimeout: DISCONNECT_TIMEOUT_MS, ...clusterOptions.redisOptions },
+    lazyConnect: true
+  })
+}
+
+// Statuses in which no socket is open: `disconnect()` alone releases everything.
+const SOCKETLESS = new Set(['wait', 'close', 'end', 'reconnecting'])
+
+/** Disconnects a client the adapter opened and waits (bounded) until its sockets are closed. */
+export function closeClient(client: RedisClient): Promise<void> {
+  if (client.status === 'end') return Promise.resolve()
+  if (SOCKETLESS.has(client.status)) {
+    client.disconnect()
+    return Promise.resolve()
+  }
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      client.off('end', done)
+      resolve()
+    }
+    const timer = setTimeout(done, CLOSE_TIMEOUT_MS)
+    timer.unref()
+    client.once('end', done)
+    client.disconnect()
+  })
+}

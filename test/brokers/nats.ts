@@ -1,0 +1,65 @@
+import fs from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import type { BrokerHandle } from './index'
+import { ensureBinary } from './install'
+import { freePort, LOOPBACK } from './ports'
+import { launch, type BrokerSpec } from './process'
+
+export interface NatsOptions {
+  /** Fixed port (needed to reuse a port); by default a free one is picked. */
+  port?: number
+  /** Enable JetStream with its store in the temp dir; default true. */
+  jetstream?: boolean
+  readyTimeoutMs?: number
+  /** Extra server configuration in nats-server's config-file syntax, e.g. `max_payload: 1024`. */
+  config?: string
+}
+
+/** A NATS server greets every new client with an `INFO {...}` line once it accepts clients. */
+function sendsInfo(port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    let received = ''
+    const socket = net.connect({ host: LOOPBACK, port })
+    const done = (ok: boolean): void => {
+      clearTimeout(timer)
+      socket.destroy()
+      resolve(ok)
+    }
+    const timer = setTimeout(() => done(false), timeoutMs)
+    socket.once('error', () => done(false))
+    socket.once('close', () => done(false))
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString()
+      if (received.includes('\r\n')) done(received.startsWith('INFO '))
+    })
+  })
+}
+
+/** Starts a private nats-server on 127.0.0.1 in a fresh temp dir. */
+export async function startNats(options: NatsOptions = {}): Promise<BrokerHandle> {
+  const binary = ensureBinary('nats-server', 'nats-server')
+  const build = async (): Promise<BrokerSpec> => {
+    const port = options.port ?? (await freePort())
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `fanout-nats-${port}-`))
+    const jetstream = options.jetstream === false ? [] : ['-js', '-sd', path.join(dir, 'jetstream')]
+    // nats-server has no command-line flag for most settings (max_payload, auth …): they go in a file.
+    const configFile = path.join(dir, 'nats.conf')
+    const config = options.config === undefined ? [] : ['-c', configFile]
+    return {
+      kind: 'nats',
+      port,
+      url: `nats://${LOOPBACK}:${port}`,
+      dir,
+      command: binary,
+      args: ['-a', LOOPBACK, '-p', String(port), ...jetstream, ...config],
+      prepare: () => {
+        if (options.config !== undefined) fs.writeFileSync(configFile, options.config)
+      },
+      probe: () => sendsInfo(port, 500),
+      readyTimeoutMs: options.readyTimeoutMs ?? 10_000
+    }
+  }
+  return launch(build, options.port === undefined ? 3 : 1)
+}

@@ -1,0 +1,74 @@
+import net from 'node:net'
+
+// Brokers started by the test harness only ever listen on loopback.
+export const LOOPBACK = '127.0.0.1'
+
+/** Ports handed out lie below Linux's ephemeral range (32768+), so no client socket can take one. */
+const PORT_LOW = 20_000
+const PORT_HIGH = 32_000
+const PORT_ATTEMPTS = 50
+
+function listenOnce(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer()
+    server.unref()
+    server.once('error', () => resolve(false))
+    server.listen({ host: LOOPBACK, port, exclusive: true }, () => server.close(() => resolve(true)))
+  })
+}
+
+/**
+ * Finds an unused loopback port. It is drawn below the ephemeral range: a broker that is killed and
+ * restarted on its port must not find it taken by some other test's outgoing connection meanwhile.
+ * There is still a window between the probe and the broker binding the port, so broker starters retry
+ * on a fresh port when a broker dies at startup (see BrokerProcess.start).
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
+    const port = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW))
+    if (await listenOnce(port)) return port
+  }
+  throw new Error(
+    `freePort: no free port found in ${PORT_ATTEMPTS} tries between ${PORT_LOW} and ${PORT_HIGH}`
+  )
+}
+
+/** Resolves true when a TCP connection to 127.0.0.1:port succeeds within timeoutMs, false otherwise. */
+export function canConnect(port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: LOOPBACK, port })
+    const done = (ok: boolean): void => {
+      clearTimeout(timer)
+      socket.destroy()
+      resolve(ok)
+    }
+    const timer = setTimeout(() => done(false), timeoutMs)
+    socket.once('connect', () => done(true))
+    socket.once('error', () => done(false))
+  })
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Whether `promise` settles within `ms`; clears its timer so no handle outlives the wait. */
+export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)))
+  try {
+    return await Promise.race([promise.then(() => true), timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Waits until something accepts TCP connections on 127.0.0.1:port; rejects after timeoutMs. */
+export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const remaining = deadline - Date.now()
+    if (remaining <= 0)
+      throw new Error(`Nothing accepted connections on ${LOOPBACK}:${port} within ${timeoutMs} ms`)
+    if (await canConnect(port, Math.min(1000, remaining))) return
+    await sleep(Math.min(100, Math.max(0, deadline - Date.now())))
+  }
+}

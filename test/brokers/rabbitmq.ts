@@ -1,0 +1,109 @@
+import { connect } from 'amqplib'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import type { BrokerHandle } from './index'
+import { ensureBinary } from './install'
+import { freePort, LOOPBACK } from './ports'
+import { launch, type BrokerSpec } from './process'
+
+export interface RabbitMqOptions {
+  /** Fixed AMQP port (needed to reuse a port); by default a free one is picked. */
+  port?: number
+  /** Erlang distribution port; by default a free one is picked. */
+  distPort?: number
+  readyTimeoutMs?: number
+}
+
+// The unwrapped script: /usr/sbin/rabbitmq-server switches to the rabbitmq user, which cannot use our
+// temp dir. This one runs as the current user; it forks the Erlang VM and forwards SIGTERM to it.
+const SERVER_SCRIPT = '/usr/lib/rabbitmq/bin/rabbitmq-server'
+
+async function distinctFreePort(taken: number): Promise<number> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const port = await freePort()
+    if (port !== taken) return port
+  }
+  throw new Error('could not find a second free port for the Erlang distribution')
+}
+
+/** Writes everything the node reads at boot, so /etc/rabbitmq never applies (also on restart). */
+function prepare(dir: string, port: number): void {
+  for (const sub of ['home', 'mnesia', 'log']) fs.mkdirSync(path.join(dir, sub), { recursive: true })
+  fs.writeFileSync(path.join(dir, 'enabled_plugins'), '[].\n')
+  fs.writeFileSync(path.join(dir, 'rabbitmq-env.conf'), '')
+  fs.writeFileSync(
+    path.join(dir, 'rabbitmq.conf'),
+    [
+      `listeners.tcp.1 = ${LOOPBACK}:${port}`,
+      'loopback_users.guest = true',
+      // Small CI disks must not trigger the disk alarm, which blocks publishers.
+      'disk_free_limit.absolute = 1MB',
+      'log.console = true',
+      'log.console.level = info',
+      'log.file = false',
+      ''
+    ].join('\n')
+  )
+}
+
+/** Ready means a real AMQP handshake succeeds; connection refusals before that are cheap. */
+async function acceptsAmqp(url: string): Promise<boolean> {
+  try {
+    const connection = await connect(url, { timeout: 2000 })
+    await connection.close()
+    return true
+  } catch {
+    return false
+  }
+}
+
+function environment(dir: string, port: number, distPort: number): NodeJS.ProcessEnv {
+  // Drop inherited RabbitMQ/Erlang settings: they could point the node at another config or name.
+  const inherited = Object.keys(process.env).filter((key) => /^(RABBITMQ_|ERL_)/.test(key))
+  const env: NodeJS.ProcessEnv = Object.fromEntries(inherited.map((key) => [key, undefined]))
+  return {
+    ...env,
+    HOME: path.join(dir, 'home'),
+    RABBITMQ_NODENAME: `fanout${port}@localhost`,
+    RABBITMQ_NODE_PORT: String(port),
+    RABBITMQ_DIST_PORT: String(distPort),
+    RABBITMQ_NODE_IP_ADDRESS: LOOPBACK,
+    RABBITMQ_MNESIA_BASE: path.join(dir, 'mnesia'),
+    RABBITMQ_LOG_BASE: path.join(dir, 'log'),
+    RABBITMQ_ENABLED_PLUGINS_FILE: path.join(dir, 'enabled_plugins'),
+    RABBITMQ_CONFIG_FILE: path.join(dir, 'rabbitmq.conf'),
+    RABBITMQ_CONF_ENV_FILE: path.join(dir, 'rabbitmq-env.conf'),
+    RABBITMQ_ADVANCED_CONFIG_FILE: path.join(dir, 'advanced.config'),
+    // epmd is started by the first node and outlives it (it daemonizes); keep it on loopback.
+    ERL_EPMD_ADDRESS: LOOPBACK
+  }
+}
+
+/**
+ * Starts a private RabbitMQ node (user guest/guest, loopback only) in a fresh temp dir. Takes several
+ * seconds: start it once per test file, not per test.
+ */
+export async function startRabbitMq(options: RabbitMqOptions = {}): Promise<BrokerHandle> {
+  const script = ensureBinary('rabbitmq-server', 'rabbitmq-server', [SERVER_SCRIPT])
+  const build = async (): Promise<BrokerSpec> => {
+    const port = options.port ?? (await freePort())
+    const distPort = options.distPort ?? (await distinctFreePort(port))
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `fanout-rabbitmq-${port}-`))
+    const url = `amqp://guest:guest@${LOOPBACK}:${port}`
+    return {
+      kind: 'rabbitmq',
+      port,
+      url,
+      dir,
+      command: script,
+      args: [],
+      env: environment(dir, port, distPort),
+      prepare: (target) => prepare(target, port),
+      probe: () => acceptsAmqp(url),
+      readyTimeoutMs: options.readyTimeoutMs ?? 60_000,
+      stopTimeoutMs: 30_000
+    }
+  }
+  return launch(build, options.port === undefined ? 2 : 1)
+}
