@@ -26,6 +26,12 @@ export interface Adapter {
   /** Where it connects, for error messages: `host:port`, never credentials. */
   readonly target: string
   /**
+   * The default of the `resumeDelayMs` option for this adapter: about the longest time between two
+   * instances getting their subscription back after the same outage, i.e. its longest wait between
+   * reconnect attempts plus a margin. Leave it out (0) where instances cannot miss each other's return.
+   */
+  readonly resumeDelayMs?: number
+  /**
    * Opens connections. Resolves once it can publish. If the broker is unreachable it keeps
    * retrying; the core rejects `app.sync.ready` after `connectTimeoutMs` but keeps waiting.
    */

@@ -4,6 +4,7 @@ import {
   DEFAULT_CONTEXT_PARAMS,
   SYNC,
   remoteContext,
+  sanitize,
   travellingContext,
   type ContextBuilder
 } from './context'
@@ -18,7 +19,7 @@ import {
   type DropReason
 } from './errors'
 import { SyncState, type SyncInfo } from './handle'
-import { RecentKeys } from './recent'
+import { SeenMessages } from './recent'
 import { Sealer, type SecurityOptions } from './security'
 import type { Payload } from './serializers'
 import { createStats, type SyncStats } from './stats'
@@ -40,6 +41,11 @@ export interface CoreOptions extends SecurityOptions {
   context?: ContextBuilder
   /** Names of `params` that travel with the default context builder. @default ['query', 'provider', 'route'] */
   contextParams?: readonly string[]
+  /**
+   * Also send the event data as `context.result`. Turn it on while feathers-sync 3.x instances share the
+   * channel: their socket dispatchers send `context.dispatch || context.result` to clients. @default false
+   */
+  includeResult?: boolean
 }
 
 type Emit = (event: string | symbol, ...args: unknown[]) => boolean
@@ -63,7 +69,6 @@ export interface CoreState {
 const STATE = Symbol.for('feathers-fanout/core')
 const WRAPPED = Symbol.for('feathers-fanout/wrapped')
 const PENDING_LIMIT = 10_000
-const RECENT_LIMIT = 16_384
 
 type AppWithState = Application & { [STATE]?: CoreState }
 
@@ -76,19 +81,40 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 interface ResolvedCoreOptions {
   emitOrder: 'local-first' | 'broker'
+  includeResult: boolean
   context: ContextBuilder
   maxMessageBytes: number
   sealer: Sealer | undefined
+}
+
+const channelOf = (options: CoreOptions): string => {
+  const { key } = options as { key?: unknown }
+  return typeof key === 'string' ? key : ''
 }
 
 function resolveCoreOptions(options: CoreOptions): ResolvedCoreOptions {
   const params = options.contextParams ?? DEFAULT_CONTEXT_PARAMS
   return {
     emitOrder: options.emitOrder ?? 'local-first',
+    includeResult: options.includeResult ?? false,
     context: options.context ?? ((ctx) => travellingContext(ctx, params)),
     maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
-    sealer: options.secrets === undefined ? undefined : new Sealer(options)
+    // Bound to the channel (`key`, given to the core by the runner), so frames cannot be moved between channels.
+    sealer: options.secrets === undefined ? undefined : new Sealer(options, channelOf(options))
   }
+}
+
+/** Where Feathers resolvers (`resolveExternal`) keep the safe version of each record. */
+const DISPATCH = Symbol.for('@feathersjs/schema/dispatch')
+
+/** The safe data clients should see for this event, when resolvers made one. */
+function dispatchOf(ctx: HookContext, data: unknown): unknown {
+  if (typeof data === 'object' && data !== null) {
+    const own = (data as { [DISPATCH]?: unknown })[DISPATCH]
+    if (own !== undefined) return own
+  }
+  // For an array result, ctx.dispatch holds every record: only a record's own dispatch fits its event.
+  return Array.isArray(ctx.result) ? undefined : ctx.dispatch
 }
 
 /** Size in bytes, without encoding a string that is clearly under `limit`. */
@@ -112,7 +138,7 @@ export function installCore(app: Application, options: CoreOptions = {}): CoreSt
   const stats = createStats()
   const handle = new SyncState(app, stats)
   const originals = new WeakMap<object, Emit>()
-  const recent = new RecentKeys(RECENT_LIMIT)
+  const seen = new SeenMessages()
   const pending = new Map<number, unknown>()
   let seq = 0
   let attached = true
@@ -123,7 +149,12 @@ export function installCore(app: Application, options: CoreOptions = {}): CoreSt
     options: resolveCoreOptions(options),
     report(error) {
       debug(error)
-      app.emit('sync-error', error)
+      try {
+        app.emit('sync-error', error)
+      } catch (listenerError) {
+        // Reports come from broker callbacks: a throwing listener must not crash the process.
+        debug('a sync-error listener threw', listenerError)
+      }
     },
     drop(reason, error) {
       stats.dropped[reason]++
@@ -139,6 +170,7 @@ export function installCore(app: Application, options: CoreOptions = {}): CoreSt
     }
   }
 
+  handle.detach = state.detach
   Object.defineProperty(app, STATE, { value: state })
   // `app.sync = {...}` from a feathers-sync style adapter is merged into the handle, so
   // `status`, `stats()` and `close()` work for custom adapters too.
@@ -149,11 +181,31 @@ export function installCore(app: Application, options: CoreOptions = {}): CoreSt
     set: (info: SyncInfo) => handle.adopt(info)
   })
 
+  /**
+   * The travelling context plus what a receiver's socket dispatcher needs: the path (event names are
+   * `path event`), the safe `dispatch` data of resolvers, and with `includeResult` the result itself,
+   * which feathers-sync 3.x receivers dispatch when there is no `dispatch`.
+   */
+  function routedContext(ctx: HookContext, path: string, event: string, data: unknown) {
+    const built = state.options.context(ctx)
+    if (built === null) return null
+    if (typeof built !== 'object' || Array.isArray(built)) {
+      throw new TypeError(`The "context" option must return an object or null, got ${typeof built}`)
+    }
+    const routed: Record<string, unknown> = { ...built, path, event }
+    if (!('dispatch' in built)) {
+      const dispatch = dispatchOf(ctx, data)
+      if (dispatch !== undefined) routed.dispatch = sanitize(dispatch)
+    }
+    if (state.options.includeResult) routed.result = data
+    return routed
+  }
+
   function publish(path: string, event: string, data: unknown, ctx: unknown): boolean {
     let envelope: Envelope
     let payload: Payload
     try {
-      const context = ctx == null ? null : state.options.context(ctx as HookContext)
+      const context = ctx == null ? null : routedContext(ctx as HookContext, path, event, data)
       envelope = { event, path, data, context, v: ENVELOPE_VERSION, sender: handle.instanceId, id: ++seq }
       payload = handle.serialize(envelope)
       const { sealer, maxMessageBytes } = state.options
@@ -282,7 +334,7 @@ export function installCore(app: Application, options: CoreOptions = {}): CoreSt
     if (
       envelope.sender !== undefined &&
       envelope.id !== undefined &&
-      !recent.add(`${envelope.sender}:${envelope.id}`)
+      !seen.add(envelope.sender, envelope.id)
     ) {
       state.drop('duplicate')
       return

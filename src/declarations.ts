@@ -1,3 +1,4 @@
+import type { SYNC } from './context'
 import type { SyncHandle, SyncInfo } from './handle'
 
 declare module '@feathersjs/feathers/lib/declarations' {
@@ -10,5 +11,10 @@ declare module '@feathersjs/feathers/lib/declarations' {
      */
     get sync(): SyncHandle
     set sync(value: SyncInfo)
+  }
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  interface HookContext<A, S> {
+    /** Set to `false` in a hook to keep this call's event on this instance only. */
+    [SYNC]?: boolean
   }
 }

@@ -38,6 +38,8 @@ export function envelopeProblem(message: unknown): string | undefined {
     return 'field "context" must be an object or null'
   if (message.sender !== undefined && typeof message.sender !== 'string')
     return 'field "sender" must be a string'
-  if (message.id !== undefined && typeof message.id !== 'number') return 'field "id" must be a number'
+  if (message.id !== undefined && !(Number.isSafeInteger(message.id) && (message.id as number) >= 0)) {
+    return 'field "id" must be a whole number of zero or more'
+  }
   return undefined
 }

@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto'
+import { createDebug } from '@feathersjs/commons'
 import type { Application } from '@feathersjs/feathers'
 import { json, type DeserializeFn, type SerializeFn } from './serializers'
 import { snapshot, type SyncStats, type SyncStatus, type SyncStatusEvent } from './stats'
+
+const debug = createDebug('feathers-fanout/handle')
 
 /**
  * What a custom adapter sets as `app.sync`, exactly as feathers-sync documents it.
@@ -39,6 +42,8 @@ export class SyncState implements SyncHandle {
   readonly instanceId = randomBytes(8).toString('hex')
   /** Set by whoever owns the connection (the adapter runner); `close()` calls it once. */
   closer: (() => Promise<void>) | undefined
+  /** Set by the core: stops publishing and receiving. Used by `close()` when there is no runner. */
+  detach: () => void = () => undefined
   private current: SyncStatus = 'connecting'
   private closing: Promise<void> | undefined
 
@@ -56,7 +61,9 @@ export class SyncState implements SyncHandle {
   }
 
   close(): Promise<void> {
-    this.closing ??= (this.closer ? this.closer() : Promise.resolve()).finally(() => this.setStatus('closed'))
+    this.closing ??= (this.closer ? this.closer() : Promise.resolve(this.detach())).finally(() =>
+      this.setStatus('closed')
+    )
     return this.closing
   }
 
@@ -66,7 +73,12 @@ export class SyncState implements SyncHandle {
     if (previous === status || previous === 'closed') return
     this.current = status
     const event: SyncStatusEvent = cause ? { status, previous, cause } : { status, previous }
-    this.app.emit('sync-status', event)
+    try {
+      this.app.emit('sync-status', event)
+    } catch (listenerError) {
+      // Status changes come from broker callbacks: a throwing listener must not crash the process.
+      debug('a sync-status listener threw', listenerError)
+    }
   }
 
   /** Takes over what a feathers-sync style custom adapter assigned to `app.sync`. */

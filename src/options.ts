@@ -23,6 +23,14 @@ export interface BaseSyncOptions extends CoreOptions, SerializerOptions {
   closeTimeoutMs?: number
   /** Limits of the queue used while the broker is unreachable. */
   outbox?: OutboxOptions
+  /**
+   * After a reconnect, how long to hold the messages queued during the outage before sending them, so
+   * that the other instances, which reconnect on their own schedule, are subscribed again to receive
+   * them (plain pub/sub keeps nothing for absent subscribers). Messages published meanwhile queue behind
+   * them. Not applied on the first connect, nor when nothing is queued; closing sends at once. `0`: no hold.
+   * @default the adapter's (about one reconnect interval plus a margin): Redis 2_600, NATS 2_600, RabbitMQ 5_500, memory and cluster 0
+   */
+  resumeDelayMs?: number
 }
 
 /** Options of `sync()`: the common ones plus those of each built-in adapter. */
@@ -41,6 +49,15 @@ export type ResolvedOptions = SyncOptions & {
 }
 
 export const DEFAULT_KEY = 'feathers-sync'
+
+/** A number >= 0 or undefined (the adapter then decides). */
+function nonNegative(option: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new SyncConfigError(option, `Option "${option}" must be a number >= 0, got ${String(value)}`)
+  }
+  return value
+}
 
 function positive(option: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback
@@ -77,6 +94,9 @@ export function parseOptions(options: SyncOptions): ResolvedOptions {
       `Option "context" must be a function of the hook context, got ${typeof context}`
     )
   }
+  if (options.includeResult !== undefined && typeof options.includeResult !== 'boolean') {
+    throw new SyncConfigError('includeResult', `Option "includeResult" must be true or false`)
+  }
   if (
     contextParams !== undefined &&
     (!Array.isArray(contextParams) || contextParams.some((p) => typeof p !== 'string'))
@@ -97,6 +117,7 @@ export function parseOptions(options: SyncOptions): ResolvedOptions {
     key,
     connectTimeoutMs: positive('connectTimeoutMs', options.connectTimeoutMs, 10_000),
     closeTimeoutMs: positive('closeTimeoutMs', options.closeTimeoutMs, 5_000),
+    resumeDelayMs: nonNegative('resumeDelayMs', options.resumeDelayMs),
     outbox: {
       maxMessages: positive('outbox.maxMessages', outbox.maxMessages, OUTBOX_DEFAULTS.maxMessages),
       maxBytes: positive('outbox.maxBytes', outbox.maxBytes, OUTBOX_DEFAULTS.maxBytes)
@@ -111,7 +132,13 @@ export function schemeOf(uri: string): string {
   return match[1].toLowerCase()
 }
 
-/** A URI safe to show: credentials replaced by `***`. */
+/**
+ * A URI safe to show: everything before the last `@` (user, password, even one with `/` or `@` in it)
+ * replaced by `***`.
+ */
 export function redact(uri: string): string {
-  return uri.replace(/\/\/[^@/]*@/, '//***@')
+  return uri.replace(
+    /^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)?[^]*@/,
+    (_match, scheme?: string) => `${scheme ?? ''}***@`
+  )
 }

@@ -40,6 +40,9 @@ export function runAdapter(
   let subscribed = false
   let closed = false
   let overflowReported = false
+  // After a reconnect, what queued during the outage waits this long for the other instances to be back.
+  const resumeDelayMs = options.resumeDelayMs ?? adapter.resumeDelayMs ?? 0
+  let holdTimer: NodeJS.Timeout | undefined
   let inflight = 0
   let sendSeq = 0
   // Messages the driver took but then failed on a lost connection, in the order they were first sent.
@@ -56,7 +59,8 @@ export function runAdapter(
     stats.outbox.messages = outbox.size + retry.length
     stats.outbox.bytes = outbox.byteSize + retry.reduce((sum, item) => sum + sizeOf(item.payload), 0)
   }
-  const idle = () => inflight === 0 && outbox.size === 0 && retry.length === 0
+  const queued = () => outbox.size > 0 || retry.length > 0
+  const idle = () => inflight === 0 && !queued()
   const settle = () => {
     if (idle() && drainWaiters.length > 0) {
       const waiters = drainWaiters
@@ -119,6 +123,7 @@ export function runAdapter(
     }
   }
   const flush = () => {
+    if (holdTimer !== undefined) return
     while (connected && retry.length > 0) {
       const { seq, payload } = retry.shift() as { seq: number; payload: Payload }
       send(state.refresh(payload), seq)
@@ -128,21 +133,40 @@ export function runAdapter(
     settle()
   }
   const onOut = (payload: Payload) => {
-    if (connected && outbox.size === 0 && retry.length === 0) send(payload)
+    // While the queue is held, new messages go behind it: order is kept.
+    if (connected && holdTimer === undefined && !queued()) send(payload)
     else enqueue(payload)
+  }
+  const release = () => {
+    clearTimeout(holdTimer)
+    holdTimer = undefined
+  }
+  // Plain pub/sub keeps nothing for absent subscribers: flushing the moment this instance is back
+  // would reach only the instances that happened to be back before it (see resumeDelayMs).
+  const holdThenFlush = () => {
+    release()
+    debug('holding %d queued messages for %d ms', outbox.size + retry.length, resumeDelayMs)
+    holdTimer = setTimeout(() => {
+      holdTimer = undefined
+      flush()
+    }, resumeDelayMs)
+    holdTimer.unref()
   }
 
   const hooks = {
     status(status: 'ready' | 'reconnecting', cause?: Error) {
       if (closed || !subscribed) return
       if (status === 'ready') {
-        if (!connected) stats.reconnects++
+        const back = !connected
+        if (back) stats.reconnects++
         connected = true
         overflowReported = false
         handle.setStatus('ready')
-        flush()
+        if (back && resumeDelayMs > 0 && queued()) holdThenFlush()
+        else flush()
       } else {
         connected = false
+        release()
         handle.setStatus('reconnecting', cause)
       }
     },
@@ -193,6 +217,11 @@ export function runAdapter(
   handle.closer = async () => {
     state.detach()
     handle.setStatus('closing')
+    // Nobody else is coming back for a closing instance to wait for: what is held goes now.
+    if (holdTimer !== undefined) {
+      release()
+      flush()
+    }
     if (connected && !idle()) {
       const drained = new Promise<void>((resolve) => drainWaiters.push(resolve))
       await withTimeout(drained, options.closeTimeoutMs, () => new Error('drain timeout')).catch(
@@ -201,6 +230,7 @@ export function runAdapter(
     }
     closed = true
     connected = false
+    release()
     app.removeListener('sync-out', onOut)
     stats.dropped.unsent += outbox.size + retry.length
     while (outbox.shift() !== undefined);

@@ -1,6 +1,7 @@
 import {
   createCipheriv,
   createDecipheriv,
+  createHash,
   createHmac,
   hkdfSync,
   randomBytes,
@@ -34,6 +35,7 @@ const TAG = 16
 const ENCRYPTED = 1
 const REPLAY_WINDOW = 1024
 const MAX_SENDERS = 10_000
+const NOT_SIGNED: Opened = { refused: 'unauthenticated', why: 'message is not signed' }
 
 interface Key {
   id: Buffer
@@ -41,37 +43,87 @@ interface Key {
   enc: Buffer
 }
 
-function deriveKey(secret: string | Uint8Array, index: number): Key {
-  const raw = typeof secret === 'string' ? Buffer.from(secret) : Buffer.from(secret)
+function deriveKey(secret: string | Uint8Array, index: number, channel: string): Key {
+  if (typeof secret !== 'string' && !ArrayBuffer.isView(secret)) {
+    // e.g. `secrets: [process.env.SYNC_SECRET]` with the variable unset.
+    throw new SyncConfigError(
+      `secrets[${index}]`,
+      `Option "secrets[${index}]" must be a string or bytes, got ${secret === null ? 'null' : typeof secret}`
+    )
+  }
+  const raw = Buffer.from(bytesOf(secret) as Buffer)
   if (raw.length < 32) {
     throw new SyncConfigError(
       `secrets[${index}]`,
       `Option "secrets[${index}]" must be at least 32 bytes, got ${raw.length}`
     )
   }
-  const derive = (info: string) => Buffer.from(hkdfSync('sha256', raw, 'feathers-fanout', info, 32))
+  // The channel is part of every key, so a frame copied from another channel that shares the
+  // secret is refused (unknown key) instead of replayed there. Hashed: HKDF's info is bounded.
+  const context = createHash('sha256').update(channel).digest('hex')
+  const derive = (info: string) =>
+    Buffer.from(hkdfSync('sha256', raw, 'feathers-fanout', `${info}:${context}`, 32))
   return { id: derive('key id').subarray(0, 8), mac: derive('mac'), enc: derive('enc') }
+}
+
+/** The bytes of a payload without copying, or undefined for anything that is neither text nor bytes. */
+function bytesOf(payload: unknown): Buffer | undefined {
+  if (typeof payload === 'string') return Buffer.from(payload)
+  if (!ArrayBuffer.isView(payload)) return undefined
+  return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
+}
+
+const isFrame = (frame: Buffer | undefined): frame is Buffer =>
+  frame !== undefined && frame.length >= HEADER + TAG && frame.subarray(0, 4).equals(MAGIC)
+
+interface Window {
+  highest: number
+  seen: Set<number>
+  usedAt: number
+}
+
+/** Moves the window up to `seq`, removing only the numbers that leave it: one per message when counting up. */
+function slide(entry: Window, seq: number): void {
+  if (seq - entry.highest >= REPLAY_WINDOW) {
+    entry.seen.clear()
+  } else {
+    const last = seq - REPLAY_WINDOW
+    for (let old = entry.highest - REPLAY_WINDOW + 1; old <= last; old++) entry.seen.delete(old)
+  }
+  entry.highest = seq
 }
 
 /** Remembers, per sender, which recent sequence numbers were seen (a sliding window, as in IPsec). */
 class ReplayGuard {
-  private readonly senders = new Map<string, { highest: number; seen: Set<number> }>()
+  // Least recently used first, so that idle senders are found at the front.
+  private readonly senders = new Map<string, Window>()
+
+  /** `idleMs`: after this long without a message, every frame of a sender seen so far is stale anyway. */
+  constructor(private readonly idleMs: number) {}
 
   /** Records the message; false when it was seen already or is older than the window. */
-  accept(sender: string, seq: number): boolean {
-    let entry = this.senders.get(sender)
+  accept(sender: string, seq: number, now: number): boolean {
+    const entry = this.senders.get(sender)
     if (!entry) {
-      if (this.senders.size >= MAX_SENDERS) this.senders.delete(this.senders.keys().next().value as string)
-      this.senders.set(sender, (entry = { highest: seq, seen: new Set([seq]) }))
+      this.forget(now)
+      this.senders.set(sender, { highest: seq, seen: new Set([seq]), usedAt: now })
       return true
     }
     if (seq <= entry.highest - REPLAY_WINDOW || entry.seen.has(seq)) return false
+    if (seq > entry.highest) slide(entry, seq)
     entry.seen.add(seq)
-    if (seq > entry.highest) {
-      entry.highest = seq
-      for (const old of entry.seen) if (old <= seq - REPLAY_WINDOW) entry.seen.delete(old)
-    }
+    entry.usedAt = now
+    this.senders.delete(sender)
+    this.senders.set(sender, entry)
     return true
+  }
+
+  /** Drops senders idle for `idleMs` (instances that restarted or left), and the oldest when full. */
+  private forget(now: number): void {
+    for (const [sender, entry] of this.senders) {
+      if (this.senders.size < MAX_SENDERS && now - entry.usedAt <= this.idleMs) return
+      this.senders.delete(sender)
+    }
   }
 }
 
@@ -80,9 +132,10 @@ export class Sealer {
   private readonly keys: Key[]
   private readonly encrypt: boolean
   readonly maxAgeMs: number
-  private readonly replays = new ReplayGuard()
+  private readonly replays: ReplayGuard
 
-  constructor(options: SecurityOptions) {
+  /** `channel`: the `key` the fleet talks on; frames sealed for another channel are refused. */
+  constructor(options: SecurityOptions, channel = '') {
     const { secrets = [], encrypt = false, maxMessageAgeMs = 30_000 } = options
     if (!Array.isArray(secrets) || secrets.length === 0) {
       throw new SyncConfigError('secrets', 'Option "secrets" must be a non-empty array of secrets')
@@ -90,15 +143,17 @@ export class Sealer {
     if (!Number.isFinite(maxMessageAgeMs) || maxMessageAgeMs <= 0) {
       throw new SyncConfigError('maxMessageAgeMs', `Option "maxMessageAgeMs" must be a positive number`)
     }
-    this.keys = secrets.map(deriveKey)
+    this.keys = secrets.map((secret, index) => deriveKey(secret, index, channel))
     this.encrypt = encrypt
     this.maxAgeMs = maxMessageAgeMs
+    this.replays = new ReplayGuard(2 * maxMessageAgeMs)
   }
 
   /** Wraps a payload in a signed (or encrypted) frame carrying sender, sequence and time. */
   seal(payload: Payload, sender: string, seq: number, now = Date.now()): Buffer {
     const key = this.keys[0]
-    const header = Buffer.allocUnsafe(HEADER)
+    // Zeroed: a sender id that is not 16 hex digits must not leave stray memory in the header.
+    const header = Buffer.alloc(HEADER)
     MAGIC.copy(header, 0)
     header[4] = this.encrypt ? ENCRYPTED : 0
     key.id.copy(header, 5)
@@ -106,51 +161,68 @@ export class Sealer {
     header.write(sender.padEnd(16, '0').slice(0, 16), 21, 8, 'hex')
     header.writeDoubleBE(seq, 29)
     randomBytes(12).copy(header, 37)
-    const body =
-      typeof payload === 'string'
-        ? Buffer.from(payload)
-        : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
+    const body = bytesOf(payload) as Buffer
     if (!this.encrypt) {
       const mac = createHmac('sha256', key.mac).update(header).update(body).digest()
       return Buffer.concat([header, body, mac])
     }
     const cipher = createCipheriv('aes-256-gcm', key.enc, header.subarray(37, 49))
     cipher.setAAD(header)
-    const encrypted = Buffer.concat([header, cipher.update(body), cipher.final(), cipher.getAuthTag()])
-    return encrypted
+    return Buffer.concat([header, cipher.update(body), cipher.final(), cipher.getAuthTag()])
   }
 
-  /** Checks a frame: key, signature or tag, age and replay. Returns the inner payload or why it was refused. */
+  /**
+   * Checks a frame: key, signature or tag, age and replay. Returns the inner payload or why it was
+   * refused; never throws, whatever arrives.
+   */
   open(payload: Payload, now = Date.now(), checkReplay = true): Opened {
-    const frame =
-      typeof payload === 'string'
-        ? Buffer.from(payload)
-        : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
-    if (frame.length < HEADER + TAG || !frame.subarray(0, 4).equals(MAGIC)) {
-      return { refused: 'unauthenticated', why: 'message is not signed' }
+    const frame = bytesOf(payload)
+    if (!isFrame(frame)) return NOT_SIGNED
+    try {
+      return this.check(frame, now, checkReplay)
+    } catch {
+      return { refused: 'unauthenticated', why: 'message is not a valid frame' }
     }
-    const header = frame.subarray(0, HEADER)
-    const key = this.keys.find((candidate) => candidate.id.equals(header.subarray(5, 13)))
-    if (!key) return { refused: 'unauthenticated', why: 'message is signed with an unknown key' }
-    const body = this.authenticate(frame, header, key)
-    if (!body) return { refused: 'unauthenticated', why: 'signature does not match' }
-    const age = now - header.readDoubleBE(13)
-    if (!(Math.abs(age) <= this.maxAgeMs)) {
-      return { refused: 'stale', why: `message is ${Math.round(age)} ms old, outside ±${this.maxAgeMs} ms` }
-    }
-    if (checkReplay && !this.replays.accept(header.toString('hex', 21, 29), header.readDoubleBE(29))) {
-      return { refused: 'replayed', why: 'message was seen already' }
-    }
-    return { body }
   }
 
   /** Re-signs a frame this instance sealed earlier with a fresh time, for messages that waited in the outbox. */
   reseal(payload: Payload, now = Date.now()): Payload {
-    const frame = Buffer.isBuffer(payload) ? payload : Buffer.from(payload as Uint8Array)
-    if (now - frame.readDoubleBE(13) < this.maxAgeMs / 2) return payload
-    const opened = this.open(frame, frame.readDoubleBE(13), false)
+    const frame = bytesOf(payload)
+    // Anything else a `sync-out` listener queued goes out as it is; this must never throw into a flush.
+    if (!isFrame(frame)) return payload
+    const sentAt = frame.readDoubleBE(13)
+    if (now - sentAt < this.maxAgeMs / 2) return payload
+    const opened = this.open(frame, sentAt, false)
     if (!('body' in opened)) return payload
     return this.seal(opened.body, frame.toString('hex', 21, 29), frame.readDoubleBE(29), now)
+  }
+
+  private check(frame: Buffer, now: number, checkReplay: boolean): Opened {
+    const header = frame.subarray(0, HEADER)
+    const id = header.subarray(5, 13)
+    const candidates = this.keys.filter((candidate) => candidate.id.equals(id))
+    if (candidates.length === 0)
+      return { refused: 'unauthenticated', why: 'message is signed with an unknown key' }
+    // Ids are 64 bits of HKDF output: two secrets sharing one is unlikely, but each is tried.
+    let body: Buffer | undefined
+    for (let i = 0; body === undefined && i < candidates.length; i++)
+      body = this.authenticate(frame, header, candidates[i])
+    if (!body) return { refused: 'unauthenticated', why: 'signature does not match' }
+    const age = now - header.readDoubleBE(13)
+    // NaN or infinite times fail this comparison too.
+    if (!(Math.abs(age) <= this.maxAgeMs)) {
+      return { refused: 'stale', why: `message is ${Math.round(age)} ms old, outside ±${this.maxAgeMs} ms` }
+    }
+    if (!checkReplay) return { body }
+    const seq = header.readDoubleBE(29)
+    // Only a secret holder can sign one, but a fractional, negative or huge number would break the window.
+    if (!Number.isSafeInteger(seq) || seq < 0) {
+      return { refused: 'replayed', why: `message number ${seq} cannot be checked for replay` }
+    }
+    if (!this.replays.accept(header.toString('hex', 21, 29), seq, now)) {
+      return { refused: 'replayed', why: 'message was seen already' }
+    }
+    return { body }
   }
 
   private authenticate(frame: Buffer, header: Buffer, key: Key): Buffer | undefined {

@@ -170,24 +170,40 @@ export function conformanceSuite(target: ConformanceTarget): void {
         for (const other of others) expect(other.seen('created', marker)).toHaveLength(1)
       })
 
-      it('with secrets, delivers signed traffic and drops unsigned, forged and replayed messages', async () => {
+      it('with secrets, delivers signed traffic and drops unsigned, forged, tampered, replayed and oversize messages', async () => {
         const secret = 'conformance-secret-of-at-least-32-bytes'
-        const [sender, receiver] = await start(2, { secrets: [secret] })
+        const maxMessageBytes = 4_096
+        const [sender, receiver] = await start(2, { secrets: [secret], maxMessageBytes })
         const captured: Payload[] = []
         sender.app.on('sync-out', (payload: Payload) => captured.push(payload))
         const marker = uniqueKey('signed')
         await sender.app.service('todos').create({ marker })
         await waitFor('the signed event', () => receiver.seen('created', marker).length === 1)
+        const genuine = Buffer.from(captured[0] as Uint8Array)
         const unsigned = { event: 'created', path: 'todos', data: { marker: 'unsigned' }, context: null }
         const attacker = new Sealer({ secrets: ['not-the-secret-but-also-32-bytes-long'] })
+        // One flipped bit in the body (after the 49-byte header): the signature no longer matches.
+        const tampered = Buffer.from(genuine)
+        tampered[60] ^= 0x01
         await target.publishRaw(key, JSON.stringify(unsigned))
         await target.publishRaw(key, attacker.seal(JSON.stringify(unsigned), '0badc0de0badc0de', 1))
-        await target.publishRaw(key, Buffer.from(captured[0] as Uint8Array))
+        await target.publishRaw(key, tampered)
+        await target.publishRaw(key, genuine)
+        await target.publishRaw(key, Buffer.concat([genuine, Buffer.alloc(maxMessageBytes)]))
         await barrier(fleet, sender)
         await waitFor('the refusals to be counted', () => {
-          const { unauthenticated, replayed } = receiver.app.sync.stats().dropped
-          return unauthenticated === 2 && replayed === 1
+          const { unauthenticated, replayed, oversize } = receiver.app.sync.stats().dropped
+          return unauthenticated === 3 && replayed === 1 && oversize === 1
         })
+        expect(receiver.app.sync.stats().dropped).toMatchObject({ undecodable: 0, shape: 0, stale: 0 })
+        const reasons = receiver.errors.map((error) => (error as SyncMessageError).reason)
+        expect(reasons.sort()).toEqual([
+          'oversize',
+          'replayed',
+          'unauthenticated',
+          'unauthenticated',
+          'unauthenticated'
+        ])
         expect(receiver.seen('created', 'unsigned')).toHaveLength(0)
         expect(receiver.seen('created', marker)).toHaveLength(1)
       })

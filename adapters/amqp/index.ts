@@ -129,6 +129,8 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
   return {
     type: 'amqp',
     target,
+    // amqplib's jittered backoff never waits longer than maxDelayMs between attempts; plus a margin.
+    resumeDelayMs: settings.maxDelayMs + 500,
     async connect(adapterHooks) {
       hooks = adapterHooks
       const recovering = await connect(settings.url, {

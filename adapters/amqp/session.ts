@@ -30,6 +30,8 @@ export class AmqpSession {
   private cause: Error | undefined
   // Insertion-ordered; settled on ack, nack or loss.
   private readonly inflight = new Set<Publication>()
+  // The ones whose publish found the buffer full; kept apart so a drain touches only them.
+  private awaitingDrain: Publication[] = []
 
   private queue = ''
 
@@ -107,7 +109,10 @@ export class AmqpSession {
             this.settle(publication)
           }
         })
-        publication.needsDrain = !ok
+        if (!ok) {
+          publication.needsDrain = true
+          this.awaitingDrain.push(publication)
+        }
       } catch (error) {
         this.inflight.delete(publication)
         reject(error as Error)
@@ -128,7 +133,9 @@ export class AmqpSession {
   }
 
   private drained(): void {
-    for (const publication of this.inflight) {
+    const waiting = this.awaitingDrain
+    this.awaitingDrain = []
+    for (const publication of waiting) {
       publication.needsDrain = false
       this.settle(publication)
     }
@@ -149,6 +156,7 @@ export class AmqpSession {
   private settleAll(cause: Error): void {
     const publications = [...this.inflight]
     this.inflight.clear()
+    this.awaitingDrain = []
     // RabbitMQ closes the channel on a body over its `max_message_size`: that message must not
     // be retried (the core drops a SyncOversizeError), or it would break every new channel too.
     const match = /larger than configured max size (\d+)/.exec(cause.message)

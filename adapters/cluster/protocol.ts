@@ -16,6 +16,12 @@ export const PROTOCOL_VERSION = 1
  */
 export type WireData = string | { base64: string }
 
+/**
+ * What a `publish` or `message` frame carries: one payload, or the payloads a worker published in
+ * one tick, in order. A batch costs one IPC write and one relay pass instead of one per event.
+ */
+export type WireBatch = WireData | WireData[]
+
 interface Tagged {
   source: typeof SOURCE
   v: typeof PROTOCOL_VERSION
@@ -24,11 +30,11 @@ interface Tagged {
 type WorkerBody =
   | { type: 'subscribe'; key: string }
   | { type: 'unsubscribe'; key: string }
-  | { type: 'publish'; key: string; data: WireData }
+  | { type: 'publish'; key: string; data: WireBatch }
 
 type PrimaryBody =
   | { type: 'subscribed'; key: string }
-  | { type: 'message'; key: string; data: WireData }
+  | { type: 'message'; key: string; data: WireBatch }
   // Sent when setupPrimary() starts, so workers forked earlier (re)subscribe at once.
   | { type: 'hello' }
 
@@ -52,6 +58,9 @@ export function toWire(payload: Payload): WireData {
 export const fromWire = (data: WireData): Payload =>
   typeof data === 'string' ? data : Buffer.from(data.base64, 'base64')
 
+/** The payloads of a frame, in order. */
+export const unbatch = (data: WireBatch): Payload[] => (Array.isArray(data) ? data.map(fromWire) : [fromWire(data)])
+
 /** Whether an IPC message claims to be ours. Everything else is someone else's and is ignored. */
 export const isOurs = (message: unknown): message is Record<string, unknown> =>
   typeof message === 'object' && message !== null && (message as { source?: unknown }).source === SOURCE
@@ -62,6 +71,9 @@ const isWireData = (data: unknown): data is WireData =>
   typeof data === 'string' ||
   (typeof data === 'object' && data !== null && typeof (data as { base64?: unknown }).base64 === 'string')
 
+const isWireBatch = (data: unknown): data is WireBatch =>
+  Array.isArray(data) ? data.length > 0 && data.every(isWireData) : isWireData(data)
+
 /** Says what is wrong with a frame that claims to be ours, or returns `undefined` when it is sound. */
 function problem(message: Record<string, unknown>, types: readonly string[]): string | undefined {
   if (message.v !== PROTOCOL_VERSION) return `unsupported protocol version ${JSON.stringify(message.v)}`
@@ -69,8 +81,8 @@ function problem(message: Record<string, unknown>, types: readonly string[]): st
     return `unknown frame type ${JSON.stringify(message.type)}`
   }
   if (message.type !== 'hello' && !isKey(message.key)) return `"${message.type}" frame without a key`
-  if ((message.type === 'publish' || message.type === 'message') && !isWireData(message.data)) {
-    return `"${message.type}" frame whose data is neither text nor { base64 }`
+  if ((message.type === 'publish' || message.type === 'message') && !isWireBatch(message.data)) {
+    return `"${message.type}" frame whose data is neither text nor { base64 }, nor a list of them`
   }
   return undefined
 }

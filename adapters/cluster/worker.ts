@@ -3,7 +3,8 @@ import { createDebug } from '@feathersjs/commons'
 import type { AdapterHooks } from '../../src/adapter'
 import { SyncConnectionError, SyncMessageError } from '../../src/errors'
 import type { Payload } from '../../src/serializers'
-import { frame, fromWire, isOurs, parsePrimaryFrame, toWire, type WorkerFrame } from './protocol'
+import { TickBatch } from '../../src/tick-batch'
+import { frame, isOurs, parsePrimaryFrame, toWire, unbatch, type WireData, type WorkerFrame } from './protocol'
 
 const debug = createDebug('feathers-fanout/cluster')
 
@@ -39,6 +40,8 @@ interface Channel {
 export class WorkerLink {
   private readonly members = new Set<Member>()
   private readonly channels = new Map<string, Channel>()
+  // Per key: what the apps of this process publish in one tick goes to the primary in one frame.
+  private readonly outgoing = new Map<string, TickBatch<WireData>>()
   private answered = false
 
   /** Where messages go, for errors: the primary's pid, and what to check while it never answered. */
@@ -73,7 +76,12 @@ export class WorkerLink {
   }
 
   publish(key: string, payload: Payload): Promise<void> {
-    return this.send(frame({ type: 'publish', key, data: toWire(payload) }))
+    let batch = this.outgoing.get(key)
+    if (!batch) {
+      batch = new TickBatch((data) => this.send(frame({ type: 'publish', key, data })))
+      this.outgoing.set(key, batch)
+    }
+    return batch.add(toWire(payload))
   }
 
   leave(member: Member): void {
@@ -86,6 +94,7 @@ export class WorkerLink {
       if (channel.members.size === 0) {
         clearTimeout(channel.timer)
         this.channels.delete(member.key)
+        this.outgoing.delete(member.key)
         this.send(frame({ type: 'unsubscribe', key: member.key })).catch((error) =>
           debug('unsubscribe', error)
         )
@@ -149,8 +158,9 @@ export class WorkerLink {
       channel.waiters.clear()
       return
     }
-    const payload = fromWire(parsed.data)
-    for (const member of channel.members) member.onMessage?.(payload)
+    for (const payload of unbatch(parsed.data)) {
+      for (const member of channel.members) member.onMessage?.(payload)
+    }
   }
 
   private readonly onDisconnect = (): void => {

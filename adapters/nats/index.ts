@@ -4,6 +4,7 @@ import type { Adapter, AdapterHooks } from '../../src/adapter'
 import { SyncConnectionError, SyncOversizeError, type SyncError } from '../../src/errors'
 import type { ResolvedOptions } from '../../src/options'
 import type { Payload } from '../../src/serializers'
+import { TickBatch } from '../../src/tick-batch'
 import { Confirmations } from './confirm'
 import { Opener } from './open'
 import { parseNatsOptions, type NatsAdapterOptions, type NatsSettings } from './options'
@@ -22,12 +23,15 @@ const debug = createDebug('feathers-fanout/nats')
 class NatsAdapter implements Adapter {
   readonly type = 'nats'
   readonly target: string
+  readonly resumeDelayMs: number
   private hooks: AdapterHooks | undefined
   private nc: NatsConnection | undefined
   private sub: Subscription | undefined
   private stopStatus: () => void = () => undefined
   private onMessage: ((payload: Payload) => void) | undefined
   private readonly confirmations: Confirmations
+  // The messages of a burst go to the client together, so that they leave in one write (see TickBatch).
+  private readonly outgoing = new TickBatch<Uint8Array>((batch) => this.send(batch))
   private readonly opener: Opener
   /** True while the subscription is confirmed active on the current connection. */
   private up = false
@@ -35,11 +39,15 @@ class NatsAdapter implements Adapter {
   private epoch = 0
   private closing = false
   private lastReported: string | undefined
+  /** The client found its server hung since the last reconnect (see reconnected()). */
+  private hung = false
+  /** A connection of ours being replaced on purpose: its closing is not news. */
+  private recycling: NatsConnection | undefined
   private waiters: (() => void)[] = []
-  private resumeTimer: NodeJS.Timeout | undefined
 
   constructor(private readonly settings: NatsSettings) {
     this.target = settings.target
+    this.resumeDelayMs = settings.resumeDelayMs
     this.confirmations = new Confirmations(
       () => this.nc?.flush() ?? Promise.reject(new Error('no NATS connection')),
       (cause) => {
@@ -74,7 +82,7 @@ class NatsAdapter implements Adapter {
     if (this.nc) await this.activate(this.nc)
   }
 
-  publish(payload: Payload): Promise<void> | undefined {
+  publish(payload: Payload): Promise<void> {
     const nc = this.nc
     if (!nc || !this.up) throw new SyncConnectionError(this.target, `Not connected to NATS at ${this.target}`)
     const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload
@@ -87,7 +95,15 @@ class NatsAdapter implements Adapter {
         `A message to NATS at ${nc.getServer()} (its max_payload)`
       )
     }
-    nc.publish(this.settings.subject, bytes)
+    return this.outgoing.add(bytes)
+  }
+
+  /** Publishes a tick's messages together; one confirmation covers them all. */
+  private send(batch: Uint8Array[]): Promise<void> | undefined {
+    const nc = this.nc
+    // Lost since publish(): the core queues the batch again.
+    if (!nc || !this.up) throw new SyncConnectionError(this.target, `Not connected to NATS at ${this.target}`)
+    for (const bytes of batch) nc.publish(this.settings.subject, bytes)
     return this.settings.confirmPublish ? this.confirmations.track() : undefined
   }
 
@@ -96,7 +112,6 @@ class NatsAdapter implements Adapter {
     this.closing = true
     this.up = false
     this.opener.cancel()
-    clearTimeout(this.resumeTimer)
     this.wake()
     this.stopStatus()
     this.confirmations.failAll(
@@ -123,6 +138,7 @@ class NatsAdapter implements Adapter {
         this.report(error)
       },
       reconnected: () => this.reconnected(nc),
+      stale: () => (this.hung = true),
       serverError: (text) =>
         this.report(
           new SyncConnectionError(this.target, `The NATS server at ${nc.getServer()} reported: ${text}`)
@@ -165,18 +181,25 @@ class NatsAdapter implements Adapter {
   }
 
   private reconnected(nc: NatsConnection): void {
-    // The client has re-sent our SUB; a flush proves the server has it. Then the queue waits a
-    // little more for the other instances to be back (see resumeDelayMs) before we say ready.
+    // nats.js 2.29 never closes a connection attempt that timed out (nats-io/nats.js#64), which is what
+    // attempts against a hung server do. Once the server answers again such a socket connects, and when
+    // the server drops it (it never sends CONNECT) the client takes that for its own connection lost: it
+    // reconnects, abandoning its healthy connection, which in turn goes stale, and so on, every ping
+    // timeout of the server, for ever. Closing the whole client ends that; a fresh connection replaces it.
+    if (this.hung && nc !== this.settings.natsConnection) {
+      debug('the server was hung: replacing the connection')
+      this.recycling = nc
+      nc.close().catch((cause: unknown) => debug('close after a hung server failed', cause))
+      return
+    }
+    this.hung = false
+    // The client has re-sent our SUB; a flush proves the server has it. (The core then holds its
+    // queue for resumeDelayMs, so that the other instances are back too.)
     const epoch = this.epoch
     const current = () => epoch === this.epoch && this.nc === nc && this.sub !== undefined && !this.closing
     nc.flush().then(
       () => {
-        if (!current()) return
-        clearTimeout(this.resumeTimer)
-        this.resumeTimer = setTimeout(() => {
-          if (current()) this.ready()
-        }, this.settings.resumeDelayMs)
-        this.resumeTimer.unref()
+        if (current()) this.ready()
       },
       () => undefined
     )
@@ -187,13 +210,17 @@ class NatsAdapter implements Adapter {
   private async closed(nc: NatsConnection, cause: void | Error): Promise<void> {
     if (this.closing || this.nc !== nc) return
     const owned = nc !== this.settings.natsConnection
-    const next = owned ? 'opening a new connection' : 'events stay local until it is replaced'
-    const error = this.connectionError(
-      `The NATS connection to ${this.target} closed; ${next}`,
-      cause || undefined
-    )
-    this.down(error)
-    this.report(error)
+    if (this.recycling !== nc) {
+      const next = owned ? 'opening a new connection' : 'events stay local until it is replaced'
+      const error = this.connectionError(
+        `The NATS connection to ${this.target} closed; ${next}`,
+        cause || undefined
+      )
+      this.down(error)
+      this.report(error)
+    }
+    this.recycling = undefined
+    this.hung = false
     this.stopStatus()
     this.nc = undefined
     this.sub = undefined

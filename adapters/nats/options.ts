@@ -1,6 +1,6 @@
 import type { ConnectionOptions, NatsConnection } from 'nats'
 import { SyncConfigError } from '../../src/errors'
-import type { ResolvedOptions } from '../../src/options'
+import { redact, type ResolvedOptions } from '../../src/options'
 
 /** Options of the NATS adapter (`nats://host:port`, or `sync.nats()`). */
 export interface NatsAdapterOptions {
@@ -16,13 +16,6 @@ export interface NatsAdapterOptions {
    * closed by this library: closing the app only removes its subscription.
    */
   natsConnection?: NatsConnection
-  /**
-   * After a reconnect, how long to hold queued events before sending them. NATS core keeps no
-   * messages for absent subscribers, so this gives the other instances, which retry on the same
-   * schedule, time to resubscribe; 0 sends at once. New events queue meanwhile.
-   * @default reconnectTimeWait + reconnectJitter (or reconnectJitterTLS) + 500: 2_600 with the client's defaults
-   */
-  resumeDelayMs?: number
   /**
    * Confirm each burst of publishes with a flush (one PING/PONG). Messages the server has not
    * confirmed when the connection drops are sent again after the reconnect, so none is lost;
@@ -41,6 +34,7 @@ export interface NatsSettings {
   /** Set when the user handed in a connection; `connection` is then unused. */
   natsConnection?: NatsConnection
   connection: ConnectionOptions
+  /** The adapter's default of the core's `resumeDelayMs`, from the client's reconnect timings. */
   resumeDelayMs: number
   confirmPublish: boolean
 }
@@ -66,7 +60,7 @@ function parseServer(option: string, entry: unknown): Server {
     url = new URL('invalid:')
   }
   if (text === '' || url.hostname === '') {
-    const shown = typeof entry === 'string' ? `"${entry.replace(/\/\/[^@/]*@/, '//***@')}"` : typeof entry
+    const shown = typeof entry === 'string' ? `"${redact(entry)}"` : typeof entry
     throw new SyncConfigError(
       option,
       `Option "${option}" must be a NATS server like nats://host:4222, got ${shown}`
@@ -159,17 +153,7 @@ function isConnection(value: unknown): value is NatsConnection {
 }
 
 // Every instance retries at most this far apart, so by then the others are back too (plus a margin).
-function resumeDelay(options: NatsAdapterOptions, connection: ConnectionOptions): number {
-  const { resumeDelayMs } = options
-  if (resumeDelayMs !== undefined) {
-    if (typeof resumeDelayMs !== 'number' || !Number.isFinite(resumeDelayMs) || resumeDelayMs < 0) {
-      throw new SyncConfigError(
-        'resumeDelayMs',
-        `Option "resumeDelayMs" must be a number >= 0, got ${String(resumeDelayMs)}`
-      )
-    }
-    return resumeDelayMs
-  }
+function resumeDelay(connection: ConnectionOptions): number {
   const jitter = connection.tls
     ? (connection.reconnectJitterTLS ?? 1_000)
     : (connection.reconnectJitter ?? 100)
@@ -210,11 +194,11 @@ export function parseNatsOptions(options: ResolvedOptions & NatsAdapterOptions):
       target,
       natsConnection,
       connection: {},
-      resumeDelayMs: resumeDelay(options, {}),
+      resumeDelayMs: resumeDelay({}),
       confirmPublish
     }
   }
   const connection = connectionFrom(options)
   const target = connection.servers.join(',')
-  return { subject, target, connection, resumeDelayMs: resumeDelay(options, connection), confirmPublish }
+  return { subject, target, connection, resumeDelayMs: resumeDelay(connection), confirmPublish }
 }

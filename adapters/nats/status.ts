@@ -1,5 +1,5 @@
 import { createDebug } from '@feathersjs/commons'
-import { Events, type NatsConnection, type QueuedIterator, type Status } from 'nats'
+import { DebugEvents, Events, type NatsConnection, type QueuedIterator, type Status } from 'nats'
 import { describeCode } from './reason'
 
 const debug = createDebug('feathers-fanout/nats')
@@ -12,6 +12,8 @@ export interface StatusHandlers {
   reconnected(): void
   /** The server sent an error the connection survives, e.g. a permissions violation. */
   serverError(text: string): void
+  /** The server stopped answering pings: it is hung, or the network between is. */
+  stale(): void
 }
 
 /**
@@ -26,6 +28,7 @@ export function watchStatus(nc: NatsConnection, handlers: StatusHandlers): () =>
     debug('status', event.type, event.data)
     if (event.type === Events.Disconnect) handlers.disconnected(String(event.data))
     else if (event.type === Events.Reconnect) handlers.reconnected()
+    else if (event.type === DebugEvents.StaleConnection) handlers.stale()
     else if (event.type === Events.Error) {
       const denied = event.permissionContext
       handlers.serverError(

@@ -24,6 +24,8 @@ const messageOf = (error: unknown): string => (error instanceof Error ? error.me
 class RedisAdapter implements Adapter {
   readonly type = 'redis'
   readonly target: string
+  // Two instances retry at most ~2.1 s apart (the adapter's retryStrategy, and ioredis' default): plus a margin.
+  readonly resumeDelayMs = 2_600
   private readonly pub: RedisClient
   private readonly sub: RedisClient
   private readonly ownsPub: boolean

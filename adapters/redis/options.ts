@@ -95,8 +95,9 @@ function checkUri(uri: string | undefined): void {
   let url: URL
   try {
     url = new URL(uri)
-  } catch (cause) {
-    throw new SyncConfigError('uri', `Option "uri" is not a valid URL: "${redact(uri)}"`, { cause })
+  } catch {
+    // No `cause`: the URL error's `input` would carry the password.
+    throw new SyncConfigError('uri', `Option "uri" is not a valid URL: "${redact(uri)}"`)
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
     throw new SyncConfigError(

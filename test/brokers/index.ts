@@ -12,7 +12,7 @@ export interface BrokerHandle {
   /** Always '127.0.0.1'. */
   readonly host: string
   readonly port: number
-  /** redis://127.0.0.1:P, nats://127.0.0.1:P or amqp://guest:guest@127.0.0.1:P */
+  /** redis://127.0.0.1:P, nats://127.0.0.1:P or amqp://guest:guest@127.0.0.1:P (rediss://, amqps:// with `tls`) */
   readonly url: string
   /** The broker's temp dir (data, config, log). */
   readonly dir: string
@@ -37,3 +37,4 @@ export { startRedis, redisCommand, type RedisOptions } from './redis'
 export { startNats, type NatsOptions } from './nats'
 export { startRabbitMq, type RabbitMqOptions } from './rabbitmq'
 export { startRedisCluster, type ClusterHandle } from './redis-cluster'
+export { createTestPki, type BrokerTls, type CertificatePair, type TestPki } from './tls'

@@ -6,6 +6,7 @@ import type { BrokerHandle } from './index'
 import { ensureBinary } from './install'
 import { freePort, LOOPBACK } from './ports'
 import { launch, type BrokerSpec } from './process'
+import type { BrokerTls } from './tls'
 
 export interface NatsOptions {
   /** Fixed port (needed to reuse a port); by default a free one is picked. */
@@ -15,6 +16,22 @@ export interface NatsOptions {
   readyTimeoutMs?: number
   /** Extra server configuration in nats-server's config-file syntax, e.g. `max_payload: 1024`. */
   config?: string
+  /** Require TLS from every client (written into the config file); the url stays `nats://`. */
+  tls?: BrokerTls
+}
+
+/** nats-server's `tls` block; the server still greets in clear text, then clients upgrade. */
+function tlsBlock({ certFile, keyFile, caFile, requireClientCert = false }: BrokerTls): string {
+  const quoted = (file: string) => JSON.stringify(file)
+  return [
+    'tls {',
+    `  cert_file: ${quoted(certFile)}`,
+    `  key_file: ${quoted(keyFile)}`,
+    `  ca_file: ${quoted(caFile)}`,
+    `  verify: ${requireClientCert}`,
+    '}',
+    ''
+  ].join('\n')
 }
 
 /** A NATS server greets every new client with an `INFO {...}` line once it accepts clients. */
@@ -46,7 +63,8 @@ export async function startNats(options: NatsOptions = {}): Promise<BrokerHandle
     const jetstream = options.jetstream === false ? [] : ['-js', '-sd', path.join(dir, 'jetstream')]
     // nats-server has no command-line flag for most settings (max_payload, auth …): they go in a file.
     const configFile = path.join(dir, 'nats.conf')
-    const config = options.config === undefined ? [] : ['-c', configFile]
+    const text = [options.config, options.tls && tlsBlock(options.tls)].filter((part) => part !== undefined)
+    const config = text.length === 0 ? [] : ['-c', configFile]
     return {
       kind: 'nats',
       port,
@@ -55,7 +73,7 @@ export async function startNats(options: NatsOptions = {}): Promise<BrokerHandle
       command: binary,
       args: ['-a', LOOPBACK, '-p', String(port), ...jetstream, ...config],
       prepare: () => {
-        if (options.config !== undefined) fs.writeFileSync(configFile, options.config)
+        if (text.length > 0) fs.writeFileSync(configFile, text.join('\n'))
       },
       probe: () => sendsInfo(port, 500),
       readyTimeoutMs: options.readyTimeoutMs ?? 10_000

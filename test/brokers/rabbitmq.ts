@@ -6,6 +6,7 @@ import type { BrokerHandle } from './index'
 import { ensureBinary } from './install'
 import { freePort, LOOPBACK } from './ports'
 import { launch, type BrokerSpec } from './process'
+import type { BrokerTls } from './tls'
 
 export interface RabbitMqOptions {
   /** Fixed AMQP port (needed to reuse a port); by default a free one is picked. */
@@ -13,6 +14,8 @@ export interface RabbitMqOptions {
   /** Erlang distribution port; by default a free one is picked. */
   distPort?: number
   readyTimeoutMs?: number
+  /** Serve AMQP over TLS only, on `port`; the handle's url is then `amqps://`. */
+  tls?: BrokerTls
 }
 
 // The unwrapped script: /usr/sbin/rabbitmq-server switches to the rabbitmq user, which cannot use our
@@ -27,15 +30,30 @@ async function distinctFreePort(taken: number): Promise<number> {
   throw new Error('could not find a second free port for the Erlang distribution')
 }
 
+/** The listener lines of rabbitmq.conf: plain AMQP, or AMQP over TLS with plain TCP off. */
+function listeners(port: number, secure: BrokerTls | undefined): string[] {
+  if (!secure) return [`listeners.tcp.1 = ${LOOPBACK}:${port}`]
+  const peer = secure.requireClientCert ? 'verify_peer' : 'verify_none'
+  return [
+    'listeners.tcp = none',
+    `listeners.ssl.1 = ${LOOPBACK}:${port}`,
+    `ssl_options.cacertfile = ${secure.caFile}`,
+    `ssl_options.certfile = ${secure.certFile}`,
+    `ssl_options.keyfile = ${secure.keyFile}`,
+    `ssl_options.verify = ${peer}`,
+    `ssl_options.fail_if_no_peer_cert = ${secure.requireClientCert === true}`
+  ]
+}
+
 /** Writes everything the node reads at boot, so /etc/rabbitmq never applies (also on restart). */
-function prepare(dir: string, port: number): void {
+function prepare(dir: string, port: number, secure: BrokerTls | undefined): void {
   for (const sub of ['home', 'mnesia', 'log']) fs.mkdirSync(path.join(dir, sub), { recursive: true })
   fs.writeFileSync(path.join(dir, 'enabled_plugins'), '[].\n')
   fs.writeFileSync(path.join(dir, 'rabbitmq-env.conf'), '')
   fs.writeFileSync(
     path.join(dir, 'rabbitmq.conf'),
     [
-      `listeners.tcp.1 = ${LOOPBACK}:${port}`,
+      ...listeners(port, secure),
       'loopback_users.guest = true',
       // Small CI disks must not trigger the disk alarm, which blocks publishers.
       'disk_free_limit.absolute = 1MB',
@@ -48,9 +66,12 @@ function prepare(dir: string, port: number): void {
 }
 
 /** Ready means a real AMQP handshake succeeds; connection refusals before that are cheap. */
-async function acceptsAmqp(url: string): Promise<boolean> {
+async function acceptsAmqp(url: string, secure: BrokerTls | undefined): Promise<boolean> {
+  // Over TLS the probe trusts the test CA and presents the server's own certificate as a client.
+  const read = (file: string) => fs.readFileSync(file)
+  const tls = secure && { ca: [read(secure.caFile)], cert: read(secure.certFile), key: read(secure.keyFile) }
   try {
-    const connection = await connect(url, { timeout: 2000 })
+    const connection = await connect(url, { timeout: 2000, ...tls })
     await connection.close()
     return true
   } catch {
@@ -90,7 +111,7 @@ export async function startRabbitMq(options: RabbitMqOptions = {}): Promise<Brok
     const port = options.port ?? (await freePort())
     const distPort = options.distPort ?? (await distinctFreePort(port))
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `fanout-rabbitmq-${port}-`))
-    const url = `amqp://guest:guest@${LOOPBACK}:${port}`
+    const url = `${options.tls ? 'amqps' : 'amqp'}://guest:guest@${LOOPBACK}:${port}`
     return {
       kind: 'rabbitmq',
       port,
@@ -99,8 +120,8 @@ export async function startRabbitMq(options: RabbitMqOptions = {}): Promise<Brok
       command: script,
       args: [],
       env: environment(dir, port, distPort),
-      prepare: (target) => prepare(target, port),
-      probe: () => acceptsAmqp(url),
+      prepare: (target) => prepare(target, port, options.tls),
+      probe: () => acceptsAmqp(url, options.tls),
       readyTimeoutMs: options.readyTimeoutMs ?? 60_000,
       stopTimeoutMs: 30_000
     }

@@ -2,10 +2,12 @@ import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
+import tls from 'node:tls'
 import type { BrokerHandle } from './index'
 import { ensureBinary } from './install'
 import { freePort, LOOPBACK } from './ports'
 import { launch, type BrokerSpec } from './process'
+import type { BrokerTls } from './tls'
 
 export interface RedisOptions {
   /** Fixed port (needed to reuse a port); by default a free one is picked. */
@@ -13,6 +15,8 @@ export interface RedisOptions {
   /** Extra redis-server arguments; a function is called again for each start attempt (fresh ports). */
   extraArgs?: string[] | (() => Promise<string[]>)
   readyTimeoutMs?: number
+  /** Serve TLS only, on `port` (plain TCP is off); the handle's url is then `rediss://`. */
+  tls?: BrokerTls
 }
 
 function encode(args: string[]): string {
@@ -35,14 +39,27 @@ function parseReply(buffer: Buffer): { value: string } | { error: string } | und
   return { value: buffer.subarray(start, start + length).toString() }
 }
 
+/** A TLS connection that trusts `options.caFile` and presents the server's own certificate as a client. */
+function connectTls(port: number, options: BrokerTls): tls.TLSSocket {
+  const read = (file: string) => fs.readFileSync(file)
+  const { caFile, certFile, keyFile } = options
+  return tls.connect({ host: LOOPBACK, port, ca: read(caFile), cert: read(certFile), key: read(keyFile) })
+}
+
 /**
  * Sends one command to the Redis on 127.0.0.1:port over a raw socket and resolves its reply as a string.
  * A raw socket (not ioredis) so that probing a booting server never leaves reconnect timers behind.
+ * With `tlsOptions`, over TLS (for a server started with `tls`).
  */
-export function redisCommand(port: number, args: string[], timeoutMs = 1000): Promise<string> {
+export function redisCommand(
+  port: number,
+  args: string[],
+  timeoutMs = 1000,
+  tlsOptions?: BrokerTls
+): Promise<string> {
   return new Promise((resolve, reject) => {
     let received = Buffer.alloc(0)
-    const socket = net.connect({ host: LOOPBACK, port })
+    const socket = tlsOptions ? connectTls(port, tlsOptions) : net.connect({ host: LOOPBACK, port })
     const finish = (err: Error | undefined, value?: string): void => {
       clearTimeout(timer)
       socket.destroy()
@@ -52,7 +69,7 @@ export function redisCommand(port: number, args: string[], timeoutMs = 1000): Pr
     const timer = setTimeout(() => finish(new Error(`redis ${args[0]} on port ${port} timed out`)), timeoutMs)
     socket.once('error', (err) => finish(err))
     socket.once('close', () => finish(new Error(`redis on port ${port} closed the connection`)))
-    socket.once('connect', () => socket.write(encode(args)))
+    socket.once(tlsOptions ? 'secureConnect' : 'connect', () => socket.write(encode(args)))
     socket.on('data', (chunk: Buffer) => {
       received = Buffer.concat([received, chunk])
       const reply = parseReply(received)
@@ -63,6 +80,24 @@ export function redisCommand(port: number, args: string[], timeoutMs = 1000): Pr
   })
 }
 
+/** TLS on `port`, plain TCP off. */
+function tlsArgs(port: number, secure: BrokerTls): string[] {
+  return [
+    '--port',
+    '0',
+    '--tls-port',
+    String(port),
+    '--tls-cert-file',
+    secure.certFile,
+    '--tls-key-file',
+    secure.keyFile,
+    '--tls-ca-cert-file',
+    secure.caFile,
+    '--tls-auth-clients',
+    secure.requireClientCert ? 'yes' : 'no'
+  ]
+}
+
 /** Starts a private redis-server (no persistence) on 127.0.0.1 in a fresh temp dir. */
 export async function startRedis(options: RedisOptions = {}): Promise<BrokerHandle> {
   const binary = ensureBinary('redis-server', 'redis-server')
@@ -71,28 +106,18 @@ export async function startRedis(options: RedisOptions = {}): Promise<BrokerHand
     const extra =
       typeof options.extraArgs === 'function' ? await options.extraArgs() : (options.extraArgs ?? [])
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `fanout-redis-${port}-`))
+    const { tls: secure } = options
+    const listen = secure ? tlsArgs(port, secure) : ['--port', String(port)]
     return {
       kind: 'redis',
       port,
-      url: `redis://${LOOPBACK}:${port}`,
+      url: `${secure ? 'rediss' : 'redis'}://${LOOPBACK}:${port}`,
       dir,
       command: binary,
       // No config file on purpose: /etc/redis/redis.conf would daemonize and log elsewhere.
-      args: [
-        '--port',
-        String(port),
-        '--bind',
-        LOOPBACK,
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
-        dir,
-        ...extra
-      ],
+      args: [...listen, '--bind', LOOPBACK, '--save', '', '--appendonly', 'no', '--dir', dir, ...extra],
       probe: () =>
-        redisCommand(port, ['PING'], 500).then(
+        redisCommand(port, ['PING'], 500, secure).then(
           (reply) => reply === 'PONG',
           () => false
         ),

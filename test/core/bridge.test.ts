@@ -95,6 +95,26 @@ describe('the bridge between service events and the channel', () => {
   })
 })
 
+describe('listeners of the library events', () => {
+  it('cannot crash the process by throwing from sync-error or sync-status', async () => {
+    const name = uniqueKey('throwing-listeners')
+    fleet = await createFleet(1, { uri: `memory://${name}`, key: 'k' })
+    const { app } = fleet[0]
+    app.on('sync-error', () => {
+      throw new Error('sync-error listener bug')
+    })
+    app.on('sync-status', () => {
+      throw new Error('sync-status listener bug')
+    })
+    // Both are emitted from inside the bus's delivery and status callbacks.
+    memoryBus(name).publish('k', 'garbage')
+    memoryBus(name).goOffline()
+    memoryBus(name).goOnline()
+    await waitFor('the garbage to be counted', () => app.sync.stats().dropped.undecodable === 1)
+    expect(app.sync.status).toBe('ready')
+  })
+})
+
 describe('the outbox while the broker is away', () => {
   it('queues while offline, delivers locally at once, and flushes in order on reconnect', async () => {
     const name = uniqueKey('outage')
@@ -241,5 +261,16 @@ describe('custom adapters written the feathers-sync way', () => {
     expect(a.sync.status).toBe('ready')
     expect(a.sync.stats()).toMatchObject({ published: 1, received: 1, dropped: { ownEcho: 1 } })
     expect(b.sync.stats()).toMatchObject({ received: 1, delivered: 1 })
+  })
+
+  it('stops syncing an app whose sync is closed', async () => {
+    const broker = new EventEmitter()
+    const [a, b] = [customApp(broker), customApp(broker)]
+    const seenB: unknown[] = []
+    b.service('todos').on('created', (data: unknown) => seenB.push(data))
+    await a.sync.close()
+    await a.service('todos').create({ text: 'after close' })
+    expect(a.sync.status).toBe('closed')
+    expect(seenB).toHaveLength(0)
   })
 })

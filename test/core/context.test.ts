@@ -44,6 +44,8 @@ describe('what travels with an event', () => {
     expect(JSON.parse(payload).context).toEqual({
       method: 'create',
       type: 'around',
+      path: 'users',
+      event: 'created',
       params: { provider: 'socketio', query: { archived: false } }
     })
   })
@@ -58,7 +60,12 @@ describe('what travels with an event', () => {
     const context = (ctx: HookContext) => ({ method: ctx.method, tenant: ctx.params.tenant })
     const { app, payloads } = capturingApp({ context })
     await app.service('users').create({ name: 'ada' }, { tenant: 'acme' } as never)
-    expect(JSON.parse(payloads[0]).context).toEqual({ method: 'create', tenant: 'acme' })
+    expect(JSON.parse(payloads[0]).context).toEqual({
+      method: 'create',
+      tenant: 'acme',
+      path: 'users',
+      event: 'created'
+    })
   })
 
   it('keeps the call and the local event when the data cannot be serialized, and reports it', async () => {
@@ -76,6 +83,14 @@ describe('what travels with an event', () => {
     expect(errors[0]).toBeInstanceOf(SyncSerializationError)
     expect(errors[0].message).toContain('"created" of service "users"')
     expect(app.sync.stats().dropped.serializeFailed).toBe(1)
+  })
+
+  it('treats a context builder that returns something other than an object like a serialize failure', async () => {
+    const { app, payloads, errors } = capturingApp({ context: () => 'params' as never })
+    await app.service('users').create({ name: 'x' })
+    expect(payloads).toHaveLength(0)
+    expect(errors[0]).toBeInstanceOf(SyncSerializationError)
+    expect((errors[0].cause as Error).message).toMatch(/must return an object or null, got string/)
   })
 
   it('treats a throwing context builder like a serialize failure', async () => {

@@ -146,3 +146,23 @@ describe('configuring an app', () => {
     expect(configError(() => sync({ adapter: { type: 'x' } as unknown as Adapter })).option).toBe('adapter')
   })
 })
+
+describe('credentials in configuration errors', () => {
+  it.each([
+    ['redis', 'redis://:my/secret@host:6379'],
+    ['amqp', 'amqp://user:p/w@secret@host:5672'],
+    ['nats', 'nats://user:top/secret@'],
+    ['sync', 'user:secret@localhost']
+  ] as const)('are never shown for %s uri %j', (adapter, uri) => {
+    let message = ''
+    try {
+      const configure = adapter === 'sync' ? sync({ uri }) : sync[adapter]({ uri })
+      feathers().configure(configure)
+    } catch (error) {
+      expect(error).toBeInstanceOf(SyncConfigError)
+      message = `${(error as Error).message} ${String((error as Error).cause ?? '')}`
+    }
+    expect(message).not.toBe('')
+    expect(message).not.toMatch(/secret|p\/w/)
+  })
+})

@@ -45,7 +45,7 @@ describe('signed messages', () => {
     tampered[60] ^= 0xff
     bus.publish(key, tampered)
     bus.publish(key, genuine) // a replay of a captured message
-    const staleSealer = new Sealer({ secrets: [SECRET] })
+    const staleSealer = new Sealer({ secrets: [SECRET] }, key)
     bus.publish(key, staleSealer.seal(envelope('stale'), 'abcdefabcdefabcd', 1, Date.now() - 60_000))
 
     await waitFor('five refusals', () => {
@@ -87,6 +87,54 @@ describe('signed messages', () => {
     await waitFor('the delayed event', () => receiver.seen('created', 'waited').length === 1)
     expect(receiver.app.sync.stats().dropped.stale).toBe(0)
   })
+})
+
+describe('attacks on a running fleet (security review)', () => {
+  it('refuses a frame copied from another channel (key) that shares the secret', async () => {
+    const name = uniqueKey('channels')
+    const production = await createFleet(1, { uri: `memory://${name}`, key: 'production', secrets: [SECRET] })
+    const staging = await createFleet(1, { uri: `memory://${name}`, key: 'staging', secrets: [SECRET] })
+    fleet = [...production, ...staging]
+    const captured: Payload[] = []
+    staging[0].app.on('sync-out', (payload: Payload) => captured.push(payload))
+    await staging[0].app.service('todos').create({ marker: 'staging-only' })
+    memoryBus(name).publish('production', captured[0])
+    await waitFor('the refusal', () => production[0].app.sync.stats().dropped.unauthenticated === 1)
+    expect(production[0].errors.map((error) => error.message)).toEqual([
+      'Dropped a message: message is signed with an unknown key'
+    ])
+    expect(production[0].seen('created', 'staging-only')).toHaveLength(0)
+  })
+
+  it('flushes something a sync-out listener queued that is not a frame without throwing, and keeps going', async () => {
+    const { bus, sender, receiver } = await securedFleet()
+    bus.goOffline()
+    // Shorter than a frame header: reading a send time from it would throw.
+    sender.app.emit('sync-out', 'raw text')
+    await sender.app.service('todos').create({ marker: 'after-raw' })
+    expect(() => bus.goOnline()).not.toThrow()
+    await waitFor('the queued event', () => receiver.seen('created', 'after-raw').length === 1)
+    expect(receiver.app.sync.stats().dropped).toMatchObject({ unauthenticated: 1, stale: 0 })
+  })
+
+  it('drops what a custom adapter emits on sync-in that is neither text nor bytes, without throwing', async () => {
+    const { receiver } = await securedFleet()
+    const parsed = { event: 'created', path: 'todos', data: { marker: 'object' }, context: null }
+    expect(() => receiver.app.emit('sync-in', parsed)).not.toThrow()
+    expect(receiver.app.sync.stats().dropped.unauthenticated).toBe(1)
+    expect(receiver.seen('created', 'object')).toHaveLength(0)
+  })
+
+  it.each(['__proto__', 'constructor', 'hasOwnProperty', 'toString'])(
+    'drops a message for the path "%s" as an unknown path',
+    async (path) => {
+      const name = uniqueKey('proto')
+      fleet = await createFleet(1, { uri: `memory://${name}`, key: 'k' })
+      memoryBus(name).publish('k', JSON.stringify({ event: 'created', path, data: {}, context: null }))
+      await waitFor('the drop', () => fleet[0].app.sync.stats().dropped.unknownPath === 1)
+      expect(fleet[0].received).toHaveLength(0)
+    }
+  )
 })
 
 describe('encrypted messages', () => {
@@ -137,6 +185,9 @@ describe('security options', () => {
   it.each([
     ['secrets[0]', { secrets: ['too short'] }],
     ['secrets', { secrets: [] }],
+    // An unset environment variable: `secrets: [process.env.SYNC_SECRET]`.
+    ['secrets[0]', { secrets: [undefined] }],
+    ['secrets[1]', { secrets: [SECRET, 42] }],
     ['encrypt', { encrypt: true }],
     ['encrypt', { encrypt: 'yes', secrets: [SECRET] }],
     ['maxMessageAgeMs', { secrets: [SECRET], maxMessageAgeMs: 0 }],
