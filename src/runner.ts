@@ -13,14 +13,29 @@ const debug = createDebug('feathers-fanout/runner')
 const isPromise = (value: unknown): value is Promise<unknown> =>
   typeof (value as Promise<unknown> | undefined)?.then === 'function'
 
-/** Waits for `promise`, or rejects with `onTimeout()` after `ms`; the timer never keeps the process alive. */
-function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+/**
+ * Waits for `promise`, or rejects with `onTimeout()` after `ms`. With `keepAlive` the timer keeps the
+ * process alive until it settles (a script awaiting `ready` gets its answer instead of a silent exit),
+ * so `cancel` must be called when the wait stops mattering; `cancel(error)` also ends the wait with it.
+ */
+function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  onTimeout: () => Error,
+  keepAlive = false
+): { result: Promise<T>; cancel: (error?: Error) => void } {
   let timer: NodeJS.Timeout | undefined
+  let stop: (error: Error) => void = () => undefined
   const timeout = new Promise<never>((_, reject) => {
+    stop = reject
     timer = setTimeout(() => reject(onTimeout()), ms)
-    timer.unref()
+    if (!keepAlive) timer.unref()
   })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+  const cancel = (error?: Error) => {
+    clearTimeout(timer)
+    if (error) stop(error)
+  }
+  return { result: Promise.race([promise, timeout]).finally(() => clearTimeout(timer)), cancel }
 }
 
 /**
@@ -199,7 +214,8 @@ export function runAdapter(
         (lastStartupError ? ` (last error: ${lastStartupError.message})` : ''),
       { cause: lastStartupError }
     )
-  handle.ready = withTimeout(startup, options.connectTimeoutMs, timeoutError).catch((cause: unknown) => {
+  const readiness = withTimeout(startup, options.connectTimeoutMs, timeoutError, true)
+  handle.ready = readiness.result.catch((cause: unknown) => {
     const error =
       cause instanceof SyncError
         ? cause
@@ -215,6 +231,9 @@ export function runAdapter(
   handle.ready.catch(() => undefined)
 
   handle.closer = async () => {
+    readiness.cancel(
+      new SyncConnectionError(adapter.target, `Closed before the ${adapter.type} connection was ready`)
+    )
     state.detach()
     handle.setStatus('closing')
     // Nobody else is coming back for a closing instance to wait for: what is held goes now.
@@ -224,7 +243,7 @@ export function runAdapter(
     }
     if (connected && !idle()) {
       const drained = new Promise<void>((resolve) => drainWaiters.push(resolve))
-      await withTimeout(drained, options.closeTimeoutMs, () => new Error('drain timeout')).catch(
+      await withTimeout(drained, options.closeTimeoutMs, () => new Error('drain timeout')).result.catch(
         () => undefined
       )
     }

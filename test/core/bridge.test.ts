@@ -274,3 +274,15 @@ describe('custom adapters written the feathers-sync way', () => {
     expect(seenB).toHaveLength(0)
   })
 })
+
+describe('readiness of a script', () => {
+  it('keeps the process alive until ready settles, and close ends the wait', async () => {
+    const app = feathers()
+    app.configure(sync({ adapter: scriptedAdapter({ connect: () => new Promise(() => undefined) }) }))
+    const handles = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length
+    const before = handles()
+    await app.sync.close()
+    await expect(app.sync.ready).rejects.toThrow('Closed before the scripted connection was ready')
+    expect(handles()).toBeLessThan(before)
+  })
+})
