@@ -60,8 +60,11 @@ export function runAdapter(
   let holdTimer: NodeJS.Timeout | undefined
   let inflight = 0
   let sendSeq = 0
-  // Messages the driver took but then failed on a lost connection, in the order they were first sent.
-  const retry: { seq: number; payload: Payload }[] = []
+  // Messages the driver took but then failed on a lost connection; sent again first, in the order they
+  // were first sent. Drivers reject a batch in any order, so it is sorted once, before it is flushed.
+  let retry: { seq: number; payload: Payload }[] = []
+  let retryBytes = 0
+  let retrySorted = true
   let drainWaiters: (() => void)[] = []
   // The last problem the adapter reported while starting, so a timeout can say why.
   let lastStartupError: SyncError | undefined
@@ -72,7 +75,7 @@ export function runAdapter(
 
   const syncOutbox = () => {
     stats.outbox.messages = outbox.size + retry.length
-    stats.outbox.bytes = outbox.byteSize + retry.reduce((sum, item) => sum + sizeOf(item.payload), 0)
+    stats.outbox.bytes = outbox.byteSize + retryBytes
   }
   const queued = () => outbox.size > 0 || retry.length > 0
   const idle = () => inflight === 0 && !queued()
@@ -95,11 +98,10 @@ export function runAdapter(
     }
     syncOutbox()
   }
-  // Drivers reject a batch of unconfirmed publishes in any order; sorting keeps the original one.
   const requeue = (seq: number, payload: Payload) => {
-    let at = retry.length
-    while (at > 0 && retry[at - 1].seq > seq) at--
-    retry.splice(at, 0, { seq, payload })
+    if (retry.length > 0 && retry[retry.length - 1].seq > seq) retrySorted = false
+    retry.push({ seq, payload })
+    retryBytes += sizeOf(payload)
     syncOutbox()
   }
   const failed = (seq: number, payload: Payload, cause: unknown) => {
@@ -139,10 +141,16 @@ export function runAdapter(
   }
   const flush = () => {
     if (holdTimer !== undefined) return
-    while (connected && retry.length > 0) {
-      const { seq, payload } = retry.shift() as { seq: number; payload: Payload }
+    if (!retrySorted) retry.sort((a, b) => a.seq - b.seq)
+    retrySorted = true
+    let sent = 0
+    while (connected && sent < retry.length) {
+      const { seq, payload } = retry[sent++]
+      retryBytes -= sizeOf(payload)
       send(state.refresh(payload), seq)
     }
+    // A send that failed at once was pushed behind the rest and marked the list unsorted.
+    retry = retry.slice(sent)
     while (connected && outbox.size > 0) send(state.refresh(outbox.shift() as Payload))
     syncOutbox()
     settle()
@@ -253,7 +261,8 @@ export function runAdapter(
     app.removeListener('sync-out', onOut)
     stats.dropped.unsent += outbox.size + retry.length
     while (outbox.shift() !== undefined);
-    retry.length = 0
+    retry = []
+    retryBytes = 0
     syncOutbox()
     try {
       await adapter.close()

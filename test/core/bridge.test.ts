@@ -9,6 +9,7 @@ import {
   SyncDeliveryError,
   SyncOutboxOverflowError,
   type Adapter,
+  type AdapterHooks,
   type Payload,
   type SyncError,
   type SyncStatusEvent
@@ -284,5 +285,40 @@ describe('readiness of a script', () => {
     await app.sync.close()
     await expect(app.sync.ready).rejects.toThrow('Closed before the scripted connection was ready')
     expect(handles()).toBeLessThan(before)
+  })
+})
+
+describe('publishes that fail on a lost connection', () => {
+  it('are sent again in their original order, before newer messages, whatever order the driver rejects them in', async () => {
+    let hooks: AdapterHooks | undefined
+    const pending: { payload: Payload; reject: (error: Error) => void }[] = []
+    const delivered: string[] = []
+    // Until the connection is lost, the driver takes messages but never confirms them.
+    let confirming = false
+    const adapter = scriptedAdapter({
+      connect: async (adapterHooks) => void (hooks = adapterHooks),
+      publish: (payload) => {
+        if (confirming) return Promise.resolve(void delivered.push(String(payload)))
+        return new Promise<void>((_, reject) => pending.push({ payload, reject }))
+      }
+    })
+    const app = feathers()
+    app.configure(sync({ adapter, resumeDelayMs: 1 }))
+    app.use('todos', new MemoryService({}))
+    await app.sync.ready
+    for (let i = 0; i < 200; i++) await app.service('todos').create({ n: i })
+    hooks?.status('reconnecting', new Error('gone'))
+    // The driver fails the unconfirmed batch newest first, as amqplib and nats do.
+    for (const { reject } of pending.reverse()) reject(new Error('connection lost'))
+    await new Promise((resolve) => setImmediate(resolve))
+    await app.service('todos').create({ n: 200 })
+    expect(app.sync.stats().outbox.messages).toBe(201)
+    confirming = true
+    hooks?.status('ready')
+    await waitFor('every message to be sent again', () => delivered.length === 201)
+    expect(delivered.map((payload) => JSON.parse(payload).data.n)).toEqual(
+      Array.from({ length: 201 }, (_, i) => i)
+    )
+    await app.teardown()
   })
 })
