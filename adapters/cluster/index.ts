@@ -46,7 +46,7 @@ export function createClusterAdapter(options: ResolvedOptions): Adapter {
       return link.target
     },
     async connect(hooks) {
-      member = { key, hooks }
+      member = { key, hooks, echo: options.emitOrder === 'broker' }
       link.join(member)
     },
     subscribe(onMessage) {

@@ -84,12 +84,12 @@ export function setupPrimary(options: SetupPrimaryOptions = {}): ClusterRelay {
     }
   }
 
-  const relay = (key: string, message: PrimaryFrame) => {
-    // Every subscribed worker gets it, the sender too: other apps in the sender's process are
-    // subscribers like any other, and the sender's own copy is dropped by its core as an echo.
+  const relay = (key: string, message: PrimaryFrame, except?: Worker) => {
+    // Every subscribed worker gets it, the sender too unless it said it has no use for it: other
+    // apps in the sender's process are subscribers like any other.
     for (const [id, keys] of subscriptions) {
       const worker = cluster.workers?.[id]
-      if (!keys.has(key) || !worker) continue
+      if (!keys.has(key) || !worker || worker === except) continue
       if (send(worker, message)) counters.relayed++
     }
   }
@@ -98,7 +98,11 @@ export function setupPrimary(options: SetupPrimaryOptions = {}): ClusterRelay {
     const { key } = incoming
     if (incoming.type === 'publish') {
       // Rebuilt rather than forwarded, so nothing but the tag, key and data travels on.
-      relay(key, frame({ type: 'message', key, data: incoming.data }))
+      relay(
+        key,
+        frame({ type: 'message', key, data: incoming.data }),
+        incoming.echo === false ? worker : undefined
+      )
     } else if (incoming.type === 'subscribe') {
       let keys = subscriptions.get(worker.id)
       if (!keys) subscriptions.set(worker.id, (keys = new Set()))

@@ -30,7 +30,8 @@ interface Tagged {
 type WorkerBody =
   | { type: 'subscribe'; key: string }
   | { type: 'unsubscribe'; key: string }
-  | { type: 'publish'; key: string; data: WireBatch }
+  // `echo: false`: the sending worker has no use for its own messages, so the relay skips it.
+  | { type: 'publish'; key: string; data: WireBatch; echo?: boolean }
 
 type PrimaryBody =
   | { type: 'subscribed'; key: string }
@@ -59,7 +60,8 @@ export const fromWire = (data: WireData): Payload =>
   typeof data === 'string' ? data : Buffer.from(data.base64, 'base64')
 
 /** The payloads of a frame, in order. */
-export const unbatch = (data: WireBatch): Payload[] => (Array.isArray(data) ? data.map(fromWire) : [fromWire(data)])
+export const unbatch = (data: WireBatch): Payload[] =>
+  Array.isArray(data) ? data.map(fromWire) : [fromWire(data)]
 
 /** Whether an IPC message claims to be ours. Everything else is someone else's and is ignored. */
 export const isOurs = (message: unknown): message is Record<string, unknown> =>

@@ -184,8 +184,8 @@ class NatsAdapter implements Adapter {
     // nats.js 2.29 never closes a connection attempt that timed out (nats-io/nats.js#64), which is what
     // attempts against a hung server do. Once the server answers again such a socket connects, and when
     // the server drops it (it never sends CONNECT) the client takes that for its own connection lost: it
-    // reconnects, abandoning its healthy connection, which in turn goes stale, and so on, every ping
-    // timeout of the server, for ever. Closing the whole client ends that; a fresh connection replaces it.
+    // reconnects, abandoning its healthy connection, which in turn goes stale, and so on, once per ping
+    // timeout of the server. Closing the whole client ends that; a fresh connection replaces it.
     if (this.hung && nc !== this.settings.natsConnection) {
       debug('the server was hung: replacing the connection')
       this.recycling = nc

@@ -38,6 +38,14 @@ type Command = { test: 'cmd'; id: number; cmd: string } & Record<string, unknown
 
 const commands: Record<string, (command: Command) => unknown> = {
   create: ({ marker }) => app.service('todos').create({ marker }),
+  // `count` calls started in the same tick, as a busy server would: their events go out together.
+  createMany: async ({ prefix, count, size }) => {
+    const text = 'x'.repeat(Number(size ?? 0))
+    const calls = Array.from({ length: Number(count) }, (_, i) =>
+      app.service('todos').create({ marker: `${prefix}-${i}`, text })
+    )
+    await Promise.all(calls)
+  },
   status: ({ marker, bytes, at }) =>
     app
       .service('todos')

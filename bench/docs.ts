@@ -1,0 +1,195 @@
+/** Writes docs/benchmarks.md and its chart, docs/benchmarks.svg, from a run's results. */
+import fs from 'node:fs'
+import path from 'node:path'
+import { chart } from './chart'
+import { markdownTable, sizeLabel } from './format'
+import { machineLine, type Machine } from './machine'
+import type { BenchOptions } from './options'
+import type { Measurement, RatioRow, SummaryRow } from './summary'
+import type { TargetCheck } from './targets'
+
+/** Bytes on the wire for one event of `size` bytes of data. */
+export interface WireSize {
+  size: number
+  /** feathers-fanout's message; the bare clients send the same bytes. */
+  fanout: number
+  feathersSync: number
+}
+
+/** Everything a run produced; bench/results/latest.json holds it as is. */
+export interface BenchResult {
+  command: string
+  minutes: number
+  machine: Machine
+  options: BenchOptions
+  wire: WireSize[]
+  summary: SummaryRow[]
+  ratios: RatioRow[]
+  targets: TargetCheck[]
+  measurements: Measurement[]
+}
+
+const DOCS = path.join(__dirname, '..', 'docs')
+const count = (n: number): string => n.toLocaleString('en-US')
+
+function setup(result: BenchResult): string[] {
+  const { machine, options } = result
+  const bursts = options.sizes.map((size) => `${count(options.burst[size])} × ${sizeLabel(size)}`).join(', ')
+  return [
+    `- Command: \`${result.command}\` (${result.minutes} minutes), ${machine.date.slice(0, 10)}.`,
+    `- Machine: ${machineLine(machine)}.`,
+    `- Load average (1, 5, 15 min): ${machine.loadStart.join(', ')} before the run, ${machine.loadEnd.join(', ')} at its end ` +
+      "(the benchmark's own processes add about 3 while it runs). Other work may share the machine: compare " +
+      'implementations within this run, not with numbers from elsewhere.',
+    `- Servers: ${Object.values(machine.brokers).join(', ')}, all on loopback.`,
+    `- One publishing and ${options.subscribers} subscribing processes per implementation; ${options.runs} rounds; ` +
+      `bursts of ${bursts} (feathers-sync on NATS: at most ${count(options.feathersSyncNatsBurst)}); ` +
+      `latency at ${count(options.perSecond)} events/s for ${options.rateSeconds} s.`,
+    ...result.wire.map(
+      (wire) =>
+        `- A ${sizeLabel(wire.size)} event is ${count(wire.fanout)} bytes on the wire with feathers-fanout and the bare ` +
+        `clients, ${count(wire.feathersSync)} with feathers-sync (it also sends the hook context's \`data\`, \`result\` and \`arguments\`).`
+    )
+  ]
+}
+
+/** Every implementation that missed events or doubled them in some round, said plainly. */
+function losses(result: BenchResult): string[] {
+  const lines: string[] = []
+  for (const row of result.summary) {
+    const runs = result.measurements.filter(
+      (m) => m.transport === row.transport && m.impl === row.impl && m.size === row.size
+    )
+    const bad = runs.filter((m) => Math.min(m.burst.delivered, m.rate.delivered) < 1)
+    if (bad.length > 0) {
+      const worst = Math.min(...bad.map((m) => Math.min(m.burst.delivered, m.rate.delivered)))
+      lines.push(
+        `- ${row.impl} on ${row.transport}, ${sizeLabel(row.size)} events: in ${bad.length} of ${runs.length} rounds ` +
+          `a subscriber missed events (at worst it got ${(worst * 100).toFixed(2)} % of them).`
+      )
+    }
+    if (row.duplicates > 0)
+      lines.push(
+        `- ${row.impl} on ${row.transport}, ${sizeLabel(row.size)} events: ${row.duplicates} duplicates.`
+      )
+  }
+  return lines.length > 0
+    ? ['Not every event arrived exactly once:', '', ...lines]
+    : ['Every implementation delivered every event exactly once to every subscriber, in every round.']
+}
+
+function targetList(checks: TargetCheck[]): string[] {
+  if (checks.length === 0) return ['Not checked: the targets assume two subscribers.']
+  return checks.map(
+    (check) =>
+      `- ${check.met ? 'met' : '**missed**'}: ${check.transport}, ${check.what}: ` +
+      `${Number.isFinite(check.value) ? check.value.toFixed(check.value < 10 ? 2 : 1) : 'not measured'} (goal ${check.goal})`
+  )
+}
+
+const METHOD = `## What is measured
+
+- **Implementations.** *feathers-fanout*: a Feathers app with a tiny \`messages\` service (its \`create\` returns the
+  data with an id, as \`@feathersjs/memory\` does, without storing it) and \`sync({ uri })\` with every default.
+  *feathers-sync 3.1.1*: the same app with \`require('feathers-sync')({ uri })\`. *bare client*: ioredis, amqplib
+  or nats.js (for cluster: \`process.send\` and a relay in the primary that sends each message on to the other
+  workers) publishing and subscribing the very bytes feathers-fanout sends, with the same number of
+  connections per process and nothing else: the ceiling for a Node process. The bare AMQP client publishes
+  without confirms and the bare NATS client without flushes; the adapters do both, for delivery guarantees.
+- **Events** are created through the service (\`service.create()\`), so the whole Feathers path is measured, and
+  heard on the \`created\` listener of every subscriber's service.
+- **Throughput**: a burst of events sent as fast as the implementation takes them (100 per turn of the event
+  loop), from the first \`create\` until the slowest subscriber has the last event; events per second delivered
+  to every subscriber.
+- **Latency**: events at a fixed rate, each stamped when it is created; p50, p99 and max of the time until each
+  subscriber's listener has it (the monotonic clock every process on the machine shares).
+- **Local delivery** ("local" columns): on the publishing instance, from the \`create\` call until its own
+  listener has the event. feathers-sync emits its own events only when the broker echoes them back.
+- **CPU** per event during the bursts: the publisher's and the busiest subscriber's (\`process.cpuUsage()\`),
+  and the server's (the broker's processes, read from \`/proc\`; for cluster, the primary that relays).
+- **Memory**: the largest subscriber's resident set right after a burst. Each process runs the TypeScript
+  sources through tsx, which alone takes about 45 MB of it (83 MB for an empty script, 39 MB for plain Node).
+- **Delivered**: distinct events the worst subscriber received over events sent, and duplicates; it must be 1.
+- Medians over the rounds. Throughput ratios are the median of the ratios within each round (the
+  implementations of a round run back to back and take turns going first), so slow drift of the machine
+  cancels; latency ratios compare the medians.`
+
+const NOTES = `## Reading the numbers
+
+- Every process shares two cores with the brokers: throughput is mostly CPU per event, summed over the
+  publisher, the subscribers and the broker, and on an otherwise idle machine the publisher is the
+  bottleneck. Where feathers-fanout trails a bare client, the CPU columns show where: the Feathers \`create\`
+  path and the envelope cost the publisher a few µs per event that a bare client does not spend. Measured
+  once in a single process on this machine: a \`create\` of this service with its event costs about 1.1 µs
+  without any sync plugin and 3.3 µs with feathers-fanout, of which 1.2 µs is the \`JSON.stringify\` of the
+  envelope that a bare client does too.
+- **RabbitMQ**: the adapter publishes on a confirm channel so that a message in flight when a connection dies
+  is sent again; confirms cost the publisher several µs per event and RabbitMQ about a third more CPU per
+  event (server column). In a separate run on this machine, bare amqplib publishing with confirms was as
+  fast as the adapter (1.00×).
+- **NATS**: feathers-sync opens a connection for every event it publishes, so its bursts are capped, and at
+  the fixed rate each event's latency includes opening a connection; when that cannot keep up with the rate,
+  events queue.
+- **Cluster**: the adapter sends the events a worker publishes in one tick as one IPC message, and the relay
+  skips the sender when its only app emits local-first, so the relay (server column) spends less per event
+  than a bare relay that sends each event on its own; feathers-sync has no cluster adapter (n/a).
+- **Redis**: the adapter and the bare client both pipeline a burst into few writes (ioredis
+  auto-pipelining); ioredis' per-command cost makes the bare publisher's CPU close to the adapter's.
+- A p99 or max of tens of milliseconds on a busy two-core machine is usually a process waiting for a core;
+  compare the same column across implementations, and several runs.`
+
+function markdown(result: BenchResult): string {
+  return [
+    '# Benchmarks',
+    '',
+    'feathers-fanout next to feathers-sync 3.1.1 and the bare broker clients, measured in one run on one machine',
+    'by `npm run bench`, which writes this page. Run it on your own machine for numbers that apply to you.',
+    '',
+    `![Throughput and p99 latency of ${sizeLabel(result.options.sizes[0])} events per transport and implementation](benchmarks.svg)`,
+    '',
+    '## Last run',
+    '',
+    ...setup(result),
+    '',
+    markdownTable(result.summary, result.ratios),
+    '',
+    '`×bare` and `×f-sync`: feathers-fanout\'s throughput over theirs. Latencies in ms; "local": the publishing',
+    "instance's own listener; CPU in µs per event (publisher, busiest subscriber, broker or relay); RSS of the",
+    'largest subscriber. n/a: does not apply.',
+    '',
+    ...losses(result),
+    '',
+    '### Targets',
+    '',
+    ...targetList(result.targets),
+    '',
+    METHOD,
+    '',
+    NOTES,
+    '',
+    '## Running it',
+    '',
+    '```sh',
+    'npm run bench                                # every transport, about 10 minutes on two cores',
+    'npm run bench -- --quick                     # smaller counts, a few minutes',
+    'npm run bench -- --broker redis,nats --subscribers 3 --runs 5',
+    '```',
+    '',
+    'Flags: `--broker` (redis, amqp, nats, cluster), `--impl` (fanout, feathers-sync, bare), `--subscribers`,',
+    '`--runs`, `--sizes` (bytes of event data), `--rate` (events/s of the latency runs), `--out` (where',
+    '`latest.json` goes, default `bench/results`), `--no-docs` (leave this page alone). It needs `redis-server`,',
+    '`nats-server` and `rabbitmq-server` installed, like the tests, and starts and stops its own on free',
+    'loopback ports. Every measurement is in `bench/results/latest.json`. With `FANOUT_BENCH_CPU_PROF=<dir>`,',
+    'every child process writes a V8 CPU profile there when it exits.',
+    ''
+  ].join('\n')
+}
+
+/** Writes both files; returns their paths. */
+export function writeDocs(result: BenchResult): string[] {
+  const svg = path.join(DOCS, 'benchmarks.svg')
+  const md = path.join(DOCS, 'benchmarks.md')
+  fs.writeFileSync(svg, chart(result.summary, result.options.sizes[0], result.options.perSecond))
+  fs.writeFileSync(md, markdown(result))
+  return [path.relative(process.cwd(), md), path.relative(process.cwd(), svg)]
+}

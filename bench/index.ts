@@ -1,0 +1,156 @@
+/**
+ * `npm run bench`: feathers-fanout, feathers-sync 3.1.1 and the bare broker clients side by side, in
+ * one run, on Redis, RabbitMQ, NATS and Node cluster IPC. Starts its own brokers, one publishing and N
+ * subscribing processes per implementation, and writes bench/results/latest.json and
+ * docs/benchmarks.md (with its chart). docs/benchmarks.md says what is measured and how.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { setupPrimary } from '../src/index'
+import { startBroker, type RunningBroker } from './brokers'
+import { writeDocs, type BenchResult, type WireSize } from './docs'
+import { startFleet, type Fleet } from './fleet'
+import { consoleTable, sizeLabel, targetLines } from './format'
+import { describeMachine, finish, machineLine } from './machine'
+import { join, measureBurst, measureRate } from './measure'
+import { sampleFeathersSync } from './members/feathers'
+import { sampleFanout } from './members/service'
+import { parseArgs, type BenchOptions } from './options'
+import type { Impl, Transport } from './protocol'
+import { startBareRelay } from './relay'
+import { ratios, summarize, type Measurement } from './summary'
+import { checkTargets } from './targets'
+
+const print = (text: string): void => {
+  process.stdout.write(`${text}\n`)
+}
+
+const implsFor = (transport: Transport, options: BenchOptions): Impl[] =>
+  // feathers-sync has no cluster adapter.
+  options.impls.filter((impl) => !(transport === 'cluster' && impl === 'feathers-sync'))
+
+const burstCount = (options: BenchOptions, transport: Transport, impl: Impl, size: number): number =>
+  transport === 'nats' && impl === 'feathers-sync'
+    ? Math.min(options.burst[size], options.feathersSyncNatsBurst)
+    : options.burst[size]
+
+/** Every round runs the implementations back to back, starting with a different one each time. */
+const rotate = <T>(items: T[], by: number): T[] => items.map((_, i) => items[(i + by) % items.length])
+
+/** Starts one fleet per implementation, each subscribed, joined and warmed up at every size. */
+async function startFleets(
+  transport: Transport,
+  broker: RunningBroker,
+  options: BenchOptions
+): Promise<Map<Impl, Fleet>> {
+  const fleets = new Map<Impl, Fleet>()
+  try {
+    for (const impl of implsFor(transport, options)) {
+      const key = `bench-${impl}`
+      const { context } = await sampleFanout(key, 0)
+      const fleet = await startFleet({ impl, transport, url: broker.url, key, context }, options.subscribers)
+      fleets.set(impl, fleet)
+      await join(fleet, options.sizes[0])
+      for (const size of options.sizes) {
+        const warmUp = Math.min(options.warmUp, burstCount(options, transport, impl, size))
+        await measureBurst(fleet, warmUp, size, broker.cpuSeconds)
+      }
+    }
+    return fleets
+  } catch (error) {
+    await Promise.all([...fleets.values()].map((fleet) => fleet.stop()))
+    throw error
+  }
+}
+
+async function benchTransport(transport: Transport, options: BenchOptions, versions: Record<string, string>) {
+  const measurements: Measurement[] = []
+  print(`\n${transport}: starting ${transport === 'cluster' ? 'the relays' : 'the broker'} …`)
+  const broker = await startBroker(transport)
+  versions[transport] = broker.version
+  const relays = transport === 'cluster' ? [setupPrimary(), { close: startBareRelay() }] : []
+  let fleets = new Map<Impl, Fleet>()
+  try {
+    fleets = await startFleets(transport, broker, options)
+    print(
+      `${transport}: ${broker.version}; ${[...fleets.keys()].join(', ')} ready, ${options.subscribers} subscribers each`
+    )
+    for (let round = 0; round < options.runs; round++) {
+      for (const size of options.sizes) {
+        for (const impl of rotate([...fleets.keys()], round)) {
+          const fleet = fleets.get(impl) as Fleet
+          const burstEvents = burstCount(options, transport, impl, size)
+          const burst = await measureBurst(fleet, burstEvents, size, broker.cpuSeconds)
+          const count = Math.round(options.perSecond * options.rateSeconds)
+          const rate = await measureRate(fleet, count, options.perSecond, size, impl !== 'bare')
+          measurements.push({ transport, impl, size, round, burstEvents, burst, rate })
+          print(
+            `  run ${round + 1}/${options.runs} ${impl.padEnd(13)} ${sizeLabel(size).padEnd(5)} ` +
+              `${Math.round(burst.eventsPerSecond).toLocaleString('en-US').padStart(8)} events/s, ` +
+              `p99 ${rate.p99.toFixed(2)} ms, CPU µs/event pub ${burst.publisherCpuUs.toFixed(1)} ` +
+              `sub ${burst.subscriberCpuUs.toFixed(1)} server ${burst.serverCpuUs.toFixed(1)}, delivered ${Math.min(burst.delivered, rate.delivered).toFixed(4)}`
+          )
+        }
+      }
+    }
+  } finally {
+    await Promise.all([...fleets.values()].map((fleet) => fleet.stop()))
+    for (const relay of relays) relay.close()
+    await broker.stop()
+  }
+  return measurements
+}
+
+async function wireSizes(sizes: number[]): Promise<WireSize[]> {
+  const rows: WireSize[] = []
+  for (const size of sizes) {
+    const { bytes } = await sampleFanout('bench-fanout', size)
+    rows.push({ size, fanout: bytes, feathersSync: await sampleFeathersSync(size) })
+  }
+  return rows
+}
+
+async function main(): Promise<void> {
+  const started = Date.now()
+  const options = parseArgs(process.argv.slice(2))
+  const machine = describeMachine()
+  print(`feathers-fanout benchmark: ${machineLine(machine)}, load ${machine.loadStart.join(' ')}`)
+  const wire = await wireSizes(options.sizes)
+  const measurements: Measurement[] = []
+  for (const transport of options.transports) {
+    measurements.push(...(await benchTransport(transport, options, machine.brokers)))
+  }
+  finish(machine)
+  const summary = summarize(measurements)
+  const ratioRows = ratios(measurements)
+  const targets = checkTargets(summary, ratioRows, options.subscribers)
+  print(
+    `\n${consoleTable(summary, ratioRows)}\n\nTargets (200-byte events):\n${targetLines(targets).join('\n')}`
+  )
+
+  const minutes = Math.round((Date.now() - started) / 6_000) / 10
+  const result: BenchResult = {
+    command: options.command,
+    minutes,
+    machine,
+    options,
+    wire,
+    summary,
+    ratios: ratioRows,
+    targets,
+    measurements
+  }
+  fs.mkdirSync(options.outDir, { recursive: true })
+  const file = path.join(options.outDir, 'latest.json')
+  fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`)
+  print(`\nWrote ${file} (${minutes} min, load at the end ${machine.loadEnd.join(' ')})`)
+  if (options.docs) print(`Wrote ${writeDocs(result).join(', ')}`)
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error instanceof Error ? (error.stack ?? error.message) : error)
+    process.exit(1)
+  }
+)

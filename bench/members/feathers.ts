@@ -1,0 +1,60 @@
+/**
+ * The two Feathers implementations: an app with one tiny `messages` service whose `create` returns the
+ * data with an id, so the whole Feathers path (hooks, events, the sync plugin) is measured without a
+ * database. Events are created through the service and heard on its `created` listener.
+ */
+import { feathers, type Application } from '@feathersjs/feathers'
+import { sync, type SyncOptions } from '../../src/index'
+import type { ChildConfig } from '../protocol'
+import { makeRecord, type BenchRecord } from '../workload'
+import { MessageService } from './service'
+import type { Member, MemberFactory } from './types'
+
+// feathers-sync 3.1.1 ships no types; only its plugin factory and its core are used.
+type FeathersSync = ((options: Record<string, unknown>) => (app: Application) => void) & {
+  core: (app: Application) => void
+}
+const feathersSync = require('feathers-sync') as FeathersSync
+
+function fanoutOptions({ transport, url, key }: ChildConfig): SyncOptions {
+  return transport === 'cluster' ? { uri: 'cluster://', key } : { uri: url, key }
+}
+
+function feathersSyncOptions({ transport, url, key }: ChildConfig): Record<string, unknown> {
+  if (transport === 'cluster') throw new Error('feathers-sync has no cluster adapter')
+  // Its NATS adapter publishes through natsConnectionOptions alone and ignores `uri` there.
+  if (transport === 'nats') return { uri: url, key, natsConnectionOptions: { servers: [new URL(url).host] } }
+  return { uri: url, key }
+}
+
+async function createApp(
+  configure: (app: Application) => void,
+  onRecord: (record: BenchRecord) => void
+): Promise<Member> {
+  const app = feathers()
+  // Configured before the service exists: feathers-sync only wraps services registered after it.
+  app.configure(configure)
+  app.use('messages', new MessageService())
+  const service = app.service('messages')
+  service.on('created', onRecord)
+  await app.sync.ready
+  return { send: (record) => service.create(record), local: true }
+}
+
+export const fanout: MemberFactory = (config, onRecord) => createApp(sync(fanoutOptions(config)), onRecord)
+
+export const feathersSyncMember: MemberFactory = (config, onRecord) =>
+  createApp(feathersSync(feathersSyncOptions(config)), onRecord)
+
+/** The bytes feathers-sync sends for a `create` of `size`-byte data (its core, as its adapters use it). */
+export async function sampleFeathersSync(size: number): Promise<number> {
+  const app = feathers()
+  app.configure(feathersSync.core)
+  Object.assign(app, { sync: { serialize: JSON.stringify, deserialize: JSON.parse } })
+  app.use('messages', new MessageService())
+  const sent: string[] = []
+  app.on('sync-out', (payload: string) => sent.push(payload))
+  await app.service('messages').create(makeRecord(0, 0, size))
+  if (sent.length !== 1) throw new Error(`expected one message from feathers-sync, got ${sent.length}`)
+  return Buffer.byteLength(sent[0])
+}

@@ -1,0 +1,103 @@
+/**
+ * Command-line flags of `npm run bench`. Defaults give the full run (about 10 minutes on two cores);
+ * `--quick` gives a short one with smaller counts.
+ */
+import { IMPLS, TRANSPORTS, type Impl, type Transport } from './protocol'
+
+export interface BenchOptions {
+  transports: Transport[]
+  impls: Impl[]
+  subscribers: number
+  runs: number
+  /** Event data sizes in bytes. */
+  sizes: number[]
+  /** Events per burst, per size. */
+  burst: Record<number, number>
+  /** feathers-sync on NATS opens a connection per event: its bursts are capped to this. */
+  feathersSyncNatsBurst: number
+  /** Fixed rate of the latency runs, events per second, and their length in seconds. */
+  perSecond: number
+  rateSeconds: number
+  warmUp: number
+  /** Where results/latest.json goes; docs/benchmarks.md and its chart are written unless `docs` is false. */
+  outDir: string
+  docs: boolean
+  quick: boolean
+  /** The command line, for the report. */
+  command: string
+}
+
+const USAGE = `usage: npm run bench -- [--quick | --smoke] [--broker redis,amqp,nats,cluster] [--impl fanout,feathers-sync,bare]
+       [--subscribers 2] [--runs 3] [--sizes 200,10240] [--rate 1000] [--out bench/results] [--no-docs]`
+
+// Tiny counts that only prove the script works end to end (test/bench-smoke.test.ts).
+const SMOKE: Partial<BenchOptions> = {
+  subscribers: 1,
+  runs: 1,
+  sizes: [200],
+  burst: { 200: 200 },
+  feathersSyncNatsBurst: 100,
+  perSecond: 200,
+  rateSeconds: 0.5,
+  warmUp: 100
+}
+
+function list<T extends string>(flag: string, value: string, known: readonly T[]): T[] {
+  const names = value.split(',').map((name) => name.trim()) as T[]
+  const unknown = names.filter((name) => !known.includes(name))
+  if (unknown.length > 0)
+    throw new Error(`${flag}: unknown ${unknown.join(', ')}; known: ${known.join(', ')}\n${USAGE}`)
+  return known.filter((name) => names.includes(name))
+}
+
+function count(flag: string, value: string): number {
+  const number = Number(value)
+  if (!Number.isInteger(number) || number < 1) throw new Error(`${flag} must be a positive integer\n${USAGE}`)
+  return number
+}
+
+/** Parses `argv` (without node and the script). Throws with the usage on a bad flag. */
+export function parseArgs(argv: string[]): BenchOptions {
+  const quick = argv.includes('--quick')
+  const options: BenchOptions = {
+    transports: [...TRANSPORTS],
+    impls: [...IMPLS],
+    subscribers: 2,
+    runs: quick ? 3 : 5,
+    sizes: [200, 10_240],
+    burst: quick ? { 200: 5_000, 10_240: 1_000 } : { 200: 40_000, 10_240: 8_000 },
+    feathersSyncNatsBurst: quick ? 500 : 2_000,
+    perSecond: 1_000,
+    rateSeconds: quick ? 1 : 3,
+    warmUp: quick ? 2_000 : 5_000,
+    outDir: 'bench/results',
+    docs: true,
+    quick,
+    command: ['npm run bench', ...(argv.length > 0 ? ['--', ...argv] : [])].join(' ')
+  }
+  if (argv.includes('--smoke')) Object.assign(options, SMOKE)
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]
+    const value = (): string => {
+      const next = argv[++i]
+      if (next === undefined) throw new Error(`${flag} needs a value\n${USAGE}`)
+      return next
+    }
+    if (flag === '--quick' || flag === '--smoke') continue
+    else if (flag === '--broker' || flag === '--brokers') options.transports = list(flag, value(), TRANSPORTS)
+    else if (flag === '--impl') options.impls = list(flag, value(), IMPLS)
+    else if (flag === '--subscribers') options.subscribers = count(flag, value())
+    else if (flag === '--runs') options.runs = count(flag, value())
+    else if (flag === '--rate') options.perSecond = count(flag, value())
+    else if (flag === '--out') options.outDir = value()
+    else if (flag === '--no-docs') options.docs = false
+    else if (flag === '--sizes') {
+      options.sizes = value()
+        .split(',')
+        .map((size) => count('--sizes', size))
+      for (const size of options.sizes) options.burst[size] ??= Math.max(500, Math.round(4_000_000 / size))
+    } else if (flag === '--help' || flag === '-h') throw new Error(USAGE)
+    else throw new Error(`unknown flag ${flag}\n${USAGE}`)
+  }
+  return options
+}

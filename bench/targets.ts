@@ -1,0 +1,55 @@
+/**
+ * The project's targets, checked against the ratios of one run (200-byte events; the targets assume
+ * two subscribers). A missed target is reported, never hidden.
+ */
+import { sizeLabel } from './format'
+import type { Transport } from './protocol'
+import type { RatioRow, SummaryRow } from './summary'
+
+export interface TargetCheck {
+  transport: Transport
+  what: string
+  value: number
+  goal: string
+  met: boolean
+}
+
+const TARGET_SIZE = 200
+const FEATHERS_SYNC_FACTOR: Partial<Record<Transport, number>> = { redis: 1.3, amqp: 1.3, nats: 20 }
+
+/** The checks; none when the run did not use the targets' setup (two subscribers, 200-byte events). */
+export function checkTargets(
+  summary: SummaryRow[],
+  ratioRows: RatioRow[],
+  subscribers: number
+): TargetCheck[] {
+  const checks: TargetCheck[] = []
+  if (subscribers !== 2) return checks
+  const add = (transport: Transport, what: string, value: number, goal: string, met: boolean) =>
+    checks.push({ transport, what, value, goal, met: met && Number.isFinite(value) })
+  for (const row of ratioRows.filter((r) => r.size === TARGET_SIZE)) {
+    if (row.versus === 'bare') {
+      add(row.transport, 'throughput vs bare client', row.throughput, '≥ 0.9×', row.throughput >= 0.9)
+      add(row.transport, 'p99 latency vs bare client', row.p99, '≤ 1.5×', row.p99 <= 1.5)
+    } else {
+      const factor = FEATHERS_SYNC_FACTOR[row.transport]
+      if (factor !== undefined) {
+        add(
+          row.transport,
+          'throughput vs feathers-sync',
+          row.throughput,
+          `≥ ${factor}×`,
+          row.throughput >= factor
+        )
+      }
+    }
+  }
+  for (const row of summary.filter((r) => r.impl === 'fanout' && r.size === TARGET_SIZE)) {
+    const local = row.localP99 ?? NaN
+    add(row.transport, "sender's local delivery p99 (ms)", local, '< 1 ms', local < 1)
+  }
+  for (const row of summary.filter((r) => r.impl === 'fanout')) {
+    add(row.transport, `delivered ratio, ${sizeLabel(row.size)}`, row.delivered, '= 1.0', row.delivered === 1)
+  }
+  return checks
+}

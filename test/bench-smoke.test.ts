@@ -1,0 +1,72 @@
+/**
+ * Runs `npm run bench` with tiny counts on Redis only, to prove the script works end to end: it starts
+ * its own Redis, forks one publisher and one subscriber per implementation, measures, and writes its
+ * results. It asserts what was delivered and what was written, never how fast.
+ */
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import type { BenchResult } from '../bench/docs'
+
+const ROOT = path.join(__dirname, '..')
+const RUN_TIMEOUT_MS = 90_000
+
+/** Runs the bench script; resolves with its exit code and output, killing it after a bound. */
+function runBench(args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/index.ts'), ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe']
+    })
+    let output = ''
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    // SIGTERM, not SIGKILL: the script's broker harness stops its Redis on SIGTERM.
+    const timer = setTimeout(() => child.kill('SIGTERM'), RUN_TIMEOUT_MS)
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      resolve({ code, output })
+    })
+  })
+}
+
+describe('npm run bench', () => {
+  let dir: string
+
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fanout-bench-'))
+  })
+
+  afterAll(() => {
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('measures feathers-fanout, feathers-sync and the bare client on Redis and writes its results', async () => {
+    const { code, output } = await runBench(['--smoke', '--broker', 'redis', '--no-docs', '--out', dir])
+    expect({ code, output: code === 0 ? '' : output }).toEqual({ code: 0, output: '' })
+    expect(output).toMatch(/transport\s+implementation/)
+
+    const result = JSON.parse(fs.readFileSync(path.join(dir, 'latest.json'), 'utf8')) as BenchResult
+    expect(result.machine.brokers.redis).toMatch(/^Redis \d+\.\d+/)
+    expect(result.summary.map((row) => `${row.transport}/${row.impl}`).sort()).toEqual([
+      'redis/bare',
+      'redis/fanout',
+      'redis/feathers-sync'
+    ])
+    for (const row of result.summary) {
+      expect({ impl: row.impl, delivered: row.delivered, duplicates: row.duplicates }).toEqual({
+        impl: row.impl,
+        delivered: 1,
+        duplicates: 0
+      })
+      expect(Number.isFinite(row.eventsPerSecond) && Number.isFinite(row.p99)).toBe(true)
+    }
+    // The bare client has no listeners of its own; the Feathers apps do.
+    expect(result.summary.find((row) => row.impl === 'bare')?.localP99).toBeNull()
+    expect(result.summary.find((row) => row.impl === 'fanout')?.localP99).toEqual(expect.any(Number))
+    expect(result.ratios.map((row) => row.versus).sort()).toEqual(['bare', 'feathers-sync'])
+    const [wire] = result.wire
+    expect(wire.feathersSync).toBeGreaterThan(wire.fanout)
+  }, 120_000)
+})

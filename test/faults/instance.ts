@@ -1,0 +1,156 @@
+/**
+ * One app instance of the fault suite, in its own process (a child process, or a `cluster` worker for
+ * the cluster adapter), driven over IPC by test/faults/fleet.ts. It creates a steady stream of events on
+ * its `feed` service and keeps the books (see Ledger). The adapter is the real one, wrapped only to note
+ * when each message is handed to the broker client: that is what tells a message lost in flight at a
+ * broker's death from one that never left the outbox.
+ */
+import { feathers } from '@feathersjs/feathers'
+import { frame, toWire } from '../../adapters/cluster/protocol'
+import { sync, type Adapter, type SyncError, type SyncOptions, type SyncStatusEvent } from '../../src/index'
+import { parseOptions, schemeOf } from '../../src/options'
+import { factoryFor } from '../../src/registry'
+import { Ledger } from './ledger'
+import {
+  CONFIG_ENV,
+  type Command,
+  type InstanceConfig,
+  type ParentMessage,
+  type Probe,
+  type Tick
+} from './protocol'
+
+const config = JSON.parse(process.env[CONFIG_ENV] ?? '{}') as InstanceConfig
+const ledger = new Ledger(config.index)
+const problems: string[] = []
+const errors: Record<string, number> = {}
+process.on('uncaughtException', (error) => problems.push(`uncaught: ${error.stack ?? error.message}`))
+process.on('unhandledRejection', (reason) => problems.push(`unhandled rejection: ${String(reason)}`))
+
+const send = (message: object): void => void process.send?.(message)
+
+/** The adapter `uri` picks, with each hand-off and its outcome written in the ledger. */
+function tapped(options: SyncOptions): Adapter {
+  const resolved = parseOptions(options)
+  const real = factoryFor(schemeOf(resolved.uri ?? ''))(resolved)
+  const settle = (n: number | undefined, ok: boolean) => n !== undefined && ledger.settle(n, ok)
+  return {
+    type: real.type,
+    get target() {
+      return real.target
+    },
+    resumeDelayMs: real.resumeDelayMs,
+    connect: (hooks) => real.connect(hooks),
+    subscribe: (onMessage) => real.subscribe(onMessage),
+    close: () => real.close(),
+    publish(payload) {
+      const n = ledger.ownNumber(payload)
+      if (n !== undefined) ledger.handOff(n)
+      try {
+        const result = real.publish(payload)
+        if (!(result instanceof Promise)) return void settle(n, true)
+        return result.then(
+          () => void settle(n, true),
+          (error: unknown) => {
+            settle(n, false)
+            throw error
+          }
+        )
+      } catch (error) {
+        settle(n, false)
+        throw error
+      }
+    }
+  }
+}
+
+const app = feathers()
+app.use('feed', { create: async (data: Tick) => data })
+app.on('sync-status', ({ status }: SyncStatusEvent) => ledger.timeline.push({ status, at: Date.now() }))
+app.on('sync-error', (error: SyncError) => (errors[error.code] = (errors[error.code] ?? 0) + 1))
+const adapter = tapped(config.sync)
+app.configure(sync({ ...config.sync, adapter }))
+app.service('feed').on('created', (data: Tick, context: { remote?: unknown }) => {
+  if (context.remote) ledger.receive(data)
+})
+
+const create = () => app.service('feed').create(ledger.emit(app.sync.status))
+
+// The steady stream; it ends by itself after STREAM_LIMIT_MS should the parent never stop it.
+const STREAM_LIMIT_MS = 10 * 60_000
+let stream: NodeJS.Timeout | undefined
+let streamEnds = 0
+function setStream(on: boolean): void {
+  clearInterval(stream)
+  stream = undefined
+  if (!on) return
+  streamEnds = Date.now() + STREAM_LIMIT_MS
+  stream = setInterval(() => {
+    if (Date.now() > streamEnds) return setStream(false)
+    void create()
+  }, 1000 / config.rateHz)
+}
+
+async function burst(count: number): Promise<number> {
+  for (let done = 0; done < count; done += 250) {
+    await Promise.all(Array.from({ length: Math.min(250, count - done) }, create))
+  }
+  return count
+}
+
+function probe(): Probe {
+  const total = (emitter: NodeJS.EventEmitter) =>
+    emitter.eventNames().reduce((sum, name) => sum + emitter.listenerCount(name), 0)
+  const handles: Record<string, number> = {}
+  for (const kind of process.getActiveResourcesInfo()) handles[kind] = (handles[kind] ?? 0) + 1
+  return {
+    status: app.sync.status,
+    resumeDelayMs: config.sync.resumeDelayMs ?? adapter.resumeDelayMs ?? 0,
+    stats: app.sync.stats(),
+    next: ledger.count,
+    receivedFrom: ledger.progress(),
+    listeners: {
+      app: total(app),
+      syncOut: app.listenerCount('sync-out'),
+      syncIn: app.listenerCount('sync-in'),
+      service: total(app.service('feed') as unknown as NodeJS.EventEmitter),
+      process: total(process)
+    },
+    handles,
+    errors: { ...errors },
+    problems: [...problems]
+  }
+}
+
+const commands: { [C in Command['cmd']]: (command: Extract<Command, { cmd: C }>) => unknown } = {
+  begin: ({ scenario }) => ledger.begin(scenario),
+  stream: ({ on }) => setStream(on),
+  burst: ({ count }) => burst(count),
+  probe: () => probe(),
+  report: ({ scenario }) => ledger.report(scenario),
+  // Cluster only: a frame written on this worker's IPC channel behind the library's back.
+  raw: ({ key, payloads }) => {
+    for (const data of payloads)
+      send(frame({ type: 'publish', key, data: toWire(Buffer.from(data, 'base64')) }))
+  },
+  close: async () => {
+    setStream(false)
+    await app.teardown()
+  }
+}
+
+process.on('message', (message: ParentMessage) => {
+  if (message?.fault !== 'cmd') return
+  const run = commands[message.cmd] as (command: Command) => unknown
+  Promise.resolve()
+    .then(() => run(message))
+    .then(
+      (value) => send({ fault: 'reply', id: message.id, value: value ?? null }),
+      (error: Error) => send({ fault: 'reply', id: message.id, error: error.stack ?? String(error) })
+    )
+})
+
+app.sync.ready.then(
+  () => send({ fault: 'started', ready: true }),
+  (error: Error) => send({ fault: 'started', ready: false, error: error.message })
+)

@@ -1,0 +1,107 @@
+/**
+ * The books an instance keeps for the fault suite: every event it created (when, in which status, when
+ * it was handed to the broker client and with what outcome) and every remote event it received, per
+ * scenario. Kept inside the instance so that the figures do not depend on IPC timing.
+ */
+import type { SyncStatus } from '../../src/index'
+import type { Payload } from '../../src/serializers'
+import type { ScenarioReport, SentRecord, StatusChange, Tick } from './protocol'
+
+export class Ledger {
+  readonly startedAt = Date.now()
+  readonly timeline: StatusChange[] = [{ status: 'connecting', at: this.startedAt }]
+  private next = 0
+  private scenario = ''
+  // Per scenario, the range of this instance's own sequence numbers: [first, end).
+  private readonly ranges = new Map<string, [number, number]>()
+  private readonly emittedAt: number[] = []
+  private readonly statusAtEmit: SyncStatus[] = []
+  private readonly handedAt: (number | undefined)[] = []
+  private readonly handoffs: number[] = []
+  private readonly outcome: SentRecord['outcome'][] = []
+  // scenario → sender index → sequence number → times delivered
+  private readonly received = new Map<string, Map<number, Map<number, number>>>()
+
+  constructor(private readonly index: number) {}
+
+  /** Events created so far; the next one gets this number. */
+  get count(): number {
+    return this.next
+  }
+
+  begin(scenario: string): void {
+    this.scenario = scenario
+    this.ranges.set(scenario, [this.next, this.next])
+  }
+
+  /** Books a new event and returns its data. */
+  emit(status: SyncStatus): Tick {
+    const n = this.next++
+    this.emittedAt[n] = Date.now()
+    this.statusAtEmit[n] = status
+    this.handoffs[n] = 0
+    this.outcome[n] = 'pending'
+    const range = this.ranges.get(this.scenario)
+    if (range) range[1] = this.next
+    return { f: this.index, n, s: this.scenario }
+  }
+
+  /** The sequence number of one of this instance's own messages, or undefined for anything else. */
+  ownNumber(payload: Payload): number | undefined {
+    try {
+      const text = typeof payload === 'string' ? payload : Buffer.from(payload).toString()
+      const message = JSON.parse(text) as { path?: string; data?: Partial<Tick> }
+      const { f, n } = message.data ?? {}
+      return message.path === 'feed' && f === this.index && typeof n === 'number' ? n : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  handOff(n: number): void {
+    this.handedAt[n] = Date.now()
+    this.handoffs[n]++
+    this.outcome[n] = 'pending'
+  }
+
+  settle(n: number, ok: boolean): void {
+    this.outcome[n] = ok ? 'ok' : 'failed'
+  }
+
+  receive(tick: Tick): void {
+    let bySender = this.received.get(tick.s)
+    if (!bySender) this.received.set(tick.s, (bySender = new Map()))
+    let counts = bySender.get(tick.f)
+    if (!counts) bySender.set(tick.f, (counts = new Map()))
+    counts.set(tick.n, (counts.get(tick.n) ?? 0) + 1)
+  }
+
+  /** Distinct events received from each sender in the current scenario, and the highest number. */
+  progress(): Record<number, { count: number; last: number }> {
+    const progress: Record<number, { count: number; last: number }> = {}
+    for (const [sender, counts] of this.received.get(this.scenario) ?? []) {
+      let last = -1
+      for (const n of counts.keys()) last = Math.max(last, n)
+      progress[sender] = { count: counts.size, last }
+    }
+    return progress
+  }
+
+  report(scenario: string): ScenarioReport {
+    const [first, end] = this.ranges.get(scenario) ?? [0, 0]
+    const sent: SentRecord[] = []
+    for (let n = first; n < end; n++) {
+      sent.push({
+        n,
+        emittedAt: this.emittedAt[n],
+        statusAtEmit: this.statusAtEmit[n],
+        handedAt: this.handedAt[n],
+        handoffs: this.handoffs[n],
+        outcome: this.outcome[n]
+      })
+    }
+    const received: ScenarioReport['received'] = {}
+    for (const [sender, counts] of this.received.get(scenario) ?? []) received[sender] = [...counts]
+    return { index: this.index, sent, received, timeline: this.timeline, startedAt: this.startedAt }
+  }
+}
