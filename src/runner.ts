@@ -176,6 +176,10 @@ export function runAdapter(
     holdTimer.unref()
   }
 
+  // While closing, connection changes still steer the drain but no longer move the app's status.
+  const showStatus = (status: 'ready' | 'reconnecting', cause?: Error) => {
+    if (handle.status !== 'closing') handle.setStatus(status, cause)
+  }
   const hooks = {
     status(status: 'ready' | 'reconnecting', cause?: Error) {
       if (closed || !subscribed) return
@@ -184,13 +188,13 @@ export function runAdapter(
         if (back) stats.reconnects++
         connected = true
         overflowReported = false
-        handle.setStatus('ready')
+        showStatus('ready')
         if (back && resumeDelayMs > 0 && queued()) holdThenFlush()
         else flush()
       } else {
         connected = false
         release()
-        handle.setStatus('reconnecting', cause)
+        showStatus('reconnecting', cause)
       }
     },
     error(error: SyncError) {

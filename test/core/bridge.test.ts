@@ -322,3 +322,27 @@ describe('publishes that fail on a lost connection', () => {
     await app.teardown()
   })
 })
+
+describe('closing', () => {
+  it('keeps the status at closing while the drain waits, even if the connection comes and goes', async () => {
+    let hooks: AdapterHooks | undefined
+    let confirm: () => void = () => undefined
+    const adapter = scriptedAdapter({
+      connect: async (adapterHooks) => void (hooks = adapterHooks),
+      publish: () => new Promise<void>((resolve) => (confirm = resolve))
+    })
+    const statuses: string[] = []
+    const app = feathers()
+    app.on('sync-status', (event: SyncStatusEvent) => statuses.push(event.status))
+    app.configure(sync({ adapter }))
+    app.use('todos', new MemoryService({}))
+    await app.sync.ready
+    await app.service('todos').create({})
+    const closing = app.sync.close()
+    hooks?.status('reconnecting', new Error('blip'))
+    hooks?.status('ready')
+    confirm()
+    await closing
+    expect(statuses).toEqual(['ready', 'closing', 'closed'])
+  })
+})
