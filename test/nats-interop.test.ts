@@ -5,7 +5,8 @@
 import { feathers, type Application } from '@feathersjs/feathers'
 import { MemoryService } from '@feathersjs/memory'
 import type { NatsConnection } from 'nats'
-import { barrier, createTestApp, teardownFleet, uniqueKey, waitFor, type TestApp } from './helpers/apps'
+import { createTestApp, teardownFleet, uniqueKey, waitFor, type TestApp } from './helpers/apps'
+import { expectLegacyEventsOnce } from './helpers/interop'
 
 // feathers-sync ships no types; this is the part of its API the tests use.
 type FeathersSync = (options: Record<string, unknown>) => (app: Application) => void
@@ -84,22 +85,7 @@ describe('interop with feathers-sync 3.1.1 over NATS', () => {
     legacy = await createLegacyApp(key)
     ours = [createTestApp({ uri: url, key }), createTestApp({ uri: url, key, serializer: 'json' })]
     await Promise.all(ours.map(({ app }) => app.sync.ready))
-    const marker = uniqueKey('from-legacy')
-    await legacy.app.service('todos').create({ marker, text: 'from feathers-sync' })
-    legacy.app.service('todos').emit('status', { marker, state: 'custom' })
-    await waitFor('our apps to see both events', () =>
-      ours.every((o) => o.received.filter((r) => r.data?.marker === marker).length === 2)
-    )
-    for (const app of ours) {
-      const [created] = app.seen('created', marker)
-      expect(created.data).toEqual({ marker, text: 'from feathers-sync', id: expect.any(Number) })
-      expect(created.context.remote).toEqual({ instanceId: null, messageId: null })
-      expect(app.seen('status', marker)).toHaveLength(1)
-    }
-    // Nothing else arrived later: a barrier from one of ours has overtaken any straggler.
-    await barrier(ours, ours[0])
-    for (const app of ours) expect(app.seen('created', marker)).toHaveLength(1)
-    expect(ours.flatMap((o) => o.errors)).toEqual([])
+    await expectLegacyEventsOnce(ours, legacy)
   })
 
   it("feathers-sync style serialize/deserialize functions get the broker's bytes as a Buffer they can parse", async () => {
