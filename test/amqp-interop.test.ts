@@ -4,9 +4,8 @@
  * content type and hands every message up as a Buffer.
  */
 import { feathers, type Application } from '@feathersjs/feathers'
-import { MemoryService } from '@feathersjs/memory'
 import { barrier, createFleet, teardownFleet, uniqueKey, waitFor, type TestApp } from './helpers/apps'
-import { expectLegacyEventsOnce } from './helpers/interop'
+import { expectLegacyEventsOnce, expectLegacySeesOurs, legacyTodos, type LegacySeen } from './helpers/interop'
 
 // feathers-sync ships no types; this is the part of its API the tests use.
 type FeathersSync = (options: Record<string, unknown>) => (app: Application) => void
@@ -17,7 +16,7 @@ if (!url) throw new Error('FANOUT_AMQP_URL is not set: run with FANOUT_BROKERS i
 
 interface LegacyApp {
   app: Application
-  seen: { event: string; data: Record<string, unknown> }[]
+  seen: LegacySeen
   close(): Promise<void>
 }
 
@@ -32,11 +31,7 @@ const tcpHandles = (): number =>
 async function createLegacyApp(key: string): Promise<LegacyApp> {
   const app = feathers()
   app.configure(legacySync({ uri: url, key }))
-  app.use('todos', new MemoryService({ multi: true }), { events: ['status'] })
-  const seen: LegacyApp['seen'] = []
-  for (const event of ['created', 'patched', 'status']) {
-    app.service('todos').on(event, (data: Record<string, unknown>) => seen.push({ event, data }))
-  }
+  const seen = legacyTodos(app)
   const info = (app as unknown as { sync: LegacySyncInfo }).sync
   await info.ready
   return { app, seen, close: () => info.connection.close() }
@@ -83,20 +78,7 @@ describe('interop with feathers-sync 3.1.1 over RabbitMQ', () => {
     ours = await createFleet(1, { uri: url, key })
     const [sender] = ours
     await untilLegacyListens(sender, legacy)
-    const marker = uniqueKey('to-legacy')
-    const item = await sender.app.service('todos').create({ marker, text: 'from fanout' })
-    await sender.app.service('todos').patch(item.id, { text: 'patched' })
-    sender.app.service('todos').emit('status', { marker, state: 'custom' })
-    const { seen } = legacy
-    await waitFor(
-      'feathers-sync to see three events',
-      () => seen.filter((s) => s.data.marker === marker).length === 3
-    )
-    expect(seen.filter((s) => s.data.marker === marker)).toEqual([
-      { event: 'created', data: { marker, text: 'from fanout', id: item.id } },
-      { event: 'patched', data: { marker, text: 'patched', id: item.id } },
-      { event: 'status', data: { marker, state: 'custom' } }
-    ])
+    await expectLegacySeesOurs(sender, legacy)
   })
 
   it('our instances, which declared the exchange, receive the events of a feathers-sync instance exactly once', async () => {

@@ -3,10 +3,9 @@
  * ways. feathers-sync publishes UTF-8 JSON strings and reads every message as a string.
  */
 import { feathers, type Application } from '@feathersjs/feathers'
-import { MemoryService } from '@feathersjs/memory'
 import type { NatsConnection } from 'nats'
 import { createTestApp, teardownFleet, uniqueKey, waitFor, type TestApp } from './helpers/apps'
-import { expectLegacyEventsOnce } from './helpers/interop'
+import { expectLegacyEventsOnce, expectLegacySeesOurs, legacyTodos, type LegacySeen } from './helpers/interop'
 
 // feathers-sync ships no types; this is the part of its API the tests use.
 type FeathersSync = (options: Record<string, unknown>) => (app: Application) => void
@@ -17,7 +16,7 @@ if (!url) throw new Error('FANOUT_NATS_URL is not set: run with FANOUT_BROKERS i
 
 interface LegacyApp {
   app: Application
-  seen: { event: string; data: Record<string, unknown> }[]
+  seen: LegacySeen
   connection: NatsConnection
 }
 
@@ -28,11 +27,7 @@ async function createLegacyApp(key: string): Promise<LegacyApp> {
   const app = feathers()
   // feathers-sync publishes through natsConnectionOptions alone, so the server must be listed there too.
   app.configure(legacySync({ uri: url, key, natsConnectionOptions: { servers: [url] } }))
-  app.use('todos', new MemoryService({ multi: true }), { events: ['status'] })
-  const seen: LegacyApp['seen'] = []
-  for (const event of ['created', 'patched', 'status']) {
-    app.service('todos').on(event, (data: Record<string, unknown>) => seen.push({ event, data }))
-  }
+  const seen = legacyTodos(app)
   const connection = (await (app as Application & { sync: { ready: Promise<NatsConnection> } }).sync
     .ready) as NatsConnection
   // Its `ready` resolves before the server has the subscription; a flush makes sure.
@@ -64,20 +59,7 @@ describe('interop with feathers-sync 3.1.1 over NATS', () => {
     const app = createTestApp({ uri: url, key })
     ours = [app]
     await app.app.sync.ready
-    const marker = uniqueKey('to-legacy')
-    const item = await app.app.service('todos').create({ marker, text: 'from fanout' })
-    await app.app.service('todos').patch(item.id, { text: 'patched' })
-    app.app.service('todos').emit('status', { marker, state: 'custom' })
-    const { seen } = legacy
-    await waitFor(
-      'feathers-sync to see three events',
-      () => seen.filter((s) => s.data.marker === marker).length === 3
-    )
-    expect(seen.filter((s) => s.data.marker === marker)).toEqual([
-      { event: 'created', data: { marker, text: 'from fanout', id: item.id } },
-      { event: 'patched', data: { marker, text: 'patched', id: item.id } },
-      { event: 'status', data: { marker, state: 'custom' } }
-    ])
+    await expectLegacySeesOurs(app, legacy)
   })
 
   it('our instances receive the events of a feathers-sync instance exactly once', async () => {

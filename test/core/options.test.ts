@@ -57,6 +57,7 @@ describe('configuration errors name the bad option', () => {
     ['emitOrder', { emitOrder: 'random' }],
     ['context', { context: 'params' }],
     ['contextParams', { contextParams: 'user' }],
+    ['includeResult', { includeResult: 'yes' }],
     ['name', { name: '' }]
   ])('names "%s" when it is wrong', (option, bad) => {
     // Core options fail in sync(), adapter options when the app is configured: both before any I/O.

@@ -2,7 +2,36 @@
  * Checks shared by the feathers-sync 3.x interop tests of every broker.
  */
 import type { Application } from '@feathersjs/feathers'
+import { MemoryService } from '@feathersjs/memory'
 import { barrier, uniqueKey, waitFor, type TestApp } from './apps'
+
+/** What a feathers-sync instance's `todos` service emitted. */
+export type LegacySeen = { event: string; data: Record<string, unknown> }[]
+
+/** Gives a feathers-sync app the `todos` service our tests use, and records what it emits. */
+export function legacyTodos(app: Application): LegacySeen {
+  app.use('todos', new MemoryService({ multi: true }), { events: ['status'] })
+  const seen: LegacySeen = []
+  for (const event of ['created', 'patched', 'status']) {
+    app.service('todos').on(event, (data: Record<string, unknown>) => seen.push({ event, data }))
+  }
+  return seen
+}
+
+/** Creates, patches and emits a custom event on one of ours; the feathers-sync instance sees all three. */
+export async function expectLegacySeesOurs(sender: TestApp, legacy: { seen: LegacySeen }): Promise<void> {
+  const marker = uniqueKey('to-legacy')
+  const item = await sender.app.service('todos').create({ marker, text: 'from fanout' })
+  await sender.app.service('todos').patch(item.id, { text: 'patched' })
+  sender.app.service('todos').emit('status', { marker, state: 'custom' })
+  const mine = () => legacy.seen.filter((s) => s.data.marker === marker)
+  await waitFor('feathers-sync to see three events', () => mine().length === 3)
+  expect(mine()).toEqual([
+    { event: 'created', data: { marker, text: 'from fanout', id: item.id } },
+    { event: 'patched', data: { marker, text: 'patched', id: item.id } },
+    { event: 'status', data: { marker, state: 'custom' } }
+  ])
+}
 
 /**
  * Has a feathers-sync instance create one standard and emit one custom event, then checks that each of
