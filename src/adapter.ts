@@ -43,3 +43,66 @@ export interface Adapter {
   /** Releases everything the adapter opened. Safe to call more than once. */
   close(): Promise<void>
 }
+
+/**
+ * A place in a durable channel's log, as the broker numbers it: a Redis stream entry id
+ * (`1700000000000-0`), a JetStream stream sequence or a RabbitMQ stream offset (both as decimal text).
+ * Opaque to the engine except through the adapter's `comparePositions`.
+ */
+export type Position = string
+
+/** Where a durable subscription starts. */
+export type StartPosition =
+  /** Only messages added after the subscription is registered. */
+  | { kind: 'tail' }
+  /** Everything the broker still holds, oldest first. */
+  | { kind: 'head' }
+  /** The message right after `position` (the last one this instance handled). */
+  | { kind: 'after'; position: Position }
+
+/** What a durable subscription reports back. */
+export interface DurableHooks {
+  /** One message of the log with its position; called in log order. */
+  message(payload: Payload, position: Position): void
+  /**
+   * Retention no longer holds messages the subscription asked for: everything after `after` and
+   * before `firstAvailable` is gone. `missing` is the count when the broker's numbering tells it
+   * (contiguous sequences: JetStream, RabbitMQ streams), undefined where it cannot (Redis ids).
+   */
+  gap(gap: { after: Position; firstAvailable: Position; missing: number | undefined }): void
+}
+
+/**
+ * The durable capability: a log per channel that keeps messages for instances that are away.
+ * Any durable adapter must:
+ * - resolve `publishDurable` only once the broker has stored the message, with its position;
+ * - start `subscribeDurable` at `start`, hand over every message after it once and in order, and after a
+ *   lost connection resume by itself right after the last position it handed over (never skipping);
+ * - report through `hooks.gap` when `start` (or the resume point) is older than what the broker keeps;
+ * - keep positions for a named consumer in the broker (`savePosition` / `loadPosition`), so an instance
+ *   restarted with the same name resumes where it stopped.
+ */
+export interface DurableLog {
+  /** Appends to the channel's log; resolves with the stored message's position. */
+  publishDurable(payload: Payload): Promise<Position>
+  /** Opens the positioned subscription; resolves once it is registered with the broker. */
+  subscribeDurable(start: StartPosition, hooks: DurableHooks): Promise<void>
+  /** Messages after `after` (exclusive), oldest first, at most `limit`; for replays to clients. */
+  readRange(after: Position, limit: number): Promise<{ payload: Payload; position: Position }[]>
+  /** The position of the newest message in the log, or undefined when it is empty. */
+  lastPosition(): Promise<Position | undefined>
+  /** Stores `position` as where the consumer `name` stopped (kept by the broker). */
+  savePosition(name: string, position: Position): Promise<void>
+  /** Where the consumer `name` stopped, or undefined if it never saved one. */
+  loadPosition(name: string): Promise<Position | undefined>
+  /** Negative, zero or positive, as `a` is before, at or after `b` in the log. */
+  comparePositions(a: Position, b: Position): number
+}
+
+/** What an adapter can do; the engine asks these, never the adapter's `type`. */
+export interface AdapterCapabilities {
+  /** Plain pub/sub to every subscribed instance (every adapter). */
+  readonly broadcast: true
+  /** A positioned, replayable log per channel ({@link DurableLog}). */
+  readonly durable: boolean
+}
