@@ -31,6 +31,25 @@ export interface BaseSyncOptions extends CoreOptions, SerializerOptions {
    * @default the adapter's (about one reconnect interval plus a margin): Redis 2_600, NATS 2_600, RabbitMQ 5_500, memory and cluster 0
    */
   resumeDelayMs?: number
+  /**
+   * Durable, positioned delivery: events go through a log the broker keeps (a Redis stream, a JetStream
+   * stream, a RabbitMQ stream queue), so an instance that was away gets what it missed. `true` takes
+   * every default. See docs/delivery-guarantees.md. @default false (plain pub/sub, feathers-sync's wire)
+   */
+  durable?: boolean | DurableOptions
+}
+
+/** Retention and naming of durable delivery. */
+export interface DurableOptions {
+  /** Most messages the broker keeps per channel (older ones are trimmed). @default 100_000 */
+  maxMessages?: number
+  /** Oldest message the broker keeps, in milliseconds. @default 86_400_000 (24 h) */
+  maxAgeMs?: number
+  /**
+   * A stable name for this instance (e.g. the pod name of a StatefulSet). A named instance resumes after
+   * its own restart where it stopped, its position kept in the broker; an unnamed one starts at the tail.
+   */
+  consumerName?: string
 }
 
 /** Options of `sync()`: the common ones plus those of each built-in adapter. */
