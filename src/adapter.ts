@@ -75,7 +75,7 @@ export interface DurableHooks {
 /**
  * The durable capability: a log per channel that keeps messages for instances that are away.
  * Any durable adapter must:
- * - resolve `publishDurable` only once the broker has stored the message, with its position;
+ * - resolve `publishDurable` only once the broker has stored the message;
  * - start `subscribeDurable` at `start`, hand over every message after it once and in order, and after a
  *   lost connection resume by itself right after the last position it handed over (never skipping);
  * - report through `hooks.gap` when `start` (or the resume point) is older than what the broker keeps;
@@ -83,8 +83,12 @@ export interface DurableHooks {
  *   restarted with the same name resumes where it stopped.
  */
 export interface DurableLog {
-  /** Appends to the channel's log; resolves with the stored message's position. */
-  publishDurable(payload: Payload): Promise<Position>
+  /**
+   * Appends to the channel's log; resolves once the broker stored it, with the message's position when
+   * the broker tells it at publish time (Redis, JetStream), undefined when it does not (RabbitMQ streams
+   * over AMQP 0-9-1 give the offset only to consumers).
+   */
+  publishDurable(payload: Payload): Promise<Position | undefined>
   /** Opens the positioned subscription; resolves once it is registered with the broker. */
   subscribeDurable(start: StartPosition, hooks: DurableHooks): Promise<void>
   /** Messages after `after` (exclusive), oldest first, at most `limit`; for replays to clients. */

@@ -46,6 +46,11 @@ export interface DurableOptions {
   /** Oldest message the broker keeps, in milliseconds. @default 86_400_000 (24 h) */
   maxAgeMs?: number
   /**
+   * Most bytes the broker keeps per channel. RabbitMQ streams retain by bytes and age only (whole
+   * segments), so there it replaces `maxMessages`. @default 1_073_741_824 (1 GiB)
+   */
+  maxBytes?: number
+  /**
    * A stable name for this instance (e.g. the pod name of a StatefulSet). A named instance resumes after
    * its own restart where it stopped, its position kept in the broker; an unnamed one starts at the tail.
    */
