@@ -1,7 +1,7 @@
 import type { Adapter, AdapterHooks } from '../src/adapter'
 import { SyncConfigError } from '../src/errors'
-import type { ResolvedOptions } from '../src/options'
-import type { Payload } from '../src/serializers'
+import type { ResolvedOptions } from '../src/adapter'
+import type { Payload } from '../src/adapter'
 
 /** Options of the in-process adapter. */
 export interface MemoryAdapterOptions {

@@ -1,5 +1,12 @@
+import type { EngineOptions } from './engine/options'
 import type { SyncError } from './errors'
-import type { Payload } from './serializers'
+import type { Payload } from './protocol/serializers'
+
+export type { Payload } from './protocol/serializers'
+export { redact } from './engine/options'
+
+/** The options an adapter factory gets: the bus's, validated with defaults, and its own as given. */
+export type ResolvedOptions = EngineOptions
 
 /** What the core gives an adapter to report back with. */
 export interface AdapterHooks {

@@ -16,18 +16,31 @@ export type SyncErrorCode =
 
 export interface SyncErrorOptions {
   cause?: unknown
+  /** Whether sending again may succeed; see {@link SyncError.retryable}. */
+  retryable?: boolean
 }
 
 /** Base class of every error of this library. */
 export class SyncError extends Error {
   readonly code: SyncErrorCode
+  /**
+   * Whether the same message may get through if sent again (after a reconnect). An adapter that rejects a
+   * publish with a non-retryable error (an oversize message) gets it dropped and counted, not resent.
+   * Errors that are not SyncErrors (a driver's) count as retryable. @default true for connection and
+   * publish errors, false for the rest
+   */
+  readonly retryable: boolean
 
   constructor(code: SyncErrorCode, message: string, options: SyncErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
     this.name = new.target.name
+    this.retryable = options.retryable ?? (code === 'SYNC_CONNECTION' || code === 'SYNC_PUBLISH')
   }
 }
+
+/** Whether a failed publish may be sent again: driver errors yes, SyncErrors as they say. */
+export const isRetryable = (error: unknown): boolean => !(error instanceof SyncError) || error.retryable
 
 /** A bad option given to `sync()` or an adapter; thrown at configure time. */
 export class SyncConfigError extends SyncError {

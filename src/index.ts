@@ -1,6 +1,6 @@
-import './declarations'
-import { core } from './core'
-import { SYNC, isRemote, sanitize, travellingContext, DEFAULT_CONTEXT_PARAMS } from './context'
+import './feathers/declarations'
+import { SYNC, isRemote, sanitize, travellingContext, DEFAULT_CONTEXT_PARAMS } from './feathers/context'
+import { core, sync } from './feathers/plugin'
 import {
   SyncConfigError,
   SyncConnectionError,
@@ -13,8 +13,7 @@ import {
   SyncSerializationError
 } from './errors'
 import { registerAdapter, knownSchemes } from './registry'
-import { bson, json } from './serializers'
-import { sync } from './sync'
+import { bson, json } from './protocol/serializers'
 import { memoryBus } from '../adapters/memory'
 import { setupPrimary } from '../adapters/cluster/primary'
 
@@ -42,19 +41,28 @@ export {
   SyncPublishError,
   SyncSerializationError
 }
-export type { Adapter, AdapterHooks } from './adapter'
-export type { ContextBuilder, RemoteOrigin } from './context'
-export type { CoreOptions } from './core'
-export type { Envelope } from './envelope'
+// The adapter contract, for custom adapters (docs/custom-adapters.md).
+export type {
+  Adapter,
+  AdapterCapabilities,
+  AdapterHooks,
+  DurableHooks,
+  DurableLog,
+  Payload,
+  Position,
+  StartPosition
+} from './adapter'
 export type { DropReason, SyncErrorCode } from './errors'
-export type { SyncHandle, SyncInfo } from './handle'
-export type { SecurityOptions } from './security'
-export type { BaseSyncOptions, ResolvedOptions, SyncOptions } from './options'
-export type { OutboxOptions } from './outbox'
+export type { BaseSyncOptions, DurableOptions } from './engine/options'
+export type { OutboxOptions } from './engine/outbox'
+export type { SyncStats, SyncStatus, SyncStatusEvent } from './engine/stats'
+export type { SecurityOptions } from './protocol/security'
+export type { DeserializeFn, SerializeFn, Serializer, SerializerOptions } from './protocol/serializers'
 export type { AdapterFactory } from './registry'
-export type { DeserializeFn, Payload, SerializeFn, Serializer, SerializerOptions } from './serializers'
-export type { SyncStats, SyncStatus, SyncStatusEvent } from './stats'
-export type { Configure, Sync } from './sync'
+export type { ContextBuilder, RemoteOrigin } from './feathers/context'
+export type { SyncHandle, SyncInfo } from './feathers/handle'
+export type { FeathersOptions } from './feathers/options'
+export type { AdapterSyncOptions, Configure, Sync, SyncOptions } from './feathers/plugin'
 export type { MemoryAdapterOptions, MemoryBus } from '../adapters/memory'
 export type { AmqpAdapterOptions, AmqpConnectionOptions, AmqpRecoveryOptions } from '../adapters/amqp'
 export type { ClusterRelay, ClusterRelayStats, SetupPrimaryOptions } from '../adapters/cluster/primary'

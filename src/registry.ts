@@ -1,6 +1,6 @@
 import type { Adapter } from './adapter'
 import { SyncConfigError } from './errors'
-import type { ResolvedOptions } from './options'
+import type { ResolvedOptions } from './adapter'
 
 /** Makes an adapter from validated options. It must not connect yet: `connect()` does. */
 export type AdapterFactory = (options: ResolvedOptions) => Adapter

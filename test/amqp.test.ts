@@ -6,7 +6,7 @@
 import { feathers } from '@feathersjs/feathers'
 import { connect, type ChannelModel, type ConsumeMessage } from 'amqplib'
 import { parseAmqpOptions } from '../adapters/amqp/options'
-import { parseOptions } from '../src/options'
+import { parseOptions } from '../src/engine/options'
 import { sync, SyncConfigError, type Serializer, type SyncOptions } from '../src/index'
 import { conformanceSuite } from './conformance'
 import { barrier, createFleet, teardownFleet, uniqueKey, waitFor, type TestApp } from './helpers/apps'

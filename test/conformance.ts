@@ -4,7 +4,7 @@
  */
 import type { HookContext } from '@feathersjs/feathers'
 import { SYNC, SyncMessageError, type Payload, type SyncOptions } from '../src/index'
-import { Sealer } from '../src/security'
+import { Sealer } from '../src/protocol/security'
 import { barrier, createFleet, teardownFleet, uniqueKey, waitFor, type TestApp } from './helpers/apps'
 
 export interface ConformanceTarget {

@@ -3,7 +3,7 @@ import { feathers } from '@feathersjs/feathers'
 import { connect } from 'nats'
 import { inspect } from 'node:util'
 import { createNatsAdapter } from '../adapters/nats'
-import { parseOptions } from '../src/options'
+import { parseOptions } from '../src/engine/options'
 import { sync, SyncConfigError, SyncConnectionError, SyncError, type SyncOptions } from '../src/index'
 import { freePort, startNats, type BrokerHandle } from './brokers'
 import {

@@ -1,6 +1,6 @@
 import type { SocketOptions } from 'amqplib'
 import { SyncConfigError } from '../../src/errors'
-import { redact, type ResolvedOptions } from '../../src/options'
+import { redact, type ResolvedOptions } from '../../src/adapter'
 
 /**
  * How to reach the broker: amqplib's socket options (TLS, `timeout`, `keepAlive`, `credentials`,

@@ -1,7 +1,7 @@
 import cluster from 'node:cluster'
 import type { Adapter } from '../../src/adapter'
 import { SyncConfigError } from '../../src/errors'
-import type { ResolvedOptions } from '../../src/options'
+import type { ResolvedOptions } from '../../src/adapter'
 import { workerLink, type Member } from './worker'
 
 export { setupPrimary, type ClusterRelay, type ClusterRelayStats, type SetupPrimaryOptions } from './primary'
@@ -46,7 +46,7 @@ export function createClusterAdapter(options: ResolvedOptions): Adapter {
       return link.target
     },
     async connect(hooks) {
-      member = { key, hooks, echo: options.emitOrder === 'broker' }
+      member = { key, hooks, echo: options.echo === true }
       link.join(member)
     },
     subscribe(onMessage) {

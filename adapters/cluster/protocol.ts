@@ -4,7 +4,7 @@
  * them apart from the app's own IPC traffic and from other libraries' messages (socket.io's
  * cluster adapter tags its frames the same way with `_sio_adapter`).
  */
-import type { Payload } from '../../src/serializers'
+import type { Payload } from '../../src/adapter'
 
 export const SOURCE = 'feathers-fanout'
 export const PROTOCOL_VERSION = 1

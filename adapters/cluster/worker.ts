@@ -1,9 +1,9 @@
 import cluster, { type Worker } from 'node:cluster'
-import { createDebug } from '@feathersjs/commons'
+import { createDebug } from '../../src/engine/debug'
 import type { AdapterHooks } from '../../src/adapter'
 import { SyncConnectionError, SyncMessageError } from '../../src/errors'
-import type { Payload } from '../../src/serializers'
-import { TickBatch } from '../../src/tick-batch'
+import type { Payload } from '../../src/adapter'
+import { TickBatch } from '../../src/engine/tick-batch'
 import {
   frame,
   isOurs,

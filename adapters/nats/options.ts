@@ -1,6 +1,6 @@
 import type { ConnectionOptions, NatsConnection } from 'nats'
 import { SyncConfigError } from '../../src/errors'
-import { redact, type ResolvedOptions } from '../../src/options'
+import { redact, type ResolvedOptions } from '../../src/adapter'
 
 /** Options of the NATS adapter (`nats://host:port`, or `sync.nats()`). */
 export interface NatsAdapterOptions {
@@ -133,7 +133,7 @@ function connectionFrom(
     maxReconnectAttempts: -1,
     name: 'feathers-fanout',
     // Local-first senders drop their own echo anyway; the server need not send it.
-    noEcho: settings.emitOrder !== 'broker',
+    noEcho: settings.echo !== true,
     ...given,
     ...auth,
     ...tls,

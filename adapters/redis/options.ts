@@ -1,6 +1,6 @@
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis'
 import { SyncConfigError } from '../../src/errors'
-import { redact, type ResolvedOptions } from '../../src/options'
+import { redact, type ResolvedOptions } from '../../src/adapter'
 
 /** Options of the Redis adapter (also for DragonFly, Valkey, KeyDB and other Redis-compatible servers). */
 export interface RedisAdapterOptions {

@@ -5,7 +5,7 @@
  */
 import { feathers } from '@feathersjs/feathers'
 import { memoryBus, sync, SyncConfigError, type Adapter, type AdapterHooks } from '../../src/index'
-import type { Payload } from '../../src/serializers'
+import type { Payload } from '../../src/protocol/serializers'
 import { createFleet, createTestApp, teardownFleet, uniqueKey, waitFor, type TestApp } from '../helpers/apps'
 
 let fleet: TestApp[] = []

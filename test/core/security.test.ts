@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto'
 import { memoryBus, SyncConfigError, SyncOversizeError, sync, type Payload } from '../../src/index'
-import { SeenMessages } from '../../src/recent'
-import { Sealer } from '../../src/security'
+import { SequenceWindow } from '../../src/protocol/window'
+import { Sealer } from '../../src/protocol/security'
 import { createFleet, teardownFleet, uniqueKey, waitFor, type TestApp } from '../helpers/apps'
 
 const SECRET = 'a-shared-secret-of-at-least-32-bytes!!'
@@ -133,7 +133,7 @@ describe('attacks on a running fleet (security review)', () => {
     memoryBus(name).publish('k', envelope('after', 'feedfacecafebeef', 5))
     await waitFor('the next message', () => fleet[0].seen('created', 'after').length === 1)
     expect(fleet[0].app.sync.stats().dropped.shape).toBe(1)
-    const window = new SeenMessages()
+    const window = new SequenceWindow()
     expect(window.add('x', 2 ** 53 + 2)).toBe(true)
     expect(window.add('x', 2 ** 53 + 6)).toBe(true)
   })

@@ -1,4 +1,4 @@
-import { TickBatch } from '../../src/tick-batch'
+import { TickBatch } from '../../src/engine/tick-batch'
 
 describe('TickBatch', () => {
   it('hands over everything added during one tick in one call, in order, once the promise jobs are done', async () => {

@@ -8,7 +8,7 @@
 import { feathers } from '@feathersjs/feathers'
 import { frame, toWire } from '../../adapters/cluster/protocol'
 import { sync, type Adapter, type SyncError, type SyncOptions, type SyncStatusEvent } from '../../src/index'
-import { parseOptions, schemeOf } from '../../src/options'
+import { parseOptions, schemeOf } from '../../src/engine/options'
 import { factoryFor } from '../../src/registry'
 import { Ledger } from './ledger'
 import {

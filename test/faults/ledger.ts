@@ -4,7 +4,7 @@
  * scenario. Kept inside the instance so that the figures do not depend on IPC timing.
  */
 import type { SyncStatus } from '../../src/index'
-import type { Payload } from '../../src/serializers'
+import type { Payload } from '../../src/protocol/serializers'
 import type { ScenarioReport, SentRecord, StatusChange, Tick } from './protocol'
 
 export class Ledger {

@@ -1,4 +1,4 @@
-import type { DropReason } from './errors'
+import type { DropReason } from '../errors'
 
 /** Connection status of an instance, the same on every adapter. */
 export type SyncStatus = 'connecting' | 'ready' | 'reconnecting' | 'closing' | 'closed'

@@ -1,55 +1,54 @@
-import { createDebug } from '@feathersjs/commons'
-import type { Application, HookContext, NextFunction } from '@feathersjs/feathers'
-import type { Adapter } from './adapter'
-import { installCore, type CoreState } from './core'
-import { SyncConnectionError, SyncError, SyncOutboxOverflowError, SyncPublishError } from './errors'
-import type { SyncState } from './handle'
-import type { ResolvedOptions } from './options'
+import type { Adapter } from '../adapter'
+import {
+  SyncConnectionError,
+  SyncError,
+  SyncOutboxOverflowError,
+  SyncOversizeError,
+  SyncPublishError,
+  isRetryable,
+  type DropReason
+} from '../errors'
+import type { Payload } from '../protocol/serializers'
+import { createDebug } from './debug'
+import type { EngineOptions } from './options'
 import { Outbox, sizeOf } from './outbox'
-import type { Payload, Serializer } from './serializers'
+import { isPromise, withTimeout } from './timeout'
+import type { SyncStats, SyncStatus } from './stats'
 
-const debug = createDebug('feathers-fanout/runner')
+const debug = createDebug('feathers-fanout/engine')
 
-const isPromise = (value: unknown): value is Promise<unknown> =>
-  typeof (value as Promise<unknown> | undefined)?.then === 'function'
+/** What the engine needs from whoever runs it (the bus): counters, reports, status and incoming bytes. */
+export interface EngineHost {
+  readonly stats: SyncStats
+  readonly status: SyncStatus
+  /** Reports an operational problem (never thrown). */
+  report(error: SyncError): void
+  /** Counts a dropped message and reports `error` when given. */
+  drop(reason: DropReason, error?: SyncError): void
+  /** Gives a message that waited a fresh signature time. */
+  refresh(payload: Payload): Payload
+  setStatus(status: SyncStatus, cause?: Error): void
+  /** A message arrived from the broker. */
+  received(payload: Payload): void
+}
 
-/**
- * Waits for `promise`, or rejects with `onTimeout()` after `ms`. With `keepAlive` the timer keeps the
- * process alive until it settles (a script awaiting `ready` gets its answer instead of a silent exit),
- * so `cancel` must be called when the wait stops mattering; `cancel(error)` also ends the wait with it.
- */
-function withTimeout<T>(
-  promise: Promise<T>,
-  ms: number,
-  onTimeout: () => Error,
-  keepAlive = false
-): { result: Promise<T>; cancel: (error?: Error) => void } {
-  let timer: NodeJS.Timeout | undefined
-  let stop: (error: Error) => void = () => undefined
-  const timeout = new Promise<never>((_, reject) => {
-    stop = reject
-    timer = setTimeout(() => reject(onTimeout()), ms)
-    if (!keepAlive) timer.unref()
-  })
-  const cancel = (error?: Error) => {
-    clearTimeout(timer)
-    if (error) stop(error)
-  }
-  return { result: Promise.race([promise, timeout]).finally(() => clearTimeout(timer)), cancel }
+/** A running adapter: where messages are sent, when it is ready, how it stops. */
+export interface Engine {
+  /** Publishes an encoded message now, or queues it while the broker is away. */
+  send(payload: Payload): void
+  /** Settles once subscribed (or rejects after `connectTimeoutMs`; the adapter keeps trying). */
+  readonly ready: Promise<void>
+  /** Drains (bounded by `closeTimeoutMs`), then closes the adapter. Call once. */
+  close(): Promise<void>
 }
 
 /**
- * Runs an adapter for an app: one `sync-out` listener for the life of the app (however
- * many reconnects), the outbox while the broker is away, status, readiness and shutdown.
+ * Runs an adapter: one publish path for its life (however many reconnects), the outbox while the broker
+ * is away, the resume hold, status, readiness and a bounded drain on close. Knows no framework.
  */
-export function runAdapter(
-  app: Application,
-  adapter: Adapter,
-  options: ResolvedOptions,
-  serializer: Serializer
-): SyncState {
-  const state: CoreState = installCore(app, options)
-  const { handle, stats } = state
+export function runEngine(adapter: Adapter, options: EngineOptions, host: EngineHost): Engine {
+  const state = host
+  const { stats } = host
   const outbox = new Outbox(options.outbox)
   let connected = false
   let subscribed = false
@@ -68,10 +67,6 @@ export function runAdapter(
   let drainWaiters: (() => void)[] = []
   // The last problem the adapter reported while starting, so a timeout can say why.
   let lastStartupError: SyncError | undefined
-
-  handle.type = adapter.type
-  handle.serialize = serializer.serialize
-  handle.deserialize = serializer.deserialize
 
   const syncOutbox = () => {
     stats.outbox.messages = outbox.size + retry.length
@@ -105,12 +100,12 @@ export function runAdapter(
     syncOutbox()
   }
   const failed = (seq: number, payload: Payload, cause: unknown) => {
-    if (cause instanceof SyncError && cause.code === 'SYNC_OVERSIZE') {
+    if (cause instanceof SyncOversizeError) {
       // The broker will never take this message: retrying is pointless, so it is dropped and counted.
       state.drop('oversize', cause)
       return
     }
-    if (!connected && !closed) {
+    if (!connected && !closed && isRetryable(cause)) {
       // The connection went away under this message: it is sent again, before the outbox.
       debug('publish failed while disconnected, requeued', cause)
       requeue(seq, payload)
@@ -178,7 +173,7 @@ export function runAdapter(
 
   // While closing, connection changes still steer the drain but no longer move the app's status.
   const showStatus = (status: 'ready' | 'reconnecting', cause?: Error) => {
-    if (handle.status !== 'closing') handle.setStatus(status, cause)
+    if (host.status !== 'closing') host.setStatus(status, cause)
   }
   const hooks = {
     status(status: 'ready' | 'reconnecting', cause?: Error) {
@@ -204,9 +199,9 @@ export function runAdapter(
   }
   const onMessage = (payload: Payload) => {
     try {
-      app.emit('sync-in', payload)
+      host.received(payload)
     } catch (cause) {
-      state.report(new SyncError('SYNC_DELIVERY', 'A sync-in listener threw', { cause }))
+      state.report(new SyncError('SYNC_DELIVERY', 'A listener threw on an incoming message', { cause }))
     }
   }
 
@@ -216,7 +211,7 @@ export function runAdapter(
     if (closed) return
     subscribed = true
     connected = true
-    handle.setStatus('ready')
+    host.setStatus('ready')
     flush()
   })()
   const timeoutError = () =>
@@ -227,27 +222,28 @@ export function runAdapter(
       { cause: lastStartupError }
     )
   const readiness = withTimeout(startup, options.connectTimeoutMs, timeoutError, true)
-  handle.ready = readiness.result.catch((cause: unknown) => {
+  const ready = readiness.result.catch((cause: unknown) => {
     const error =
       cause instanceof SyncError
         ? cause
         : new SyncConnectionError(
             adapter.target,
             `Could not connect to ${adapter.type} at ${adapter.target}`,
-            { cause }
+            {
+              cause
+            }
           )
     state.report(error)
     throw error
   })
   // Nobody has to await `ready`: an unobserved rejection must not end the process.
-  handle.ready.catch(() => undefined)
+  ready.catch(() => undefined)
 
-  handle.closer = async () => {
+  const close = async () => {
     readiness.cancel(
       new SyncConnectionError(adapter.target, `Closed before the ${adapter.type} connection was ready`)
     )
-    state.detach()
-    handle.setStatus('closing')
+    host.setStatus('closing')
     // Nobody else is coming back for a closing instance to wait for: what is held goes now.
     if (holdTimer !== undefined) {
       release()
@@ -262,7 +258,6 @@ export function runAdapter(
     closed = true
     connected = false
     release()
-    app.removeListener('sync-out', onOut)
     stats.dropped.unsent += outbox.size + retry.length
     while (outbox.shift() !== undefined);
     retry = []
@@ -277,14 +272,5 @@ export function runAdapter(
     }
   }
 
-  app.on('sync-out', onOut)
-  app.hooks({
-    teardown: [
-      async (_context: HookContext, next: NextFunction) => {
-        await next()
-        await handle.close()
-      }
-    ]
-  })
-  return handle
+  return { send: onOut, ready, close }
 }

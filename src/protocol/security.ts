@@ -7,8 +7,9 @@ import {
   randomBytes,
   timingSafeEqual
 } from 'node:crypto'
-import { SyncConfigError } from './errors'
+import { SyncConfigError } from '../errors'
 import type { Payload } from './serializers'
+import { SequenceWindow } from './window'
 
 /** Message authentication and encryption. See docs/security.md for the threat model. */
 export interface SecurityOptions {
@@ -26,15 +27,14 @@ export interface SecurityOptions {
 /** Why a sealed message was refused. */
 export type Refusal = 'unauthenticated' | 'stale' | 'replayed'
 
-export type Opened = { body: Buffer } | { refused: Refusal; why: string }
+/** An accepted frame's body with the sender and number it was sealed with, or why it was refused. */
+export type Opened = { body: Buffer; sender: string; seq: number } | { refused: Refusal; why: string }
 
 const MAGIC = Buffer.from('FFo1')
 const HEADER = 49 // magic 4, flags 1, key id 8, time 8, sender 8, sequence 8, iv 12
 const MAC = 32
 const TAG = 16
 const ENCRYPTED = 1
-const REPLAY_WINDOW = 1024
-const MAX_SENDERS = 10_000
 const NOT_SIGNED: Opened = { refused: 'unauthenticated', why: 'message is not signed' }
 
 interface Key {
@@ -43,7 +43,24 @@ interface Key {
   enc: Buffer
 }
 
-function deriveKey(secret: string | Uint8Array, index: number, channel: string): Key {
+/**
+ * Checks the security options without deriving keys, naming the bad one; returns them with defaults.
+ * @throws SyncConfigError for an empty `secrets`, a secret that is not text or bytes or is under 32 bytes,
+ * or a `maxMessageAgeMs` that is not a positive number
+ */
+export function checkSecurityOptions(options: SecurityOptions): Required<SecurityOptions> {
+  const { secrets = [], encrypt = false, maxMessageAgeMs = 30_000 } = options
+  if (!Array.isArray(secrets) || secrets.length === 0) {
+    throw new SyncConfigError('secrets', 'Option "secrets" must be a non-empty array of secrets')
+  }
+  if (typeof maxMessageAgeMs !== 'number' || !Number.isFinite(maxMessageAgeMs) || maxMessageAgeMs <= 0) {
+    throw new SyncConfigError('maxMessageAgeMs', `Option "maxMessageAgeMs" must be a positive number`)
+  }
+  secrets.forEach(checkSecret)
+  return { secrets, encrypt, maxMessageAgeMs }
+}
+
+function checkSecret(secret: unknown, index: number): void {
   if (typeof secret !== 'string' && !ArrayBuffer.isView(secret)) {
     // e.g. `secrets: [process.env.SYNC_SECRET]` with the variable unset.
     throw new SyncConfigError(
@@ -51,13 +68,17 @@ function deriveKey(secret: string | Uint8Array, index: number, channel: string):
       `Option "secrets[${index}]" must be a string or bytes, got ${secret === null ? 'null' : typeof secret}`
     )
   }
-  const raw = Buffer.from(bytesOf(secret) as Buffer)
-  if (raw.length < 32) {
+  const length = (bytesOf(secret as Payload) as Buffer).length
+  if (length < 32) {
     throw new SyncConfigError(
       `secrets[${index}]`,
-      `Option "secrets[${index}]" must be at least 32 bytes, got ${raw.length}`
+      `Option "secrets[${index}]" must be at least 32 bytes, got ${length}`
     )
   }
+}
+
+function deriveKey(secret: string | Uint8Array, index: number, channel: string): Key {
+  const raw = Buffer.from(bytesOf(secret) as Buffer)
   // The channel is part of every key, so a frame copied from another channel that shares the
   // secret is refused (unknown key) instead of replayed there. Hashed: HKDF's info is bounded.
   const context = createHash('sha256').update(channel).digest('hex')
@@ -76,77 +97,24 @@ function bytesOf(payload: unknown): Buffer | undefined {
 const isFrame = (frame: Buffer | undefined): frame is Buffer =>
   frame !== undefined && frame.length >= HEADER + TAG && frame.subarray(0, 4).equals(MAGIC)
 
-interface Window {
-  highest: number
-  seen: Set<number>
-  usedAt: number
-}
-
-/** Moves the window up to `seq`, removing only the numbers that leave it: one per message when counting up. */
-function slide(entry: Window, seq: number): void {
-  if (seq - entry.highest >= REPLAY_WINDOW) {
-    entry.seen.clear()
-  } else {
-    const last = seq - REPLAY_WINDOW
-    for (let old = entry.highest - REPLAY_WINDOW + 1; old <= last; old++) entry.seen.delete(old)
-  }
-  entry.highest = seq
-}
-
-/** Remembers, per sender, which recent sequence numbers were seen (a sliding window, as in IPsec). */
-class ReplayGuard {
-  // Least recently used first, so that idle senders are found at the front.
-  private readonly senders = new Map<string, Window>()
-
-  /** `idleMs`: after this long without a message, every frame of a sender seen so far is stale anyway. */
-  constructor(private readonly idleMs: number) {}
-
-  /** Records the message; false when it was seen already or is older than the window. */
-  accept(sender: string, seq: number, now: number): boolean {
-    const entry = this.senders.get(sender)
-    if (!entry) {
-      this.forget(now)
-      this.senders.set(sender, { highest: seq, seen: new Set([seq]), usedAt: now })
-      return true
-    }
-    if (seq <= entry.highest - REPLAY_WINDOW || entry.seen.has(seq)) return false
-    if (seq > entry.highest) slide(entry, seq)
-    entry.seen.add(seq)
-    entry.usedAt = now
-    this.senders.delete(sender)
-    this.senders.set(sender, entry)
-    return true
-  }
-
-  /** Drops senders idle for `idleMs` (instances that restarted or left), and the oldest when full. */
-  private forget(now: number): void {
-    for (const [sender, entry] of this.senders) {
-      if (this.senders.size < MAX_SENDERS && now - entry.usedAt <= this.idleMs) return
-      this.senders.delete(sender)
-    }
-  }
-}
-
 /** Signs (and optionally encrypts) outgoing payloads and checks incoming ones. */
 export class Sealer {
   private readonly keys: Key[]
   private readonly encrypt: boolean
   readonly maxAgeMs: number
-  private readonly replays: ReplayGuard
+  private readonly replays: SequenceWindow
 
-  /** `channel`: the `key` the fleet talks on; frames sealed for another channel are refused. */
-  constructor(options: SecurityOptions, channel = '') {
-    const { secrets = [], encrypt = false, maxMessageAgeMs = 30_000 } = options
-    if (!Array.isArray(secrets) || secrets.length === 0) {
-      throw new SyncConfigError('secrets', 'Option "secrets" must be a non-empty array of secrets')
-    }
-    if (!Number.isFinite(maxMessageAgeMs) || maxMessageAgeMs <= 0) {
-      throw new SyncConfigError('maxMessageAgeMs', `Option "maxMessageAgeMs" must be a positive number`)
-    }
+  /**
+   * `channel`: the `key` the fleet talks on; frames sealed for another channel are refused. `window`: where
+   * seen message numbers are kept (shared with the duplicate filter by the codec); by default one that
+   * forgets a sender idle for twice `maxMessageAgeMs`, when its old frames are stale anyway.
+   */
+  constructor(options: SecurityOptions, channel = '', window?: SequenceWindow) {
+    const { secrets, encrypt, maxMessageAgeMs } = checkSecurityOptions(options)
     this.keys = secrets.map((secret, index) => deriveKey(secret, index, channel))
     this.encrypt = encrypt
     this.maxAgeMs = maxMessageAgeMs
-    this.replays = new ReplayGuard(2 * maxMessageAgeMs)
+    this.replays = window ?? new SequenceWindow({ idleMs: 2 * maxMessageAgeMs })
   }
 
   /** Wraps a payload in a signed (or encrypted) frame carrying sender, sequence and time. */
@@ -172,14 +140,15 @@ export class Sealer {
   }
 
   /**
-   * Checks a frame: key, signature or tag, age and replay. Returns the inner payload or why it was
-   * refused; never throws, whatever arrives.
+   * Checks a frame: key, signature or tag, then (each optional) age and replay. Returns the inner
+   * payload or why it was refused; never throws, whatever arrives. Durable delivery hands over old
+   * messages on purpose, so it opens with `checkAge` off (see the delivery policy in codec.ts).
    */
-  open(payload: Payload, now = Date.now(), checkReplay = true): Opened {
+  open(payload: Payload, now = Date.now(), checkReplay = true, checkAge = true): Opened {
     const frame = bytesOf(payload)
     if (!isFrame(frame)) return NOT_SIGNED
     try {
-      return this.check(frame, now, checkReplay)
+      return this.check(frame, now, checkReplay, checkAge)
     } catch {
       return { refused: 'unauthenticated', why: 'message is not a valid frame' }
     }
@@ -197,7 +166,7 @@ export class Sealer {
     return this.seal(opened.body, frame.toString('hex', 21, 29), frame.readDoubleBE(29), now)
   }
 
-  private check(frame: Buffer, now: number, checkReplay: boolean): Opened {
+  private check(frame: Buffer, now: number, checkReplay: boolean, checkAge: boolean): Opened {
     const header = frame.subarray(0, HEADER)
     const id = header.subarray(5, 13)
     const candidates = this.keys.filter((candidate) => candidate.id.equals(id))
@@ -210,19 +179,20 @@ export class Sealer {
     if (!body) return { refused: 'unauthenticated', why: 'signature does not match' }
     const age = now - header.readDoubleBE(13)
     // NaN or infinite times fail this comparison too.
-    if (!(Math.abs(age) <= this.maxAgeMs)) {
+    if (checkAge && !(Math.abs(age) <= this.maxAgeMs)) {
       return { refused: 'stale', why: `message is ${Math.round(age)} ms old, outside ±${this.maxAgeMs} ms` }
     }
-    if (!checkReplay) return { body }
+    const sender = header.toString('hex', 21, 29)
     const seq = header.readDoubleBE(29)
+    if (!checkReplay) return { body, sender, seq }
     // Only a secret holder can sign one, but a fractional, negative or huge number would break the window.
     if (!Number.isSafeInteger(seq) || seq < 0) {
       return { refused: 'replayed', why: `message number ${seq} cannot be checked for replay` }
     }
-    if (!this.replays.accept(header.toString('hex', 21, 29), seq, now)) {
+    if (!this.replays.add(sender, seq, now)) {
       return { refused: 'replayed', why: 'message was seen already' }
     }
-    return { body }
+    return { body, sender, seq }
   }
 
   private authenticate(frame: Buffer, header: Buffer, key: Key): Buffer | undefined {

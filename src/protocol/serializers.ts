@@ -1,4 +1,4 @@
-import { SyncConfigError } from './errors'
+import { SyncConfigError } from '../errors'
 
 /** What a serializer produces and an adapter carries: text or bytes. */
 export type Payload = string | Uint8Array

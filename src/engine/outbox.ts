@@ -1,4 +1,4 @@
-import type { Payload } from './serializers'
+import type { Payload } from '../protocol/serializers'
 
 /** Limits of the queue that holds messages while the broker is unreachable. */
 export interface OutboxOptions {

@@ -1,16 +1,19 @@
-import type { AmqpAdapterOptions } from '../adapters/amqp'
-import type { MemoryAdapterOptions } from '../adapters/memory'
-import type { NatsAdapterOptions } from '../adapters/nats'
-import type { RedisAdapterOptions } from '../adapters/redis'
-import type { Adapter } from './adapter'
-import { DEFAULT_MAX_MESSAGE_BYTES, type CoreOptions } from './core'
-import { SyncConfigError } from './errors'
+import type { Adapter } from '../adapter'
+import { SyncConfigError } from '../errors'
+import { checkSecurityOptions, type SecurityOptions } from '../protocol/security'
+import type { SerializerOptions } from '../protocol/serializers'
 import { OUTBOX_DEFAULTS, type OutboxOptions } from './outbox'
-import { Sealer } from './security'
-import type { SerializerOptions } from './serializers'
 
-/** Options every adapter accepts. Adapter pages in docs/ list the options of each broker. */
-export interface BaseSyncOptions extends CoreOptions, SerializerOptions {
+/** Largest encoded message sent or accepted by default, in bytes (4 MiB). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+/**
+ * Options of the bus, whatever the framework: broker, channel, limits, security, serializer. Adapter
+ * pages in docs/ list the options of each broker; the Feathers binding adds its own (emitOrder, context…).
+ */
+export interface BaseSyncOptions extends SecurityOptions, SerializerOptions {
+  /** Largest encoded message sent or accepted, in bytes; larger ones are dropped before decoding. @default 4_194_304 (4 MiB) */
+  maxMessageBytes?: number
   /** Broker address; its scheme picks the adapter (`redis://`, `amqp://`, `nats://`, `memory://` …). */
   uri?: string
   /** Channel, exchange or subject name. Same default as feathers-sync, so a drop-in keeps talking. @default 'feathers-sync' */
@@ -57,16 +60,23 @@ export interface DurableOptions {
   consumerName?: string
 }
 
-/** Options of `sync()`: the common ones plus those of each built-in adapter. */
-export type SyncOptions = BaseSyncOptions &
-  MemoryAdapterOptions &
-  AmqpAdapterOptions &
-  NatsAdapterOptions &
-  RedisAdapterOptions
+/** Options of an adapter or binding after `parseOptions`: theirs as given, the bus's resolved. */
+export type Resolved<O> = Omit<O, keyof EngineOptions> & EngineOptions
 
-/** Options after validation, with every default filled in. */
-export type ResolvedOptions = SyncOptions & {
+/** Durable options after validation: every default filled in, or `false` for plain pub/sub. */
+export type ResolvedDurable = Required<Omit<DurableOptions, 'consumerName'>> &
+  Pick<DurableOptions, 'consumerName'>
+
+/** Bus options after validation, with every default filled in; what the engine and adapters read. */
+export type EngineOptions = Omit<BaseSyncOptions, 'durable'> & {
+  durable: ResolvedDurable | false
+  /**
+   * Whether this instance needs its own messages handed back (a binding that emits in broker order);
+   * otherwise an adapter may let the broker skip them (NATS `noEcho`). Set by the binding. @default false
+   */
+  echo?: boolean
   key: string
+  maxMessageBytes: number
   connectTimeoutMs: number
   closeTimeoutMs: number
   outbox: Required<OutboxOptions>
@@ -91,41 +101,23 @@ function positive(option: string, value: unknown, fallback: number): number {
   return value
 }
 
-/** Validates the options once, naming the bad one, and returns a new object with defaults. */
-export function parseOptions(options: SyncOptions): ResolvedOptions {
+/**
+ * Validates the bus options once, naming the bad one, and returns a new object with defaults. Options it
+ * does not know (an adapter's, a binding's) are copied through for their owners to check.
+ */
+export function parseOptions<O extends BaseSyncOptions>(options: O): Resolved<O> {
   if (typeof options !== 'object' || options === null) {
     throw new SyncConfigError(
       'options',
       `sync() expects an options object, got ${options === null ? 'null' : typeof options}`
     )
   }
-  const { uri, key = DEFAULT_KEY, emitOrder, context, contextParams, outbox = {}, secrets, encrypt } = options
+  const { uri, key = DEFAULT_KEY, outbox = {}, secrets, encrypt } = options
   if (uri !== undefined && (typeof uri !== 'string' || uri === '')) {
     throw new SyncConfigError('uri', `Option "uri" must be a non-empty string, got ${JSON.stringify(uri)}`)
   }
   if (typeof key !== 'string' || key === '') {
     throw new SyncConfigError('key', `Option "key" must be a non-empty string, got ${JSON.stringify(key)}`)
-  }
-  if (emitOrder !== undefined && emitOrder !== 'local-first' && emitOrder !== 'broker') {
-    throw new SyncConfigError(
-      'emitOrder',
-      `Option "emitOrder" must be 'local-first' or 'broker', got ${String(emitOrder)}`
-    )
-  }
-  if (context !== undefined && typeof context !== 'function') {
-    throw new SyncConfigError(
-      'context',
-      `Option "context" must be a function of the hook context, got ${typeof context}`
-    )
-  }
-  if (options.includeResult !== undefined && typeof options.includeResult !== 'boolean') {
-    throw new SyncConfigError('includeResult', `Option "includeResult" must be true or false`)
-  }
-  if (
-    contextParams !== undefined &&
-    (!Array.isArray(contextParams) || contextParams.some((p) => typeof p !== 'string'))
-  ) {
-    throw new SyncConfigError('contextParams', 'Option "contextParams" must be an array of parameter names')
   }
   if (encrypt !== undefined && typeof encrypt !== 'boolean') {
     throw new SyncConfigError('encrypt', `Option "encrypt" must be true or false, got ${String(encrypt)}`)
@@ -133,8 +125,8 @@ export function parseOptions(options: SyncOptions): ResolvedOptions {
   if (encrypt && secrets === undefined) {
     throw new SyncConfigError('encrypt', 'Option "encrypt" needs "secrets" to derive the encryption key from')
   }
-  // Constructing the sealer checks every secret now rather than when the first message flows.
-  if (secrets !== undefined) new Sealer(options)
+  // Every secret is checked now rather than when the first message flows.
+  if (secrets !== undefined) checkSecurityOptions(options)
   return {
     ...options,
     maxMessageBytes: positive('maxMessageBytes', options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES),
@@ -142,10 +134,44 @@ export function parseOptions(options: SyncOptions): ResolvedOptions {
     connectTimeoutMs: positive('connectTimeoutMs', options.connectTimeoutMs, 10_000),
     closeTimeoutMs: positive('closeTimeoutMs', options.closeTimeoutMs, 5_000),
     resumeDelayMs: nonNegative('resumeDelayMs', options.resumeDelayMs),
+    durable: parseDurable(options.durable),
     outbox: {
       maxMessages: positive('outbox.maxMessages', outbox.maxMessages, OUTBOX_DEFAULTS.maxMessages),
       maxBytes: positive('outbox.maxBytes', outbox.maxBytes, OUTBOX_DEFAULTS.maxBytes)
     }
+  }
+}
+
+export const DURABLE_DEFAULTS: Readonly<Required<Omit<DurableOptions, 'consumerName'>>> = {
+  maxMessages: 100_000,
+  maxAgeMs: 86_400_000,
+  maxBytes: 1_073_741_824
+}
+
+function parseDurable(durable: BaseSyncOptions['durable']): ResolvedDurable | false {
+  if (durable === undefined || durable === false) return false
+  if (durable === true) return { ...DURABLE_DEFAULTS }
+  if (typeof durable !== 'object' || durable === null || Array.isArray(durable)) {
+    throw new SyncConfigError(
+      'durable',
+      `Option "durable" must be true, false or an object, got ${String(durable)}`
+    )
+  }
+  const { consumerName } = durable
+  if (
+    consumerName !== undefined &&
+    (typeof consumerName !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(consumerName))
+  ) {
+    throw new SyncConfigError(
+      'durable.consumerName',
+      `Option "durable.consumerName" must be 1-64 letters, digits, "_" or "-", got ${JSON.stringify(consumerName)}`
+    )
+  }
+  return {
+    maxMessages: positive('durable.maxMessages', durable.maxMessages, DURABLE_DEFAULTS.maxMessages),
+    maxAgeMs: positive('durable.maxAgeMs', durable.maxAgeMs, DURABLE_DEFAULTS.maxAgeMs),
+    maxBytes: positive('durable.maxBytes', durable.maxBytes, DURABLE_DEFAULTS.maxBytes),
+    ...(consumerName === undefined ? {} : { consumerName })
   }
 }
 

@@ -1,0 +1,171 @@
+import { randomBytes } from 'node:crypto'
+import type { Adapter } from '../adapter'
+import { SyncConfigError, type DropReason, type SyncError } from '../errors'
+import { Codec, type DeliveryMode, type Message } from '../protocol/codec'
+import type { Envelope } from '../protocol/envelope'
+import type { Payload, Serializer } from '../protocol/serializers'
+import { createDebug } from './debug'
+import { runEngine, type Engine } from './engine'
+import type { EngineOptions } from './options'
+import { createStats, snapshot, type SyncStats, type SyncStatus, type SyncStatusEvent } from './stats'
+
+const debug = createDebug('feathers-fanout/bus')
+
+/** What a bus tells whoever runs it. Listeners are called synchronously; a throwing one is ignored. */
+export interface BusListeners {
+  /** The status changed. */
+  status?(event: SyncStatusEvent): void
+  /** An operational problem: never thrown, always reported here (and counted where it is a drop). */
+  error?(error: SyncError): void
+  /**
+   * A message arrived from the broker, before decoding. By default it is decoded at once with
+   * `receive`; a binding may route it first (the Feathers binding emits it as `sync-in`).
+   */
+  incoming?(payload: Payload): void
+}
+
+/** A decoded message handed to subscribers, with whether this instance sent it. */
+export type Delivery = { envelope: Envelope; own: boolean }
+
+/**
+ * The framework-agnostic core: one per app and channel. It owns the codec (envelope, serializer,
+ * signing, duplicate window), the engine (outbox, retries, drain), status and counters. Bindings use
+ * `publish`/`subscribe`, or `encode`/`send`/`receive` where they need to see the bytes.
+ */
+export class Bus {
+  /** Random id of this instance, carried by every message it sends. */
+  readonly instanceId = randomBytes(8).toString('hex')
+  readonly counters: SyncStats = createStats()
+  readonly codec: Codec
+  /** The adapter's `type` once one runs, `custom` otherwise. */
+  type = 'custom'
+  private current: SyncStatus = 'connecting'
+  private engine: Engine | undefined
+  private readonly subscribers = new Set<(delivery: Delivery) => void>()
+  private closing: Promise<void> | undefined
+  private markClosed: () => void = () => undefined
+  /** Resolves once `close()` has finished. */
+  readonly whenClosed = new Promise<void>((resolve) => (this.markClosed = resolve))
+  /** Settles once the adapter is subscribed; rejects after `connectTimeoutMs` (it keeps trying). */
+  ready: Promise<void> = Promise.resolve()
+
+  constructor(
+    readonly options: EngineOptions & { keepOwn?: boolean },
+    private readonly listeners: BusListeners = {},
+    serializer?: Serializer
+  ) {
+    const { key: channel, maxMessageBytes, keepOwn = false } = options
+    this.codec = new Codec(
+      { ...options, instanceId: this.instanceId, channel, maxMessageBytes, keepOwn },
+      (r, e) => this.drop(r, e)
+    )
+    if (serializer) this.codec.serializer = serializer
+  }
+
+  get status(): SyncStatus {
+    return this.current
+  }
+
+  /** Whether an adapter runs (started and not closed). */
+  get running(): boolean {
+    return this.engine !== undefined
+  }
+
+  /** Starts `adapter`; one per bus. @throws SyncConfigError when one runs already */
+  start(adapter: Adapter): void {
+    if (this.engine) throw new SyncConfigError('adapter', `This bus already runs the "${this.type}" adapter`)
+    this.type = adapter.type
+    const current = () => this.current
+    this.engine = runEngine(adapter, this.options, {
+      stats: this.counters,
+      get status() {
+        return current()
+      },
+      report: (error) => this.report(error),
+      drop: (reason, error) => this.drop(reason, error),
+      refresh: (payload) => this.codec.refresh(payload),
+      setStatus: (status, cause) => this.setStatus(status, cause),
+      received: (payload) =>
+        this.listeners.incoming ? this.listeners.incoming(payload) : this.receive(payload)
+    })
+    this.ready = this.engine.ready
+  }
+
+  /** Encodes and sends a message; false when it could not be encoded (counted and reported). */
+  publish(message: Message): boolean {
+    const encoded = this.encode(message)
+    if (encoded) this.send(encoded.payload)
+    return encoded !== undefined
+  }
+
+  /** Encodes a message (counted as published) without sending it. */
+  encode(message: Message): { envelope: Envelope; payload: Payload } | undefined {
+    const encoded = this.codec.encode(message)
+    if (encoded) this.counters.published++
+    return encoded
+  }
+
+  /** Sends an encoded message through the adapter, or queues it while the broker is away. */
+  send(payload: Payload): void {
+    this.engine?.send(payload)
+  }
+
+  /** Decodes an incoming message and hands it to every subscriber; drops are counted and reported. */
+  receive(raw: Payload, mode: DeliveryMode = 'broadcast'): Delivery | undefined {
+    this.counters.received++
+    const delivery = this.codec.decode(raw, mode)
+    if (delivery) for (const subscriber of this.subscribers) subscriber(delivery)
+    return delivery
+  }
+
+  /** Calls `handler` with every message received from now on; returns the unsubscribe function. */
+  subscribe(handler: (delivery: Delivery) => void): () => void {
+    this.subscribers.add(handler)
+    return () => this.subscribers.delete(handler)
+  }
+
+  /** A copy of the counters. */
+  stats(): SyncStats {
+    return snapshot(this.counters)
+  }
+
+  /** Counts a dropped message and, unless it is routine, reports why. */
+  drop(reason: DropReason, error?: SyncError): void {
+    this.counters.dropped[reason]++
+    if (error) this.report(error)
+  }
+
+  /** Reports an operational problem to the `error` listener. */
+  report(error: SyncError): void {
+    debug(error)
+    this.call(() => this.listeners.error?.(error))
+  }
+
+  /** Moves to `status` and tells the listener, once per actual change. */
+  setStatus(status: SyncStatus, cause?: Error): void {
+    const previous = this.current
+    if (previous === status || previous === 'closed') return
+    this.current = status
+    const event: SyncStatusEvent = cause ? { status, previous, cause } : { status, previous }
+    this.call(() => this.listeners.status?.(event))
+  }
+
+  /** Drains (bounded by `closeTimeoutMs`) and closes the adapter. Safe to call more than once. */
+  close(): Promise<void> {
+    this.closing ??= (this.engine ? this.engine.close() : Promise.resolve()).finally(() => {
+      this.subscribers.clear()
+      this.setStatus('closed')
+      this.markClosed()
+    })
+    return this.closing
+  }
+
+  // Listeners are called from broker callbacks: a throwing one must not crash the process.
+  private call(fn: () => void): void {
+    try {
+      fn()
+    } catch (listenerError) {
+      debug('a listener threw', listenerError)
+    }
+  }
+}

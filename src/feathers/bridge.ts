@@ -1,0 +1,160 @@
+import { getServiceOptions, type Application, type HookContext } from '@feathersjs/feathers'
+import { Bus } from '../engine/bus'
+import type { EngineOptions } from '../engine/options'
+import { SyncDeliveryError, SyncMessageError, SyncPublishError, SyncSerializationError } from '../errors'
+import type { Envelope } from '../protocol/envelope'
+import type { Payload, Serializer } from '../protocol/serializers'
+import { SYNC, remoteContext } from './context'
+import { SyncState } from './handle'
+import { resolveFeathersOptions, type FeathersOptions, type ResolvedFeathersOptions } from './options'
+import { routedContext } from './routing'
+
+type Emit = (event: string | symbol, ...args: unknown[]) => boolean
+type Service = { emit: Emit }
+
+/** What the binding keeps for one app. */
+export interface Bridge {
+  readonly bus: Bus
+  readonly handle: SyncState
+  readonly options: ResolvedFeathersOptions
+  /** Stops publishing and receiving; events stay local from then on. */
+  detach(): void
+}
+
+const STATE = Symbol.for('feathers-fanout/core')
+const WRAPPED = Symbol.for('feathers-fanout/wrapped')
+const PENDING_LIMIT = 10_000
+
+type AppWithState = Application & { [STATE]?: Bridge }
+
+/** The bridge of an app, if installed. */
+export const bridgeOf = (app: Application): Bridge | undefined => (app as AppWithState)[STATE]
+
+const stripSlashes = (path: string): string => path.replace(/^\/+|\/+$/g, '')
+
+/**
+ * Installs the bridge between service events and the bus: each service event is encoded and emitted as
+ * `sync-out` (what feathers-sync style adapters publish), and each `sync-in` is decoded and emitted on its
+ * service. Installed once per app; later calls return the first bridge.
+ */
+export function installBridge(
+  app: Application,
+  options: EngineOptions & FeathersOptions,
+  serializer?: Serializer
+): Bridge {
+  const existing = bridgeOf(app)
+  if (existing) return existing
+  const resolved = resolveFeathersOptions(options)
+  const bus = new Bus(
+    { ...options, keepOwn: resolved.emitOrder === 'broker' },
+    {
+      status: (event) => app.emit('sync-status', event),
+      error: (error) => app.emit('sync-error', error),
+      incoming: (payload) => app.emit('sync-in', payload)
+    },
+    serializer
+  )
+  const { counters: stats } = bus
+  const originals = new WeakMap<object, Emit>()
+  const pending = new Map<number, unknown>()
+  let attached = true
+
+  const receive = (raw: Payload) => {
+    if (attached) bus.receive(raw)
+  }
+  const detach = () => {
+    attached = false
+    app.removeListener('sync-in', receive)
+  }
+  const handle = new SyncState(bus, detach)
+  const bridge: Bridge = { bus, handle, options: resolved, detach }
+  Object.defineProperty(app, STATE, { value: bridge })
+  // `app.sync = {...}` from a feathers-sync style adapter is merged into the handle, so
+  // `status`, `stats()` and `close()` work for custom adapters too.
+  Object.defineProperty(app, 'sync', {
+    configurable: true,
+    enumerable: true,
+    get: () => handle,
+    set: (info) => handle.adopt(info)
+  })
+
+  function publish(path: string, event: string, data: unknown, ctx: unknown): boolean {
+    let context: Record<string, unknown> | null
+    try {
+      context = ctx == null ? null : routedContext(resolved, ctx as HookContext, path, event, data)
+    } catch (cause) {
+      bus.drop('serializeFailed', new SyncSerializationError(path, event, { cause }))
+      return false
+    }
+    const encoded = bus.encode({ event, path, data, context })
+    if (!encoded) return false
+    if (resolved.emitOrder === 'broker') {
+      if (pending.size >= PENDING_LIMIT) pending.delete(pending.keys().next().value as number)
+      pending.set(encoded.envelope.id as number, ctx)
+    }
+    try {
+      app.emit('sync-out', encoded.payload)
+    } catch (cause) {
+      stats.publishErrors++
+      bus.report(
+        new SyncPublishError(`A sync-out listener threw while publishing "${event}" of "${path}"`, { cause })
+      )
+    }
+    return true
+  }
+
+  function wrap(service: Service, path: string): void {
+    if ((service as { [WRAPPED]?: true })[WRAPPED]) return
+    const original = service.emit
+    const events = new Set(getServiceOptions(service)?.serviceEvents ?? [])
+    originals.set(service, original)
+    Object.defineProperty(service, WRAPPED, { value: true })
+    service.emit = function emit(this: unknown, event: string | symbol, ...args: unknown[]): boolean {
+      const [data, ctx] = args
+      const local = typeof event !== 'string' || !events.has(event) || !attached
+      if (local || (ctx as { [SYNC]?: unknown } | undefined)?.[SYNC] === false) {
+        return original.call(this, event, ...args)
+      }
+      if (resolved.emitOrder === 'broker') {
+        // Without a message on the broker nothing would ever emit it: keep it local.
+        return publish(path, event, data, ctx) || original.call(this, event, ...args)
+      }
+      try {
+        return original.call(this, event, ...args)
+      } finally {
+        publish(path, event, data, ctx)
+      }
+    }
+  }
+
+  function deliver(message: Envelope, own: boolean): void {
+    const path = stripSlashes(message.path)
+    const service = (app.services as Record<string, Service | undefined>)[path]
+    const emit = service && originals.get(service)
+    if (!service || !emit) {
+      bus.drop('unknownPath', new SyncMessageError('unknownPath', `No service at path "${message.path}"`))
+      return
+    }
+    if (!getServiceOptions(service)?.serviceEvents?.includes(message.event)) {
+      const text = `Service "${path}" does not emit "${message.event}"`
+      bus.drop('unknownEvent', new SyncMessageError('unknownEvent', text))
+      return
+    }
+    const origin = { instanceId: message.sender ?? null, messageId: message.id ?? null }
+    let context = own ? pending.get(message.id as number) : undefined
+    if (own) pending.delete(message.id as number)
+    context ??= remoteContext(app, service, path, message.event, message.data, message.context, origin)
+    try {
+      emit.call(service, message.event, message.data, context)
+      stats.delivered++
+    } catch (cause) {
+      bus.report(new SyncDeliveryError(path, message.event, { cause }))
+    }
+  }
+
+  bus.subscribe(({ envelope, own }) => deliver(envelope, own))
+  app.on('sync-in', receive)
+  app.mixins.push((service: unknown, path: string) => wrap(service as Service, path))
+  for (const [path, service] of Object.entries(app.services as Record<string, Service>)) wrap(service, path)
+  return bridge
+}

@@ -1,0 +1,108 @@
+import type { Bus } from '../engine/bus'
+import type { SyncStats, SyncStatus } from '../engine/stats'
+import { SyncConfigError } from '../errors'
+import type { DeserializeFn, SerializeFn } from '../protocol/serializers'
+
+/**
+ * What a custom adapter sets as `app.sync`, exactly as feathers-sync documents it.
+ */
+export interface SyncInfo {
+  type: string
+  ready: Promise<unknown>
+  serialize: SerializeFn
+  /** Text-only functions such as `JSON.parse` are fine for transports that deliver text. */
+  deserialize: DeserializeFn | ((payload: string) => unknown)
+}
+
+/** `app.sync` once the library is configured. */
+export interface SyncHandle extends SyncInfo {
+  deserialize: DeserializeFn
+  /** Random id of this instance, carried by every message it sends. */
+  readonly instanceId: string
+  /** Connection status right now. */
+  readonly status: SyncStatus
+  /** A copy of the counters. */
+  stats(): SyncStats
+  /**
+   * Waits (bounded by `closeTimeoutMs`) for queued messages to reach the broker, then releases
+   * what the adapter opened. Safe to call more than once; `app.teardown()` calls it too.
+   */
+  close(): Promise<void>
+}
+
+/**
+ * The object behind `app.sync`: a view of the app's bus. The bus alone writes it, except that a
+ * feathers-sync style custom adapter's assignment (`app.sync = {…}`) is taken over while no built-in
+ * adapter runs.
+ */
+export class SyncState implements SyncHandle {
+  private adopted: Promise<unknown> | undefined
+  private closing: Promise<void> | undefined
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly detach: () => void
+  ) {}
+
+  get type(): string {
+    return this.bus.type
+  }
+
+  get ready(): Promise<unknown> {
+    return this.adopted ?? this.bus.ready
+  }
+
+  get serialize(): SerializeFn {
+    return this.bus.codec.serializer.serialize
+  }
+
+  get deserialize(): DeserializeFn {
+    return this.bus.codec.serializer.deserialize
+  }
+
+  get instanceId(): string {
+    return this.bus.instanceId
+  }
+
+  get status(): SyncStatus {
+    return this.bus.status
+  }
+
+  stats(): SyncStats {
+    return this.bus.stats()
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.detach()
+      await this.bus.close()
+    })()
+    return this.closing
+  }
+
+  /**
+   * Takes over what a feathers-sync style custom adapter assigned to `app.sync`.
+   * @throws SyncConfigError when a built-in adapter runs: it owns the serializer and status
+   */
+  adopt(info: SyncInfo): void {
+    if ((info as unknown) === this) return
+    if (this.bus.running) {
+      throw new SyncConfigError(
+        'sync',
+        `app.sync belongs to the ${this.bus.type} adapter configured with sync(); a custom adapter needs app.configure(core) instead`
+      )
+    }
+    this.bus.type = info.type
+    this.bus.codec.serializer = {
+      name: 'custom',
+      serialize: info.serialize,
+      deserialize: info.deserialize as DeserializeFn
+    }
+    const ready = Promise.resolve(info.ready)
+    this.adopted = ready
+    ready.then(
+      () => this.bus.setStatus('ready'),
+      () => undefined
+    )
+  }
+}

@@ -1,0 +1,72 @@
+import type { BaseSyncOptions } from '../engine/options'
+import { SyncConfigError } from '../errors'
+import { DEFAULT_CONTEXT_PARAMS, travellingContext, type ContextBuilder } from './context'
+
+/** Options of the Feathers binding: what travels with an event, and in which order instances emit. */
+export interface FeathersOptions {
+  /**
+   * `local-first`: the instance that handles a call emits its event at once and drops its own
+   * message when the broker echoes it. `broker`: every instance, the sender too, emits in the
+   * order the broker delivers (feathers-sync's behaviour; local events wait for the broker).
+   * @default 'local-first'
+   */
+  emitOrder?: 'local-first' | 'broker'
+  /** Builds the part of the hook context that travels. @default method, type, id and `contextParams` */
+  context?: ContextBuilder
+  /** Names of `params` that travel with the default context builder. @default ['query', 'provider', 'route'] */
+  contextParams?: readonly string[]
+  /**
+   * Also send the event data as `context.result`. Turn it on while feathers-sync 3.x instances share the
+   * channel: their socket dispatchers send `context.dispatch || context.result` to clients. @default false
+   */
+  includeResult?: boolean
+}
+
+/** The Feathers options with every default filled in. */
+export interface ResolvedFeathersOptions {
+  emitOrder: 'local-first' | 'broker'
+  includeResult: boolean
+  context: ContextBuilder
+}
+
+/**
+ * Options of `sync()` and of custom adapters' `core`: the bus's, the binding's, and those of the adapters
+ * (each built-in adapter adds its own to {@link AdapterOptionsByScheme} by declaration merging).
+ */
+export type FeathersSyncOptions = BaseSyncOptions & FeathersOptions
+
+/** Validates the binding's options, naming the bad one. */
+export function checkFeathersOptions(options: FeathersOptions): void {
+  const { emitOrder, context, contextParams, includeResult } = options
+  if (emitOrder !== undefined && emitOrder !== 'local-first' && emitOrder !== 'broker') {
+    throw new SyncConfigError(
+      'emitOrder',
+      `Option "emitOrder" must be 'local-first' or 'broker', got ${String(emitOrder)}`
+    )
+  }
+  if (context !== undefined && typeof context !== 'function') {
+    throw new SyncConfigError(
+      'context',
+      `Option "context" must be a function of the hook context, got ${typeof context}`
+    )
+  }
+  if (includeResult !== undefined && typeof includeResult !== 'boolean') {
+    throw new SyncConfigError('includeResult', `Option "includeResult" must be true or false`)
+  }
+  if (
+    contextParams !== undefined &&
+    (!Array.isArray(contextParams) || contextParams.some((p) => typeof p !== 'string'))
+  ) {
+    throw new SyncConfigError('contextParams', 'Option "contextParams" must be an array of parameter names')
+  }
+}
+
+/** The binding's options with defaults, in a new object. */
+export function resolveFeathersOptions(options: FeathersOptions): ResolvedFeathersOptions {
+  const params = options.contextParams ?? DEFAULT_CONTEXT_PARAMS
+  return {
+    emitOrder: options.emitOrder ?? 'local-first',
+    includeResult: options.includeResult ?? false,
+    context: options.context ?? ((ctx) => travellingContext(ctx, params))
+  }
+}

@@ -1,0 +1,135 @@
+import type { Application, HookContext, NextFunction } from '@feathersjs/feathers'
+import {
+  CLIENT_OPTIONS,
+  registerBuiltins,
+  type AnyAdapterOptions,
+  type BuiltinAdapterOptions
+} from '../../adapters/builtin'
+import type { Adapter } from '../adapter'
+import { parseOptions, schemeOf } from '../engine/options'
+import { SyncConfigError } from '../errors'
+import { resolveSerializer } from '../protocol/serializers'
+import { factoryFor, type AdapterFactory } from '../registry'
+import { bridgeOf, installBridge } from './bridge'
+import { SYNC } from './context'
+import { checkFeathersOptions, type FeathersSyncOptions } from './options'
+
+registerBuiltins()
+
+/** A Feathers plugin: `app.configure(sync(options))`. */
+export type Configure = (app: Application) => void
+
+/** Options of `sync()`: the bus's, the Feathers binding's, and those of every built-in adapter. */
+export type SyncOptions = FeathersSyncOptions & AnyAdapterOptions
+
+/** Options of `sync.<name>()`: the common ones plus that adapter's own. */
+export type AdapterSyncOptions<K extends keyof BuiltinAdapterOptions> = FeathersSyncOptions &
+  BuiltinAdapterOptions[K]
+
+function pickFactory(options: SyncOptions, adapterName: string | undefined): AdapterFactory {
+  if (options.adapter !== undefined) {
+    const { adapter } = options
+    if (typeof adapter !== 'object' || adapter === null || typeof adapter.publish !== 'function') {
+      throw new SyncConfigError(
+        'adapter',
+        'Option "adapter" must implement the Adapter interface (see docs/custom-adapters.md)'
+      )
+    }
+    return () => adapter
+  }
+  if (adapterName) return factoryFor(adapterName)
+  if (options.uri) return factoryFor(schemeOf(options.uri))
+  const client = Object.keys(CLIENT_OPTIONS).find(
+    (name) => (options as Record<string, unknown>)[name] !== undefined
+  )
+  if (client) return factoryFor(CLIENT_OPTIONS[client])
+  throw new SyncConfigError(
+    'uri',
+    'Option "uri" is required (or pass a client such as redisClient, or an adapter)'
+  )
+}
+
+/** Starts `adapter` on the app's bus, with the one `sync-out` listener and the teardown hook. */
+function start(
+  app: Application,
+  adapter: Adapter,
+  options: ReturnType<typeof parseOptions<SyncOptions>>
+): void {
+  const bridge = installBridge(app, options, resolveSerializer(options))
+  const { bus } = bridge
+  const onOut = (payload: Parameters<typeof bus.send>[0]) => bus.send(payload)
+  bus.start(adapter)
+  bus.ready.catch(() => undefined)
+  app.on('sync-out', onOut)
+  // Closing stops the publish path too, whoever calls it: app.teardown() or app.sync.close().
+  void bus.whenClosed.then(() => app.removeListener('sync-out', onOut))
+  app.hooks({
+    teardown: [
+      async (_context: HookContext, next: NextFunction) => {
+        await next()
+        await bridge.handle.close()
+      }
+    ]
+  })
+}
+
+function configureWith(options: SyncOptions, adapterName?: string): Configure {
+  const parsed = parseOptions(options)
+  checkFeathersOptions(options)
+  const resolved = { ...parsed, echo: options.emitOrder === 'broker' }
+  resolveSerializer(options)
+  const factory = pickFactory(resolved, adapterName)
+  return (app) => {
+    const adapter = factory(resolved)
+    const running = bridgeOf(app)?.bus.running ? app.sync.type : undefined
+    if (running) {
+      if (running === adapter.type) return
+      throw new SyncConfigError(
+        'uri',
+        `This app already syncs through "${running}"; it cannot use "${adapter.type}" too`
+      )
+    }
+    start(app, adapter, resolved)
+  }
+}
+
+/**
+ * The bridge alone, for custom adapters written the feathers-sync way:
+ * `app.configure(core)`, set `app.sync`, publish what arrives on `sync-out`, emit `sync-in`.
+ */
+export const core = (app: Application): void => {
+  installBridge(app, parseOptions({}))
+}
+
+/** The plugin function, shaped like feathers-sync's export. */
+export interface Sync {
+  (options: SyncOptions): Configure
+  /** Redis and Redis-compatible servers, through ioredis. */
+  redis(options: AdapterSyncOptions<'redis'>): Configure
+  /** RabbitMQ and other AMQP 0-9-1 brokers, through amqplib. */
+  amqp(options: AdapterSyncOptions<'amqp'>): Configure
+  /** Alias of `amqp`. */
+  rabbitmq(options: AdapterSyncOptions<'amqp'>): Configure
+  /** NATS core pub/sub. */
+  nats(options: AdapterSyncOptions<'nats'>): Configure
+  /** In-process bus for tests and single-process apps. */
+  memory(options?: AdapterSyncOptions<'memory'>): Configure
+  /** Node `cluster` workers on one machine, relayed by the primary. */
+  cluster(options?: AdapterSyncOptions<'cluster'>): Configure
+  /** The bridge alone, for custom adapters written the feathers-sync way. */
+  core: typeof core
+  /** Set `context[SYNC] = false` in a hook to keep that call's event local. */
+  SYNC: typeof SYNC
+}
+
+/** `app.configure(sync({ uri }))`: picks the adapter from the URI scheme. */
+export const sync: Sync = Object.assign((options: SyncOptions) => configureWith(options), {
+  redis: (options: AdapterSyncOptions<'redis'>) => configureWith(options, 'redis'),
+  amqp: (options: AdapterSyncOptions<'amqp'>) => configureWith(options, 'amqp'),
+  rabbitmq: (options: AdapterSyncOptions<'amqp'>) => configureWith(options, 'amqp'),
+  nats: (options: AdapterSyncOptions<'nats'>) => configureWith(options, 'nats'),
+  memory: (options: AdapterSyncOptions<'memory'> = {}) => configureWith(options, 'memory'),
+  cluster: (options: AdapterSyncOptions<'cluster'> = {}) => configureWith(options, 'cluster'),
+  core,
+  SYNC: SYNC as typeof SYNC
+})

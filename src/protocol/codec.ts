@@ -1,0 +1,192 @@
+import {
+  SyncMessageError,
+  SyncOversizeError,
+  SyncSerializationError,
+  type DropReason,
+  type SyncError
+} from '../errors'
+import { ENVELOPE_VERSION, envelopeProblem, type Envelope } from './envelope'
+import { Sealer, type SecurityOptions } from './security'
+import { json, type Payload, type Serializer } from './serializers'
+import { SequenceWindow } from './window'
+
+/**
+ * How deliveries of a mode are judged. Plain pub/sub (`broadcast`) hands over what is live: a signed frame
+ * older than `maxMessageAgeMs` is `stale`, a signed frame seen already is a `replayed` attack. A durable log
+ * hands over old messages on purpose and its broker redelivers: no age limit there, and a repeat is a
+ * `duplicate`, counted like any other redelivery.
+ */
+export interface DeliveryPolicy {
+  readonly checkAge: boolean
+  readonly repeat: 'replayed' | 'duplicate'
+}
+
+export type DeliveryMode = 'broadcast' | 'durable'
+
+export const POLICIES: Readonly<Record<DeliveryMode, DeliveryPolicy>> = {
+  broadcast: { checkAge: true, repeat: 'replayed' },
+  durable: { checkAge: false, repeat: 'duplicate' }
+}
+
+/** What travels, before the codec stamps it. */
+export type Message = Pick<Envelope, 'event' | 'path' | 'data' | 'context'>
+
+/** Where the codec sends the messages it refuses: counted, and reported when `error` is given. */
+export type DropSink = (reason: DropReason, error?: SyncError) => void
+
+/** Options of a {@link Codec}; every limit is validated by `parseOptions` before it gets here. */
+export interface CodecOptions extends SecurityOptions {
+  /** Stamped on every message as `sender`. */
+  instanceId: string
+  /** Channel the sealer binds frames to. */
+  channel: string
+  /** Largest encoded message sent or accepted, in bytes. */
+  maxMessageBytes: number
+  /** Whether this instance's own messages are handed back (`emitOrder: 'broker'`) or dropped as echoes. */
+  keepOwn: boolean
+}
+
+/** Size in bytes, without encoding a string that is clearly under `limit`. */
+function overLimit(payload: Payload, limit: number): number | undefined {
+  if (typeof payload !== 'string') return payload.byteLength > limit ? payload.byteLength : undefined
+  if (payload.length * 3 <= limit) return undefined
+  const size = Buffer.byteLength(payload)
+  return size > limit ? size : undefined
+}
+
+/**
+ * The wire pipeline, one per instance and channel, with no framework in it. Outgoing: envelope (sender and
+ * number), serialize, seal, size check. Incoming: size check, open, deserialize, shape check, own echo,
+ * then one {@link SequenceWindow} per sender for both duplicates and replays.
+ */
+export class Codec {
+  /** The serializer; a feathers-sync style custom adapter may set its own before traffic flows. */
+  serializer: Serializer = json
+  private readonly window: SequenceWindow
+  private readonly sealer: Sealer | undefined
+  private seq = 0
+
+  constructor(
+    private readonly options: CodecOptions,
+    private readonly drop: DropSink
+  ) {
+    const { secrets, maxMessageAgeMs = 30_000 } = options
+    // Signed frames older than twice the age limit are refused anyway: their senders may be forgotten.
+    this.window = new SequenceWindow(secrets === undefined ? {} : { idleMs: 2 * maxMessageAgeMs })
+    this.sealer = secrets === undefined ? undefined : new Sealer(options, options.channel, this.window)
+  }
+
+  /** Stamps, encodes and seals a message; undefined (counted and reported) when it cannot travel. */
+  encode(
+    message: Message,
+    what = `"${message.event}" of service "${message.path}"`
+  ): { envelope: Envelope; payload: Payload } | undefined {
+    const { instanceId, maxMessageBytes } = this.options
+    const id = this.seq + 1
+    const envelope: Envelope = {
+      event: message.event,
+      path: message.path,
+      data: message.data,
+      context: message.context,
+      v: ENVELOPE_VERSION,
+      sender: instanceId,
+      id
+    }
+    let payload: Payload
+    try {
+      payload = this.serializer.serialize(envelope)
+      if (this.sealer) payload = this.sealer.seal(payload, instanceId, id)
+    } catch (cause) {
+      this.drop('serializeFailed', new SyncSerializationError(message.path, message.event, { cause }))
+      return undefined
+    }
+    const size = overLimit(payload, maxMessageBytes)
+    if (size !== undefined) {
+      this.drop('oversize', new SyncOversizeError(size, maxMessageBytes, what))
+      return undefined
+    }
+    // Numbered only once it can travel, so a receiver sees no hole for a message that never left.
+    this.seq = id
+    return { envelope, payload }
+  }
+
+  /** Gives a frame that waited in the outbox a fresh signature time; identity without `secrets`. */
+  refresh(payload: Payload): Payload {
+    return this.sealer ? this.sealer.reseal(payload) : payload
+  }
+
+  /**
+   * Checks and decodes an incoming payload under the mode's policy. Returns the envelope and whether this
+   * instance sent it, or undefined when it was dropped (counted, and reported unless routine).
+   */
+  decode(raw: Payload, mode: DeliveryMode = 'broadcast'): { envelope: Envelope; own: boolean } | undefined {
+    const policy = POLICIES[mode]
+    const { maxMessageBytes, instanceId, keepOwn } = this.options
+    const size = overLimit(raw, maxMessageBytes)
+    if (size !== undefined) {
+      const text = new SyncOversizeError(size, maxMessageBytes, 'An incoming message').message
+      this.drop('oversize', new SyncMessageError('oversize', text))
+      return undefined
+    }
+    let payload = raw
+    let signed: { sender: string; seq: number } | undefined
+    if (this.sealer) {
+      const opened = this.sealer.open(raw, Date.now(), false, policy.checkAge)
+      if ('refused' in opened) {
+        this.drop(opened.refused, new SyncMessageError(opened.refused, `Dropped a message: ${opened.why}`))
+        return undefined
+      }
+      payload = opened.body
+      signed = opened
+    }
+    let message: unknown
+    try {
+      message = this.serializer.deserialize(payload)
+    } catch (cause) {
+      this.drop(
+        'undecodable',
+        new SyncMessageError('undecodable', 'Could not decode an incoming message', { cause })
+      )
+      return undefined
+    }
+    const problem = envelopeProblem(message)
+    if (problem) {
+      this.drop('shape', new SyncMessageError('shape', `Dropped a malformed message: ${problem}`))
+      return undefined
+    }
+    const envelope = message as Envelope
+    const own = envelope.sender === instanceId
+    if (own && !keepOwn) {
+      this.drop('ownEcho')
+      return undefined
+    }
+    if (!this.firstTime(envelope, signed, policy)) return undefined
+    return { envelope, own }
+  }
+
+  /**
+   * The one duplicate and replay filter. A signed frame is judged by the sender and number it was sealed
+   * with (authenticated); anything else by the envelope's. A repeat is counted, never reported: an
+   * adapter's resend after a reconnect cannot be told from a replay.
+   */
+  private firstTime(
+    envelope: Envelope,
+    signed: { sender: string; seq: number } | undefined,
+    policy: DeliveryPolicy
+  ): boolean {
+    if (signed) {
+      if (!Number.isSafeInteger(signed.seq) || signed.seq < 0) {
+        const why = `message number ${signed.seq} cannot be checked for replay`
+        this.drop('replayed', new SyncMessageError('replayed', `Dropped a message: ${why}`))
+        return false
+      }
+      if (this.window.add(signed.sender, signed.seq, Date.now())) return true
+      this.drop(policy.repeat)
+      return false
+    }
+    if (envelope.sender === undefined || envelope.id === undefined) return true
+    if (this.window.add(envelope.sender, envelope.id)) return true
+    this.drop('duplicate')
+    return false
+  }
+}
