@@ -1,7 +1,11 @@
-import type { Adapter, AdapterHooks } from '../src/adapter'
+import {
+  BROADCAST_ONLY,
+  type Adapter,
+  type AdapterHooks,
+  type ResolvedOptions,
+  type Payload
+} from '../src/adapter'
 import { SyncConfigError } from '../src/errors'
-import type { ResolvedOptions } from '../src/adapter'
-import type { Payload } from '../src/adapter'
 
 /** Options of the in-process adapter. */
 export interface MemoryAdapterOptions {
@@ -103,6 +107,7 @@ export function createMemoryAdapter(options: ResolvedOptions & MemoryAdapterOpti
   let subscriber: Subscriber | undefined
   return {
     type: 'memory',
+    capabilities: BROADCAST_ONLY,
     target: `memory://${bus.name}`,
     async connect(adapterHooks) {
       hooks = adapterHooks

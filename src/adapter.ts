@@ -20,16 +20,21 @@ export interface AdapterHooks {
 }
 
 /**
- * The contract every adapter implements. The core owns the envelope, serialization,
+ * The contract every adapter implements. The bus owns the envelope, serialization,
  * filtering, the outbox and error reporting; an adapter only moves bytes. Any adapter must:
  * - never throw from a driver callback, and report driver errors through `hooks.error`;
  * - deliver each message it receives on the channel once to `onMessage`, as text or bytes;
  * - keep retrying after a lost connection, and report it with `hooks.status`;
+ * - report `reconnecting` BEFORE it rejects the publishes in flight on a lost connection: the engine
+ *   resends a rejected publish only while the adapter is not ready, and counts it as a publish error
+ *   otherwise (a message rejected for good, like an oversize one, carries `retryable: false`);
  * - close only what it opened, never a client the user passed in.
  */
 export interface Adapter {
   /** Short name shown as `app.sync.type`, e.g. `redis`. */
   readonly type: string
+  /** What it can do; the engine asks these, never `type`. @default { broadcast: true, durable: false } */
+  readonly capabilities?: AdapterCapabilities
   /** Where it connects, for error messages: `host:port`, never credentials. */
   readonly target: string
   /**
@@ -45,7 +50,10 @@ export interface Adapter {
   connect(hooks: AdapterHooks): Promise<void>
   /** Subscribes to the channel. Resolves once the broker has registered the subscription. */
   subscribe(onMessage: (payload: Payload) => void): Promise<void>
-  /** Hands one message to the broker. Resolves (or returns) once the driver took it. */
+  /**
+   * Hands one message to the broker. Resolves (or returns) once the driver took it. Rejects when the
+   * connection is lost under it, after `hooks.status('reconnecting')` (see the rule above).
+   */
   publish(payload: Payload): void | Promise<void>
   /** Releases everything the adapter opened. Safe to call more than once. */
   close(): Promise<void>
@@ -117,3 +125,9 @@ export interface AdapterCapabilities {
   /** A positioned, replayable log per channel ({@link DurableLog}). */
   readonly durable: boolean
 }
+
+/** The capabilities of an adapter that declares none: plain pub/sub. */
+export const BROADCAST_ONLY: AdapterCapabilities = Object.freeze({ broadcast: true, durable: false })
+
+/** What `adapter` can do. */
+export const capabilitiesOf = (adapter: Adapter): AdapterCapabilities => adapter.capabilities ?? BROADCAST_ONLY

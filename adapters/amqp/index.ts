@@ -1,9 +1,7 @@
 import { createDebug } from '../../src/engine/debug'
 import { connect, type ChannelModel, type Options, type RecoveringChannelModel } from 'amqplib'
-import type { Adapter, AdapterHooks } from '../../src/adapter'
+import type { Adapter, AdapterHooks, ResolvedOptions, Payload } from '../../src/adapter'
 import { SyncConnectionError } from '../../src/errors'
-import type { ResolvedOptions } from '../../src/adapter'
-import type { Payload } from '../../src/adapter'
 import { parseAmqpOptions, type AmqpAdapterOptions } from './options'
 import { AmqpSession, type SessionEvents } from './session'
 

@@ -1,7 +1,6 @@
 import cluster from 'node:cluster'
-import type { Adapter } from '../../src/adapter'
+import { BROADCAST_ONLY, type Adapter, type ResolvedOptions } from '../../src/adapter'
 import { SyncConfigError } from '../../src/errors'
-import type { ResolvedOptions } from '../../src/adapter'
 import { workerLink, type Member } from './worker'
 
 export { setupPrimary, type ClusterRelay, type ClusterRelayStats, type SetupPrimaryOptions } from './primary'
@@ -41,6 +40,7 @@ export function createClusterAdapter(options: ResolvedOptions): Adapter {
   let member: Member | undefined
   return {
     type: 'cluster',
+    capabilities: BROADCAST_ONLY,
     get target() {
       // Read when `ready` times out: until the primary has answered, it says what to check.
       return link.target

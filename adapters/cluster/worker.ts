@@ -1,8 +1,7 @@
 import cluster, { type Worker } from 'node:cluster'
 import { createDebug } from '../../src/engine/debug'
-import type { AdapterHooks } from '../../src/adapter'
+import type { AdapterHooks, Payload } from '../../src/adapter'
 import { SyncConnectionError, SyncMessageError } from '../../src/errors'
-import type { Payload } from '../../src/adapter'
 import { TickBatch } from '../../src/engine/tick-batch'
 import {
   frame,

@@ -1,8 +1,6 @@
 import { createDebug } from '../../src/engine/debug'
-import type { Adapter, AdapterHooks } from '../../src/adapter'
+import type { Adapter, AdapterHooks, ResolvedOptions, Payload } from '../../src/adapter'
 import { SyncConnectionError } from '../../src/errors'
-import type { ResolvedOptions } from '../../src/adapter'
-import type { Payload } from '../../src/adapter'
 import { closeClient, createConnections, type RedisClient } from './clients'
 import { parseRedisOptions, type RedisAdapterOptions, type RedisSettings } from './options'
 
