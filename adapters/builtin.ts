@@ -30,6 +30,7 @@ const lazy =
   (options) =>
     (load() as AdapterFactory)(options)
 
+/** Registers the built-in adapters; idempotent (a registration replaces the same scheme's). */
 export function registerBuiltins(): void {
   registerAdapter(
     'memory',

@@ -130,4 +130,5 @@ export interface AdapterCapabilities {
 export const BROADCAST_ONLY: AdapterCapabilities = Object.freeze({ broadcast: true, durable: false })
 
 /** What `adapter` can do. */
-export const capabilitiesOf = (adapter: Adapter): AdapterCapabilities => adapter.capabilities ?? BROADCAST_ONLY
+export const capabilitiesOf = (adapter: Adapter): AdapterCapabilities =>
+  adapter.capabilities ?? BROADCAST_ONLY

@@ -196,22 +196,4 @@ describe('amqp adapter', () => {
     expect(receiver.seen('status', marker).map((r) => r.data.n)).toEqual([...Array(3_000).keys()])
     expect(sender.app.sync.stats()).toMatchObject({ publishErrors: 0, dropped: { unsent: 0 } })
   })
-
-  it('delivers 1,000 events at ~1,000/s with a median latency under 10 ms', async () => {
-    fleet = await createFleet(2, { uri: url, key: uniqueKey('amqp-latency') })
-    const [sender, receiver] = fleet
-    const latencies: number[] = []
-    receiver.app
-      .service('todos')
-      .on('status', (data: { at: number }) => latencies.push(performance.now() - data.at))
-    for (let i = 0; i < 1_000; i++) {
-      sender.app.service('todos').emit('status', { at: performance.now() })
-      // Paced, two per timer tick, so that this measures latency and not a queue built by one burst.
-      if (i % 2 === 1) await new Promise((resolve) => setTimeout(resolve, 1))
-    }
-    await waitFor('every event', () => latencies.length === 1_000)
-    await barrier(fleet, sender)
-    latencies.sort((x, y) => x - y)
-    expect(latencies[500]).toBeLessThan(10)
-  })
 })

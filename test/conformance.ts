@@ -5,6 +5,7 @@
 import type { HookContext } from '@feathersjs/feathers'
 import { SYNC, SyncMessageError, type Payload, type SyncOptions } from '../src/index'
 import { Sealer } from '../src/protocol/security'
+import { busConformanceSuite } from './bus-conformance'
 import { barrier, createFleet, teardownFleet, uniqueKey, waitFor, type TestApp } from './helpers/apps'
 
 export interface ConformanceTarget {
@@ -24,6 +25,8 @@ const tcpHandles = (): number =>
   process.getActiveResourcesInfo().filter((kind) => kind === 'TCPSocketWrap' || kind === 'TCPWRAP').length
 
 export function conformanceSuite(target: ConformanceTarget): void {
+  // The adapter-level suite first: the same adapter through the bus alone, no Feathers.
+  busConformanceSuite(target)
   for (const serializer of target.serializers ?? ['json', 'bson']) {
     describe(`conformance: ${target.name} (${serializer})`, () => {
       let fleet: TestApp[] = []

@@ -1,20 +1,13 @@
 import type { Application, HookContext, NextFunction } from '@feathersjs/feathers'
-import {
-  CLIENT_OPTIONS,
-  registerBuiltins,
-  type AnyAdapterOptions,
-  type BuiltinAdapterOptions
-} from '../../adapters/builtin'
+import type { AnyAdapterOptions, BuiltinAdapterOptions } from '../../adapters/builtin'
+import { factoryFrom } from '../bus'
 import type { Adapter } from '../adapter'
-import { parseOptions, schemeOf } from '../engine/options'
+import { parseOptions } from '../engine/options'
 import { SyncConfigError } from '../errors'
 import { resolveSerializer } from '../protocol/serializers'
-import { factoryFor, type AdapterFactory } from '../registry'
 import { bridgeOf, installBridge } from './bridge'
 import { SYNC } from './context'
 import { checkFeathersOptions, type FeathersSyncOptions } from './options'
-
-registerBuiltins()
 
 /** A Feathers plugin: `app.configure(sync(options))`. */
 export type Configure = (app: Application) => void
@@ -25,29 +18,6 @@ export type SyncOptions = FeathersSyncOptions & AnyAdapterOptions
 /** Options of `sync.<name>()`: the common ones plus that adapter's own. */
 export type AdapterSyncOptions<K extends keyof BuiltinAdapterOptions> = FeathersSyncOptions &
   BuiltinAdapterOptions[K]
-
-function pickFactory(options: SyncOptions, adapterName: string | undefined): AdapterFactory {
-  if (options.adapter !== undefined) {
-    const { adapter } = options
-    if (typeof adapter !== 'object' || adapter === null || typeof adapter.publish !== 'function') {
-      throw new SyncConfigError(
-        'adapter',
-        'Option "adapter" must implement the Adapter interface (see docs/custom-adapters.md)'
-      )
-    }
-    return () => adapter
-  }
-  if (adapterName) return factoryFor(adapterName)
-  if (options.uri) return factoryFor(schemeOf(options.uri))
-  const client = Object.keys(CLIENT_OPTIONS).find(
-    (name) => (options as Record<string, unknown>)[name] !== undefined
-  )
-  if (client) return factoryFor(CLIENT_OPTIONS[client])
-  throw new SyncConfigError(
-    'uri',
-    'Option "uri" is required (or pass a client such as redisClient, or an adapter)'
-  )
-}
 
 /** Starts `adapter` on the app's bus, with the one `sync-out` listener and the teardown hook. */
 function start(
@@ -78,7 +48,7 @@ function configureWith(options: SyncOptions, adapterName?: string): Configure {
   checkFeathersOptions(options)
   const resolved = { ...parsed, echo: options.emitOrder === 'broker' }
   resolveSerializer(options)
-  const factory = pickFactory(resolved, adapterName)
+  const factory = factoryFrom(resolved, adapterName)
   return (app) => {
     const adapter = factory(resolved)
     const running = bridgeOf(app)?.bus.running ? app.sync.type : undefined
