@@ -6,7 +6,7 @@ import {
   type SyncError
 } from '../errors'
 import { ENVELOPE_VERSION, envelopeProblem, type Envelope } from './envelope'
-import { Sealer, type SecurityOptions } from './security'
+import { Sealer, checkSecurityOptions, type SecurityOptions } from './security'
 import { json, type Payload, type Serializer } from './serializers'
 import { SequenceWindow } from './window'
 
@@ -70,10 +70,15 @@ export class Codec {
     private readonly options: CodecOptions,
     private readonly drop: DropSink
   ) {
-    const { secrets, maxMessageAgeMs = 30_000 } = options
-    // Signed frames older than twice the age limit are refused anyway: their senders may be forgotten.
-    this.window = new SequenceWindow(secrets === undefined ? {} : { idleMs: 2 * maxMessageAgeMs })
-    this.sealer = secrets === undefined ? undefined : new Sealer(options, options.channel, this.window)
+    if (options.secrets === undefined) {
+      this.window = new SequenceWindow()
+      this.sealer = undefined
+    } else {
+      const { maxMessageAgeMs } = checkSecurityOptions(options)
+      // Signed frames older than twice the age limit are refused anyway: their senders may be forgotten.
+      this.window = new SequenceWindow({ idleMs: 2 * maxMessageAgeMs })
+      this.sealer = new Sealer(options, options.channel, this.window)
+    }
   }
 
   /** Stamps, encodes and seals a message; undefined (counted and reported) when it cannot travel. */

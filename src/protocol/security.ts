@@ -43,13 +43,16 @@ interface Key {
   enc: Buffer
 }
 
+/** Oldest signed message accepted by default, in ms. */
+export const DEFAULT_MAX_MESSAGE_AGE_MS = 30_000
+
 /**
  * Checks the security options without deriving keys, naming the bad one; returns them with defaults.
  * @throws SyncConfigError for an empty `secrets`, a secret that is not text or bytes or is under 32 bytes,
  * or a `maxMessageAgeMs` that is not a positive number
  */
 export function checkSecurityOptions(options: SecurityOptions): Required<SecurityOptions> {
-  const { secrets = [], encrypt = false, maxMessageAgeMs = 30_000 } = options
+  const { secrets = [], encrypt = false, maxMessageAgeMs = DEFAULT_MAX_MESSAGE_AGE_MS } = options
   if (!Array.isArray(secrets) || secrets.length === 0) {
     throw new SyncConfigError('secrets', 'Option "secrets" must be a non-empty array of secrets')
   }
