@@ -8,7 +8,7 @@ import { streamName } from '../adapters/nats/durable-options'
 import { SyncConfigError } from '../src/errors'
 import type { DurableOptions } from '../src/options'
 import { startNats, type BrokerHandle } from './brokers'
-import { uniqueKey, waitFor } from './helpers/apps'
+import { createTestApp, uniqueKey, waitFor } from './helpers/apps'
 import {
   adapterFor,
   closeProbes,
@@ -180,5 +180,12 @@ describe('nats durable: bad input', () => {
     const failure = open('no jetstream', broker.url, uniqueKey('nd-nojs'))
     await expect(failure).rejects.toThrow(SyncConfigError)
     await expect(failure).rejects.toMatchObject({ option: 'durable', message: expect.stringMatching(/-js/) })
+    // Through an app: `ready` rejects with it rather than waiting for connectTimeoutMs.
+    const { app } = createTestApp({ uri: broker.url, key: uniqueKey('nd-nojs'), durable: true })
+    try {
+      await expect(app.sync.ready).rejects.toMatchObject({ name: 'SyncConfigError', option: 'durable' })
+    } finally {
+      await app.teardown()
+    }
   })
 })

@@ -20,6 +20,7 @@ const STREAM_NOT_FOUND = 10059
 const STREAM_NAME_IN_USE = 10058
 const SUBJECTS_OVERLAP = 10065
 const JETSTREAM_NOT_ENABLED_FOR_ACCOUNT = 10039
+const JETSTREAM_NOT_ENABLED = 10076
 
 const apiCode = (cause: unknown): number | undefined =>
   cause instanceof NatsError ? cause.api_error?.err_code : undefined
@@ -45,8 +46,11 @@ export async function jetStreamOf(nc: NatsConnection): Promise<JetStreamManager>
   try {
     return await nc.jetstreamManager()
   } catch (cause) {
-    const code = cause instanceof NatsError ? cause.code : undefined
-    if (code === '503' || apiCode(cause) === JETSTREAM_NOT_ENABLED_FOR_ACCOUNT) {
+    // No responders at all (503 without an API error), or the server says so. A cluster still electing
+    // its JetStream leader answers 503 with an API error (10008): that is retried, not reported here.
+    const api = apiCode(cause)
+    const noResponders = cause instanceof NatsError && cause.code === '503' && api === undefined
+    if (noResponders || api === JETSTREAM_NOT_ENABLED_FOR_ACCOUNT || api === JETSTREAM_NOT_ENABLED) {
       throw new SyncConfigError(
         'durable',
         `Option "durable" needs JetStream, which the NATS server at ${nc.getServer()} does not offer ` +
