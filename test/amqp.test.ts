@@ -9,7 +9,7 @@ import { parseAmqpOptions } from '../adapters/amqp/options'
 import { parseOptions } from '../src/engine/options'
 import { sync, SyncConfigError, type Serializer, type SyncOptions } from '../src/index'
 import { conformanceSuite } from './conformance'
-import { barrier, createFleet, teardownFleet, uniqueKey, waitFor, type TestApp } from './helpers/apps'
+import { createFleet, teardownFleet, uniqueKey, waitFor, type TestApp } from './helpers/apps'
 
 const url = process.env.FANOUT_AMQP_URL
 if (!url) throw new Error('FANOUT_AMQP_URL is not set: run with FANOUT_BROKERS including rabbitmq')

@@ -24,6 +24,12 @@ export interface NatsAdapterOptions {
    * @default true
    */
   confirmPublish?: boolean
+  /**
+   * With `durable`: how many servers of a JetStream cluster keep a copy of the channel's stream and of
+   * the positions bucket (1 to 5; 3 survives the loss of any one server). Leave 1 on a single server.
+   * @default 1
+   */
+  jetstreamReplicas?: number
 }
 
 /** What the adapter needs, checked once at configure time. */

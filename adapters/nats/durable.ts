@@ -1,0 +1,216 @@
+import type { JetStreamClient, JetStreamManager, KV, NatsConnection } from 'nats'
+import type {
+  AdapterCapabilities,
+  AdapterHooks,
+  DurableHooks,
+  DurableLog,
+  Position,
+  StartPosition
+} from '../../src/adapter'
+import { SyncConfigError, SyncConnectionError } from '../../src/errors'
+import type { Payload } from '../../src/adapter'
+import { POSITIONS_BUCKET, positionKey, type NatsDurableSettings } from './durable-options'
+import { LogReader, sequenceOf } from './durable-reader'
+import { readRange } from './durable-range'
+import { ensureStream, jetStreamOf } from './durable-stream'
+import type { NatsSettings } from './options'
+import { NatsAdapter } from './pubsub'
+
+/** How long to wait before trying JetStream again when it did not answer on a live connection. */
+const RETRY_MS = 250
+
+interface JetStream {
+  nc: NatsConnection
+  jsm: JetStreamManager
+  js: JetStreamClient
+  positions?: Promise<KV>
+}
+
+/**
+ * NATS with durable delivery: the channel's events go to a JetStream stream (see durable-stream.ts) and
+ * each instance reads it with its own ephemeral consumer from a position (see LogReader). Connection
+ * handling, status and reconnecting are the pub/sub adapter's; this class only swaps what "subscribed"
+ * means and how a publish is confirmed (the stream's PubAck instead of a flush).
+ */
+export class NatsDurableAdapter extends NatsAdapter implements DurableLog {
+  override readonly capabilities: AdapterCapabilities = { broadcast: true, durable: true }
+  private jetstream: JetStream | undefined
+  private reader: LogReader | undefined
+  /** Publishes waiting for their PubAck; failed at once when the connection goes. */
+  private readonly inflight = new Set<(cause: Error) => void>()
+
+  constructor(
+    settings: NatsSettings,
+    private readonly durable: NatsDurableSettings
+  ) {
+    super(settings)
+  }
+
+  /** Connects, then checks for JetStream and creates (or updates) the channel's stream. */
+  override async connect(hooks: AdapterHooks): Promise<void> {
+    await super.connect(hooks)
+    const nc = this.nc
+    while (nc && this.nc === nc && !this.closing) {
+      try {
+        await this.prepare(nc, true)
+        return
+      } catch (cause) {
+        if (cause instanceof SyncConfigError) throw cause
+        this.report(this.connectionError(`JetStream at ${this.target} did not answer`, cause))
+        await this.pause()
+      }
+    }
+  }
+
+  async subscribeDurable(start: StartPosition, hooks: DurableHooks): Promise<void> {
+    if (start.kind === 'after') sequenceOf(start.position)
+    this.reader?.stop()
+    this.reader = new LogReader(this.durable, start, hooks, () => void this.restartReader())
+    if (this.nc) await this.activate(this.nc)
+  }
+
+  async publishDurable(payload: Payload): Promise<Position> {
+    const nc = this.nc
+    const jetstream = this.jetstream
+    if (!nc || !this.up || jetstream?.nc !== nc) {
+      throw new SyncConnectionError(this.target, `Not connected to NATS at ${this.target}`)
+    }
+    const bytes = this.checkSize(nc, payload)
+    return new Promise<Position>((resolve, reject) => {
+      this.inflight.add(reject)
+      jetstream.js.publish(this.durable.subject, bytes).then(
+        (ack) => {
+          this.inflight.delete(reject)
+          resolve(String(ack.seq))
+        },
+        (cause: unknown) => {
+          if (!this.inflight.delete(reject)) return
+          const error = this.connectionError(`JetStream at ${this.target} did not store a message`, cause)
+          // No PubAck on a live connection (a cluster electing a stream leader, JetStream restarting):
+          // offline until JetStream answers again, so that the core sends the message again.
+          if (this.up && this.nc === nc) {
+            this.down(error)
+            this.report(error)
+            void this.activate(nc)
+          }
+          reject(error)
+        }
+      )
+    })
+  }
+
+  async readRange(after: Position, limit: number): Promise<{ payload: Payload; position: Position }[]> {
+    return readRange(this.api().jsm, this.durable, sequenceOf(after), limit)
+  }
+
+  async lastPosition(): Promise<Position | undefined> {
+    const { state } = await this.api().jsm.streams.info(this.durable.stream)
+    return state.messages === 0 ? undefined : String(state.last_seq)
+  }
+
+  async savePosition(name: string, position: Position): Promise<void> {
+    sequenceOf(position)
+    await (await this.positions()).put(positionKey(this.durable.channel, name), position)
+  }
+
+  async loadPosition(name: string): Promise<Position | undefined> {
+    const entry = await (await this.positions()).get(positionKey(this.durable.channel, name))
+    return entry?.operation === 'PUT' ? entry.string() : undefined
+  }
+
+  comparePositions(a: Position, b: Position): number {
+    return sequenceOf(a) - sequenceOf(b)
+  }
+
+  override async close(): Promise<void> {
+    this.reader?.stop()
+    this.failInflight(
+      new SyncConnectionError(this.target, 'The NATS adapter closed before JetStream confirmed')
+    )
+    await super.close()
+    this.jetstream = undefined
+  }
+
+  protected override get subscribed(): boolean {
+    return this.reader !== undefined
+  }
+
+  /** Starts reading on `nc` (first subscribe, or a connection that replaced a closed one), then ready. */
+  protected override async activate(nc: NatsConnection): Promise<void> {
+    while (this.reader && !this.closing && this.nc === nc && !this.up) {
+      const epoch = this.epoch
+      await this.resubscribe(nc, () => this.nc === nc && !this.closing)
+      if (epoch === this.epoch) this.ready()
+      else await this.nextWake()
+    }
+  }
+
+  /** After a reconnect: the stream is checked (a server that kept no data lost it) and reading resumes. */
+  protected override async resubscribe(nc: NatsConnection, current: () => boolean): Promise<void> {
+    while (current()) {
+      try {
+        await this.prepare(nc, false)
+        await this.reader?.start(this.api().jsm, this.api().js)
+        return
+      } catch (cause) {
+        if (cause instanceof SyncConfigError) this.report(cause)
+        else this.report(this.connectionError(`Could not resume reading the JetStream stream`, cause))
+        await this.pause()
+      }
+    }
+  }
+
+  /** A status first, then the PubAcks still awaited fail: the core sends those messages again. */
+  protected override down(cause: SyncConnectionError): void {
+    super.down(cause)
+    this.reader?.stop()
+    this.failInflight(cause)
+  }
+
+  /** Newest first: the core puts each back at the front of its queue, so the oldest must go last. */
+  private failInflight(cause: Error): void {
+    const waiting = [...this.inflight]
+    this.inflight.clear()
+    for (let i = waiting.length - 1; i >= 0; i--) waiting[i](cause)
+  }
+
+  /** The consumer vanished while the connection stayed (its server left a cluster): start it again. */
+  private async restartReader(): Promise<void> {
+    const nc = this.nc
+    if (nc && this.up) await this.resubscribe(nc, () => this.nc === nc && this.up && !this.closing)
+  }
+
+  private async prepare(nc: NatsConnection, first: boolean): Promise<void> {
+    const jsm = this.jetstream?.nc === nc ? this.jetstream.jsm : await jetStreamOf(nc)
+    await ensureStream(jsm, this.durable, first)
+    if (this.jetstream?.nc !== nc) this.jetstream = { nc, jsm, js: jsm.jetstream() }
+  }
+
+  private api(): JetStream {
+    const jetstream = this.jetstream
+    if (!jetstream || jetstream.nc !== this.nc) {
+      throw new SyncConnectionError(this.target, `Not connected to NATS at ${this.target}`)
+    }
+    return jetstream
+  }
+
+  /** The positions bucket, created on first use with the configured replicas. */
+  private positions(): Promise<KV> {
+    const jetstream = this.api()
+    jetstream.positions ??= jetstream.js.views.kv(POSITIONS_BUCKET, {
+      history: 1,
+      replicas: this.durable.replicas
+    })
+    return jetstream.positions
+  }
+
+  private pause(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, RETRY_MS)
+      void this.nextWake().then(() => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
+  }
+}
