@@ -48,8 +48,6 @@ export interface StreamInfo {
   lastGeneratedId: Position
   firstEntryId: Position | undefined
   lastEntryId: Position | undefined
-  /** Highest id ever trimmed or deleted (Redis >= 7 only; DragonFly does not document it). */
-  maxDeletedId: Position | undefined
 }
 
 const entryId = (entry: unknown): Position | undefined =>
@@ -67,8 +65,7 @@ export function parseStreamInfo(reply: unknown): StreamInfo {
   return {
     lastGeneratedId: text('last-generated-id') ?? '0-0',
     firstEntryId: entryId(fields.get('first-entry')),
-    lastEntryId: entryId(fields.get('last-entry')),
-    maxDeletedId: text('max-deleted-entry-id')
+    lastEntryId: entryId(fields.get('last-entry'))
   }
 }
 
@@ -76,21 +73,20 @@ export function parseStreamInfo(reply: unknown): StreamInfo {
 export const EMPTY_STREAM: StreamInfo = {
   lastGeneratedId: '0-0',
   firstEntryId: undefined,
-  lastEntryId: undefined,
-  maxDeletedId: '0-0'
+  lastEntryId: undefined
 }
 
 /**
- * Whether entries after `last` were trimmed before the reader saw them, given that the next read after
- * `last` returned `first` and the stream now looks like `info`. Trimming only removes the oldest entries.
- * - `first` right after `last`: nothing can lie between them.
- * - Redis >= 7: exact unless `first` itself was trimmed in the meantime, then reported (conservative):
- *   anything deleted after `last` means the reader missed it.
- * - Without `max-deleted-entry-id`: `last` still in the stream means nothing after it was trimmed;
- *   otherwise a gap is reported, which is wrong only if no entry was ever added between `last` and `first`.
+ * Whether entries after `last` may have been trimmed before the reader saw them, given that the read
+ * after `last` returned `first` first and the stream now starts at `info.firstEntryId`. Trimming only
+ * removes the oldest entries, so:
+ * - `first` right after `last`: nothing can lie between them, no gap;
+ * - `last` still in the stream: nothing after it was trimmed, no gap;
+ * - otherwise a gap is reported. That is wrong only when no entry was ever added between `last` and
+ *   `first` although `last` itself was trimmed, i.e. the reader was a whole retention behind. Redis keeps
+ *   no count that tells these apart (`max-deleted-entry-id` moves only with `XDEL`, not with trimming).
  */
 export function trimmedAfter(last: Position, first: Position, info: StreamInfo): boolean {
   if (first === nextId(last)) return false
-  if (info.maxDeletedId !== undefined) return compareIds(info.maxDeletedId, last) > 0
   return info.firstEntryId === undefined || compareIds(info.firstEntryId, last) > 0
 }
