@@ -86,7 +86,8 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog {
 
   /** The reader blocks on `sub`: once it runs, the subscription is active whenever `sub` is up. */
   protected override subscriberReady(): void {
-    this.subActive = this.sub.status === 'ready' && this.reader !== undefined
+    if (this.reader === undefined) return super.subscriberReady()
+    this.subActive = this.sub.status === 'ready'
     this.update()
   }
 
