@@ -83,7 +83,12 @@ describe('redis durable delivery through outages', () => {
     const kept = await writer.adapter.readRange('0-0', 1_000)
     expect(kept.length).toBeLessThan(300)
     gate.open()
-    await waitOn([reader], 'the retained messages', () => reader.messages.length >= 5 + kept.length)
+    // Both of the reader's connections went through the gate: `ready` once both are back.
+    await waitOn(
+      [reader],
+      'the retained messages and ready',
+      () => reader.messages.length >= 5 + kept.length && reader.statuses.at(-1) === 'ready'
+    )
 
     expect(reader.gaps).toEqual([{ after: last, firstAvailable: kept[0].position, missing: undefined }])
     expect(positionsOf(reader).slice(5)).toEqual(kept.map(({ position }) => position))
