@@ -55,6 +55,7 @@ describe('nats durable: one instance cut off', () => {
     const publisher = await openPublisher(shared, key)
     const stream = publishSteadily(publisher, 'm')
     await waitFor('a first part to arrive', () => cut.got.length >= 20)
+    gate.block()
     gate.cut()
     await waitFor(`the cut instance to notice (${describeProbe(cut)})`, statusIs(cut, 'reconnecting'))
     const atCut = stream.confirmed.length
@@ -83,6 +84,7 @@ describe('nats durable: one instance cut off', () => {
     const publisher = await openPublisher(shared, key, retention)
     await publishAll(publisher, numbered('before', 10))
     await waitFor('the first 10', has(cut, 'before-9'))
+    gate.block()
     gate.cut()
     await waitFor(`the cut instance to notice (${describeProbe(cut)})`, statusIs(cut, 'reconnecting'))
     const positions = await publishAll(publisher, numbered('away', 50))

@@ -2,7 +2,6 @@
  * The Redis adapter when Redis goes away: SIGKILL and restart mid-stream, a Redis that is not there
  * yet at startup, and closing while it is unreachable. Every test runs its own redis-server.
  */
-import net from 'node:net'
 import { SyncConnectionError } from '../src/index'
 import { freePort, startRedis, type BrokerHandle } from './brokers'
 import {
@@ -14,44 +13,7 @@ import {
   waitFor,
   type TestApp
 } from './helpers/apps'
-
-/** A TCP relay to Redis whose door can be held shut, to decide when one app may reconnect. */
-interface Gate {
-  port: number
-  block(): void
-  open(): void
-  close(): Promise<void>
-}
-
-async function startGate(targetPort: number): Promise<Gate> {
-  let blocked = false
-  const sockets = new Set<net.Socket>()
-  const track = (socket: net.Socket) => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-    socket.on('error', () => socket.destroy())
-  }
-  const server = net.createServer((client) => {
-    track(client)
-    if (blocked) return void client.destroy()
-    const upstream = net.connect(targetPort, '127.0.0.1')
-    track(upstream)
-    client.pipe(upstream).pipe(client)
-    upstream.on('close', () => client.destroy())
-    client.on('close', () => upstream.destroy())
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as net.AddressInfo
-  return {
-    port,
-    block: () => void (blocked = true),
-    open: () => void (blocked = false),
-    close: () => {
-      for (const socket of sockets) socket.destroy()
-      return new Promise((resolve) => server.close(() => resolve()))
-    }
-  }
-}
+import { startGate, type Gate } from './helpers/gate'
 
 const tcpHandles = (): number =>
   process.getActiveResourcesInfo().filter((kind) => kind === 'TCPSocketWrap' || kind === 'TCPWRAP').length

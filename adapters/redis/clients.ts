@@ -1,5 +1,6 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { SyncConfigError } from '../../src/errors'
+import type { Payload } from '../../src/adapter'
 import type { RedisPlan, RedisSettings } from './options'
 
 /** A standalone (or Sentinel) client, or a Cluster client. */
@@ -60,6 +61,12 @@ function duplicateForSubscribing(client: RedisClient, sharded: boolean): RedisCl
   }
   return (client as Redis).duplicate(SUBSCRIBER)
 }
+
+/** A payload as ioredis sends it intact: it would send a plain Uint8Array (bson's output) as "1,2,3". */
+export const asRedisValue = (payload: Payload): string | Buffer =>
+  typeof payload === 'string' || Buffer.isBuffer(payload)
+    ? payload
+    : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
 
 /** Opens nothing yet (every client is lazy): `connect()` on each starts it. */
 export function createConnections({ plan, sharded }: RedisSettings): RedisConnections {

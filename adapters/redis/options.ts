@@ -1,6 +1,7 @@
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis'
 import { SyncConfigError } from '../../src/errors'
 import { redact, type ResolvedOptions } from '../../src/adapter'
+import { parseDurable, type RedisDurableSettings } from './retention'
 
 /** Options of the Redis adapter (also for DragonFly, Valkey, KeyDB and other Redis-compatible servers). */
 export interface RedisAdapterOptions {
@@ -42,6 +43,8 @@ export interface RedisSettings {
   sharded: boolean
   /** `host:port` list for messages, never credentials. */
   target: string
+  /** Durable mode's stream and retention; undefined for plain pub/sub. */
+  durable: RedisDurableSettings | undefined
 }
 
 const DEFAULT_HOST = 'localhost'
@@ -118,7 +121,7 @@ export function parseRedisOptions(options: ResolvedOptions & RedisAdapterOptions
   if (!isPlain(clusterOptions)) {
     throw new SyncConfigError('clusterOptions', 'Option "clusterOptions" must be an object')
   }
-  const settings = { channel: options.key, sharded }
+  const settings = { channel: options.key, sharded, durable: parseDurable(options.key, options.durable) }
 
   if (redisClient !== undefined) {
     const client = redisClient as Partial<Redis>

@@ -1,12 +1,13 @@
 import net from 'node:net'
 
-/** A TCP relay on 127.0.0.1 in front of a broker, to cut one client's connection and keep it out. */
+/** A TCP relay to a local broker whose door can be held shut, to decide when a client may reconnect. */
 export interface Gate {
-  readonly port: number
-  /** Drops every relayed connection and refuses new ones until `open()`. */
-  cut(): void
-  /** Lets connections through again. */
+  port: number
+  /** Refuses new connections (existing ones stay). */
+  block(): void
   open(): void
+  /** Drops every connection through the gate now, as a network cut would. */
+  cut(): void
   close(): Promise<void>
 }
 
@@ -29,16 +30,16 @@ export async function startGate(targetPort: number): Promise<Gate> {
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as net.AddressInfo
-  const dropAll = () => sockets.forEach((socket) => socket.destroy())
+  const cut = () => {
+    for (const socket of sockets) socket.destroy()
+  }
   return {
     port,
-    cut: () => {
-      blocked = true
-      dropAll()
-    },
+    block: () => void (blocked = true),
     open: () => void (blocked = false),
+    cut,
     close: () => {
-      dropAll()
+      cut()
       return new Promise((resolve) => server.close(() => resolve()))
     }
   }

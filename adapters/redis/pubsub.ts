@@ -1,0 +1,240 @@
+import { createDebug } from '../../src/engine/debug'
+import type { Adapter, AdapterCapabilities, AdapterHooks, Payload } from '../../src/adapter'
+import { SyncConnectionError } from '../../src/errors'
+import { asRedisValue, closeClient, createConnections, type RedisClient } from './clients'
+import type { RedisSettings } from './options'
+
+const debug = createDebug('feathers-fanout/redis')
+
+type Listener = Parameters<RedisClient['on']>[1]
+type Waiter = { check: () => boolean; resolve: () => void }
+
+const ignore = (): void => undefined
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+
+/**
+ * Redis pub/sub: one publisher and one subscriber connection, plain `PUBLISH`/`SUBSCRIBE` on the
+ * `key` channel (so feathers-sync 3.x on the same channel interoperates), or `SPUBLISH`/`SSUBSCRIBE`
+ * with `sharded`. Subscribes in buffer mode, so text and binary payloads both arrive intact.
+ */
+export class RedisAdapter implements Adapter {
+  readonly type = 'redis'
+  readonly target: string
+  readonly capabilities: AdapterCapabilities = { broadcast: true, durable: false }
+  // Two instances retry at most ~2.1 s apart (the adapter's retryStrategy, and ioredis' default): plus a margin.
+  readonly resumeDelayMs = 2_600
+  protected readonly pub: RedisClient
+  protected readonly sub: RedisClient
+  private readonly ownsPub: boolean
+  protected hooks: AdapterHooks | undefined
+  private onMessage: ((payload: Payload) => void) | undefined
+  private pubReady = false
+  protected subActive = false
+  private subscribing = false
+  private started = false
+  protected closed = false
+  private reported: 'ready' | 'reconnecting' | undefined
+  private lastProblem: string | undefined
+  private lastError: unknown
+  private retryTimer: NodeJS.Timeout | undefined
+  private retries = 0
+  private waiters: Waiter[] = []
+  private readonly attached: [RedisClient, string, Listener][] = []
+
+  constructor(protected readonly settings: RedisSettings) {
+    this.target = settings.target
+    // Lazy clients: nothing connects before `connect()`, but bad ioredis options fail at configure time.
+    const { pub, sub, ownsPub } = createConnections(settings)
+    this.pub = pub
+    this.sub = sub
+    this.ownsPub = ownsPub
+  }
+
+  async connect(hooks: AdapterHooks): Promise<void> {
+    this.hooks = hooks
+    const { pub, sub, ownsPub } = this
+    // ioredis only stays quiet about errors while someone listens; ours must never reach the console.
+    sub.on('error', ignore)
+    if (ownsPub) pub.on('error', ignore)
+    this.watch(pub, 'pub')
+    this.watch(sub, 'sub')
+    this.listen(sub, this.settings.sharded ? 'smessageBuffer' : 'messageBuffer', this.receive)
+    this.listen(sub, 'ready', () => this.subscriberReady())
+    this.listen(sub, 'close', () => this.subscriberLost())
+    this.pubReady = pub.status === 'ready'
+    if (pub.status === 'end') this.problem(new Error('the redisClient given has been closed'))
+    // Failures arrive as `error` events and ioredis keeps retrying, so the promises are not needed.
+    if (pub.status === 'wait') pub.connect().catch(ignore)
+    sub.connect().catch(ignore)
+    await this.until(() => this.pubReady)
+  }
+
+  async subscribe(onMessage: (payload: Payload) => void): Promise<void> {
+    this.onMessage = onMessage
+    this.resubscribe()
+    await this.untilUp()
+  }
+
+  /** Resolves once both connections are up and the subscription is active; from then on, reports status. */
+  protected async untilUp(): Promise<void> {
+    const up = () => this.pubReady && this.subActive
+    // Checked again after each wait: a connection event may land before this continuation runs, and
+    // the core only listens to status reports once this promise has resolved.
+    while (!this.closed && !up()) await this.until(up)
+    this.started = true
+    this.reported = 'ready'
+  }
+
+  publish(payload: Payload): Promise<void> {
+    const { pub } = this
+    const { channel, sharded } = this.settings
+    const message = asRedisValue(payload)
+    const sent = sharded ? pub.spublish(channel, message) : pub.publish(channel, message)
+    return sent.then(ignore, this.publishFailed)
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    clearTimeout(this.retryTimer)
+    this.settle()
+    for (const [client, event, listener] of this.attached.splice(0)) client.off(event, listener)
+    const { pub, sub, ownsPub } = this
+    await Promise.all([closeClient(sub), ownsPub ? closeClient(pub) : undefined])
+  }
+
+  /** Follows a connection's state; a Cluster reports the same events for the cluster as a whole. */
+  private watch(client: RedisClient, role: 'pub' | 'sub'): void {
+    const set = (up: boolean) => {
+      if (role === 'pub') this.pubReady = up
+      else if (!up) this.subActive = false
+    }
+    this.listen(client, 'ready', () => {
+      set(true)
+      this.update()
+    })
+    this.listen(client, 'close', () => {
+      set(false)
+      this.update()
+    })
+    this.listen(client, 'end', () => {
+      set(false)
+      this.problem(new Error(`the ${role} connection ended and will not be retried (see retryStrategy)`))
+      this.update()
+    })
+    this.listen(client, 'error', (error: Error) => this.problem(error))
+    this.listen(client, 'node error', (error: Error) => this.problem(error))
+  }
+
+  private listen(client: RedisClient, event: string, listener: Listener): void {
+    client.on(event, listener)
+    this.attached.push([client, event, listener])
+  }
+
+  // The subscriber connection is the adapter's own and carries this one channel, so no channel check
+  // (with a `keyPrefix`, ioredis prefixes sharded channels, and the name would not match `key` anyway).
+  private readonly receive = (_channel: Buffer, message: Buffer): void => {
+    this.onMessage?.(message)
+  }
+
+  /** The subscriber connection is (back) up. */
+  protected subscriberReady(): void {
+    this.resubscribe()
+  }
+
+  /** The subscriber connection was lost (the `watch` listener already marked it inactive). */
+  protected subscriberLost(): void {}
+
+  private resubscribe(): void {
+    const { sub, settings } = this
+    if (this.closed || this.onMessage === undefined || this.subscribing || sub.status !== 'ready') return
+    this.subscribing = true
+    const request = settings.sharded ? sub.ssubscribe(settings.channel) : sub.subscribe(settings.channel)
+    request.then(
+      () => {
+        this.subscribing = false
+        this.retries = 0
+        this.subActive = sub.status === 'ready'
+        debug('subscribed to %s at %s', settings.channel, this.target)
+        this.update()
+      },
+      (error: unknown) => {
+        this.subscribing = false
+        this.problem(error)
+        if (this.closed) return
+        // e.g. an ACL without the channel: try again later, without a tight loop.
+        this.retryTimer = setTimeout(() => this.resubscribe(), Math.min(100 * 2 ** this.retries++, 5_000))
+        this.retryTimer.unref()
+      }
+    )
+  }
+
+  /** A publish that fails because the connection is gone goes back to the core's outbox. */
+  protected readonly publishFailed = (error: unknown): never => {
+    if (this.pub.status !== 'ready') {
+      this.pubReady = false
+      // Told again even if already told: the core may have missed it during startup.
+      this.reported = undefined
+      this.lastError = error
+      this.update()
+    }
+    throw error
+  }
+
+  /** Tells the core about a change of readiness, once per change, after startup. */
+  protected update(): void {
+    this.settle()
+    const up = this.pubReady && this.subActive
+    if (up) {
+      this.lastProblem = undefined
+      this.lastError = undefined
+    }
+    if (this.closed || !this.started) return
+    const next = up ? 'ready' : 'reconnecting'
+    if (next === this.reported) return
+    this.reported = next
+    debug('%s at %s', next, this.target)
+    if (up) {
+      this.hooks?.status('ready')
+      return
+    }
+    const text = `Lost the connection to Redis at ${this.target}; reconnecting`
+    const error = new SyncConnectionError(this.target, text, { cause: this.lastError })
+    this.hooks?.status('reconnecting', error)
+    // Also an error event: apps alert on `sync-error`, and a clean close by Redis brings no driver error.
+    this.report(text, error)
+  }
+
+  /** Reports a driver error once per distinct failure, not once per retry. */
+  protected problem(error: unknown): void {
+    if (this.closed) return
+    this.lastError = error
+    const text = `Redis at ${this.target}: ${messageOf(error)}`
+    debug(text)
+    this.report(text, new SyncConnectionError(this.target, text, { cause: error }))
+  }
+
+  private report(text: string, error: SyncConnectionError): void {
+    // Numbers masked: retry messages differ only in delays ("Retrying from scratch after 30ms").
+    const problem = text.replace(/\d+/g, '#')
+    if (problem === this.lastProblem) return
+    this.lastProblem = problem
+    this.hooks?.error(error)
+  }
+
+  private until(check: () => boolean): Promise<void> {
+    if (this.closed || check()) return Promise.resolve()
+    return new Promise((resolve) => this.waiters.push({ check, resolve }))
+  }
+
+  // Waiters also end on close, so a startup still waiting for Redis finishes instead of hanging.
+  private settle(): void {
+    if (this.waiters.length === 0) return
+    const waiting = this.waiters
+    this.waiters = []
+    for (const waiter of waiting) {
+      if (this.closed || waiter.check()) waiter.resolve()
+      else this.waiters.push(waiter)
+    }
+  }
+}

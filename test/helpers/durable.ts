@@ -1,0 +1,94 @@
+/**
+ * Adapter-level helpers for durable delivery tests: an adapter made through its factory, with plain
+ * callbacks that record what it hands over, reports and counts.
+ */
+import type {
+  Adapter,
+  AdapterCapabilities,
+  DurableHooks,
+  DurableLog,
+  Position,
+  StartPosition
+} from '../../src/adapter'
+import type { SyncError } from '../../src/errors'
+import { waitFor } from './apps'
+
+export type DurableAdapter = Adapter & DurableLog & { readonly capabilities: AdapterCapabilities }
+
+export type Gap = Parameters<DurableHooks['gap']>[0]
+
+/** One adapter and everything it reported. */
+export interface Instance {
+  name: string
+  adapter: DurableAdapter
+  messages: { text: string; position: Position }[]
+  gaps: Gap[]
+  statuses: ('ready' | 'reconnecting')[]
+  errors: SyncError[]
+  /** The texts handed over, in order. */
+  texts(): string[]
+  /** Name, last status and counters, for failure messages. */
+  describe(): string
+}
+
+/** Wraps an adapter (already created) and connects it; `subscribe` opens its durable subscription. */
+export async function connectInstance(name: string, adapter: Adapter): Promise<Instance> {
+  const instance: Instance = {
+    name,
+    adapter: adapter as DurableAdapter,
+    messages: [],
+    gaps: [],
+    statuses: [],
+    errors: [],
+    texts: () => instance.messages.map(({ text }) => text),
+    describe: () =>
+      `${name}: status ${instance.statuses.at(-1) ?? 'none'} (${instance.statuses.join('>')}), ` +
+      `${instance.messages.length} messages, ${instance.gaps.length} gaps, ${instance.errors.length} errors` +
+      (instance.errors.length > 0 ? ` (last: ${instance.errors.at(-1)?.message})` : '')
+  }
+  await adapter.connect({
+    status: (status) => instance.statuses.push(status),
+    error: (error) => instance.errors.push(error)
+  })
+  return instance
+}
+
+export async function subscribe(instance: Instance, start: StartPosition): Promise<void> {
+  await instance.adapter.subscribeDurable(start, {
+    message: (payload, position) => {
+      const text = typeof payload === 'string' ? payload : Buffer.from(payload).toString()
+      instance.messages.push({ text, position })
+    },
+    gap: (gap) => instance.gaps.push(gap)
+  })
+}
+
+/** Waits (bounded) until `check` holds; on timeout the error says what each instance reported. */
+export async function waitOn(
+  instances: Instance[],
+  what: string,
+  check: () => boolean,
+  timeoutMs = 10_000
+): Promise<void> {
+  try {
+    await waitFor(what, check, timeoutMs)
+  } catch (error) {
+    const states = instances.map((instance) => instance.describe()).join('; ')
+    throw new Error(`${(error as Error).message}. ${states}`)
+  }
+}
+
+/** Publishes `texts` one after the other (each confirmed before the next) and returns their positions. */
+export async function publishAll(instance: Instance, texts: string[]): Promise<Position[]> {
+  const positions: Position[] = []
+  for (const text of texts) {
+    const position = await instance.adapter.publishDurable(text)
+    if (position === undefined) throw new Error(`${instance.name}: publishDurable gave no position`)
+    positions.push(position)
+  }
+  return positions
+}
+
+/** `count` texts `<prefix>-0` … */
+export const texts = (prefix: string, count: number): string[] =>
+  Array.from({ length: count }, (_, i) => `${prefix}-${i}`)
