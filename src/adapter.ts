@@ -8,13 +8,23 @@ export { redact } from './engine/options'
 /** The options an adapter factory gets: the bus's, validated with defaults, and its own as given. */
 export type ResolvedOptions = EngineOptions
 
+/** More about a status change, where the adapter knows it. */
+export interface StatusDetail {
+  /**
+   * `reconnecting` only for publishing: the subscription stayed up (a separate publisher connection was
+   * lost). Plain pub/sub then has no reason to hold the outbox for other instances after it is back.
+   * @default false
+   */
+  subscriptionKept?: boolean
+}
+
 /** What the core gives an adapter to report back with. */
 export interface AdapterHooks {
   /**
    * The connection was lost (`reconnecting`) or the subscription is active again (`ready`).
    * The core queues publishes in its outbox while not ready and flushes them on `ready`.
    */
-  status(status: 'ready' | 'reconnecting', cause?: Error): void
+  status(status: 'ready' | 'reconnecting', cause?: Error, detail?: StatusDetail): void
   /** An operational problem the app should hear about; it never stops the adapter. */
   error(error: SyncError): void
 }

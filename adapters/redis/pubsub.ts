@@ -34,6 +34,7 @@ export class RedisAdapter implements Adapter {
   private started = false
   protected closed = false
   private reported: 'ready' | 'reconnecting' | undefined
+  private reportedKept = false
   private lastProblem: string | undefined
   private lastError: unknown
   private retryTimer: NodeJS.Timeout | undefined
@@ -191,8 +192,13 @@ export class RedisAdapter implements Adapter {
     }
     if (this.closed || !this.started) return
     const next = up ? 'ready' : 'reconnecting'
-    if (next === this.reported) return
+    // Only the publisher is down while the subscriber stays up (an idle timeout on one connection): told
+    // once, and told again if the subscriber goes down too.
+    const kept = !up && this.subActive
+    if (next === this.reported && (up || kept || !this.reportedKept)) return
+    const again = next === this.reported
     this.reported = next
+    this.reportedKept = kept
     debug('%s at %s', next, this.target)
     if (up) {
       this.hooks?.status('ready')
@@ -200,7 +206,8 @@ export class RedisAdapter implements Adapter {
     }
     const text = `Lost the connection to Redis at ${this.target}; reconnecting`
     const error = new SyncConnectionError(this.target, text, { cause: this.lastError })
-    this.hooks?.status('reconnecting', error)
+    this.hooks?.status('reconnecting', error, { subscriptionKept: kept })
+    if (again) return
     // Also an error event: apps alert on `sync-error`, and a clean close by Redis brings no driver error.
     this.report(text, error)
   }

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto'
-import type { Adapter } from '../adapter'
+import type { Adapter, Position } from '../adapter'
 import { SyncConfigError, type DropReason, type SyncError } from '../errors'
 import { Codec, type DeliveryMode, type Message } from '../protocol/codec'
 import type { Envelope } from '../protocol/envelope'
 import type { Payload, Serializer } from '../protocol/serializers'
 import { createDebug } from './debug'
+import type { SyncGap } from './durable'
 import { runEngine, type Engine } from './engine'
 import type { EngineOptions } from './options'
 import { createStats, snapshot, type SyncStats, type SyncStatus, type SyncStatusEvent } from './stats'
@@ -21,11 +22,16 @@ export interface BusListeners {
    * A message arrived from the broker, before decoding. By default it is decoded at once with
    * `receive`; a binding may route it first (the Feathers binding emits it as `sync-in`).
    */
-  incoming?(payload: Payload): void
+  incoming?(payload: Payload, position?: Position): void
+  /** Durable delivery found messages that retention dropped before this instance read them. */
+  gap?(gap: SyncGap): void
 }
 
-/** A decoded message handed to subscribers, with whether this instance sent it. */
-export type Delivery = { envelope: Envelope; own: boolean }
+/**
+ * A decoded message handed to subscribers, with whether this instance sent it and, in durable mode, its
+ * position in the channel's log.
+ */
+export type Delivery = { envelope: Envelope; own: boolean; position?: Position }
 
 /**
  * The framework-agnostic core: one per app and channel. It owns the codec (envelope, serializer,
@@ -85,8 +91,15 @@ export class Bus {
       drop: (reason, error) => this.drop(reason, error),
       refresh: (payload) => this.codec.refresh(payload),
       setStatus: (status, cause) => this.setStatus(status, cause),
-      received: (payload) =>
-        this.listeners.incoming ? this.listeners.incoming(payload) : this.receive(payload)
+      received: (payload, position) =>
+        this.listeners.incoming
+          ? this.listeners.incoming(payload, position)
+          : this.receive(payload, position),
+      gap: (gap) => {
+        this.counters.gaps.reported++
+        if (gap.missing !== undefined) this.counters.gaps.missing += gap.missing
+        this.call(() => this.listeners.gap?.(gap))
+      }
     })
     this.ready = this.engine.ready
   }
@@ -110,11 +123,17 @@ export class Bus {
     this.engine?.send(payload)
   }
 
-  /** Decodes an incoming message and hands it to every subscriber; drops are counted and reported. */
-  receive(raw: Payload, mode: DeliveryMode = 'broadcast'): Delivery | undefined {
+  /**
+   * Decodes an incoming message and hands it to every subscriber; drops are counted and reported. A
+   * message with a `position` came from a durable log and is judged by the durable policy.
+   */
+  receive(raw: Payload, position?: Position): Delivery | undefined {
     this.counters.received++
-    const delivery = this.codec.decode(raw, mode)
-    if (delivery) for (const subscriber of this.subscribers) subscriber(delivery)
+    const mode: DeliveryMode = position === undefined ? 'broadcast' : 'durable'
+    const decoded = this.codec.decode(raw, mode)
+    if (!decoded) return undefined
+    const delivery: Delivery = position === undefined ? decoded : { ...decoded, position }
+    for (const subscriber of this.subscribers) subscriber(delivery)
     return delivery
   }
 

@@ -1,4 +1,4 @@
-import type { Adapter } from '../adapter'
+import type { Adapter, AdapterHooks, Position } from '../adapter'
 import {
   SyncConnectionError,
   SyncError,
@@ -10,6 +10,7 @@ import {
 } from '../errors'
 import type { Payload } from '../protocol/serializers'
 import { createDebug } from './debug'
+import { durableSessionFor, type SyncGap } from './durable'
 import type { EngineOptions } from './options'
 import { Outbox, sizeOf } from './outbox'
 import { isPromise, withTimeout } from './timeout'
@@ -28,8 +29,10 @@ export interface EngineHost {
   /** Gives a message that waited a fresh signature time. */
   refresh(payload: Payload): Payload
   setStatus(status: SyncStatus, cause?: Error): void
-  /** A message arrived from the broker. */
-  received(payload: Payload): void
+  /** A message arrived from the broker; `position` is its place in the log in durable mode. */
+  received(payload: Payload, position?: Position): void
+  /** Durable delivery found messages that retention dropped before this instance read them. */
+  gap(gap: SyncGap): void
 }
 
 /** A running adapter: where messages are sent, when it is ready, how it stops. */
@@ -49,13 +52,15 @@ export interface Engine {
 export function runEngine(adapter: Adapter, options: EngineOptions, host: EngineHost): Engine {
   const state = host
   const { stats } = host
+  const durable = durableSessionFor(adapter, options)
   const outbox = new Outbox(options.outbox)
   let connected = false
   let subscribed = false
   let closed = false
   let overflowReported = false
   // After a reconnect, what queued during the outage waits this long for the other instances to be back.
-  const resumeDelayMs = options.resumeDelayMs ?? adapter.resumeDelayMs ?? 0
+  // Never in durable mode: the log keeps what they miss, so nothing waits on a timer.
+  const resumeDelayMs = durable ? 0 : (options.resumeDelayMs ?? adapter.resumeDelayMs ?? 0)
   let holdTimer: NodeJS.Timeout | undefined
   let inflight = 0
   let sendSeq = 0
@@ -116,7 +121,7 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
   }
   const send = (payload: Payload, seq = ++sendSeq) => {
     try {
-      const result = adapter.publish(payload)
+      const result = durable ? durable.publish(payload) : adapter.publish(payload)
       if (!isPromise(result)) return
       inflight++
       result.then(
@@ -175,8 +180,11 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
   const showStatus = (status: 'ready' | 'reconnecting', cause?: Error) => {
     if (host.status !== 'closing') host.setStatus(status, cause)
   }
-  const hooks = {
-    status(status: 'ready' | 'reconnecting', cause?: Error) {
+  // Whether the subscription was lost since the last hold: a publisher connection that flaps alone (an idle
+  // timeout in a proxy) says nothing about the other instances, so it is no reason to hold.
+  let subscriptionLost = false
+  const hooks: AdapterHooks = {
+    status(status, cause, detail) {
       if (closed || !subscribed) return
       if (status === 'ready') {
         const back = !connected
@@ -184,11 +192,14 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
         connected = true
         overflowReported = false
         showStatus('ready')
-        if (back && resumeDelayMs > 0 && queued()) holdThenFlush()
+        // A hold under way keeps its deadline: reconnects during it do not restart it (or it could starve).
+        if (holdTimer !== undefined) return
+        if (back && subscriptionLost && resumeDelayMs > 0 && queued()) holdThenFlush()
         else flush()
+        subscriptionLost = false
       } else {
         connected = false
-        release()
+        if (detail?.subscriptionKept !== true) subscriptionLost = true
         showStatus('reconnecting', cause)
       }
     },
@@ -197,9 +208,9 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
       state.report(error)
     }
   }
-  const onMessage = (payload: Payload) => {
+  const onMessage = (payload: Payload, position?: Position) => {
     try {
-      host.received(payload)
+      host.received(payload, position)
     } catch (cause) {
       state.report(new SyncError('SYNC_DELIVERY', 'A listener threw on an incoming message', { cause }))
     }
@@ -207,7 +218,15 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
 
   const startup = (async () => {
     await adapter.connect(hooks)
-    await adapter.subscribe(onMessage)
+    if (durable) {
+      await durable.subscribe({
+        message: (payload, position) => onMessage(payload, position),
+        gap: (gap) => host.gap(gap),
+        report: (error) => state.report(error)
+      })
+    } else {
+      await adapter.subscribe(onMessage)
+    }
     if (closed) return
     subscribed = true
     connected = true
@@ -263,6 +282,7 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
     retry = []
     retryBytes = 0
     syncOutbox()
+    await durable?.flush({ report: (error) => state.report(error) })
     try {
       await adapter.close()
     } catch (cause) {

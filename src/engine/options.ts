@@ -101,6 +101,15 @@ function positive(option: string, value: unknown, fallback: number): number {
   return value
 }
 
+/** A whole number > 0, or `fallback` when undefined. */
+function whole(option: string, value: unknown, fallback: number): number {
+  const number = positive(option, value, fallback)
+  if (!Number.isSafeInteger(number)) {
+    throw new SyncConfigError(option, `Option "${option}" must be a whole number, got ${String(value)}`)
+  }
+  return number
+}
+
 /**
  * Validates the bus options once, naming the bad one, and returns a new object with defaults. Options it
  * does not know (an adapter's, a binding's) are copied through for their owners to check.
@@ -168,9 +177,9 @@ function parseDurable(durable: BaseSyncOptions['durable']): ResolvedDurable | fa
     )
   }
   return {
-    maxMessages: positive('durable.maxMessages', durable.maxMessages, DURABLE_DEFAULTS.maxMessages),
-    maxAgeMs: positive('durable.maxAgeMs', durable.maxAgeMs, DURABLE_DEFAULTS.maxAgeMs),
-    maxBytes: positive('durable.maxBytes', durable.maxBytes, DURABLE_DEFAULTS.maxBytes),
+    maxMessages: whole('durable.maxMessages', durable.maxMessages, DURABLE_DEFAULTS.maxMessages),
+    maxAgeMs: whole('durable.maxAgeMs', durable.maxAgeMs, DURABLE_DEFAULTS.maxAgeMs),
+    maxBytes: whole('durable.maxBytes', durable.maxBytes, DURABLE_DEFAULTS.maxBytes),
     ...(consumerName === undefined ? {} : { consumerName })
   }
 }

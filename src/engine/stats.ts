@@ -27,6 +27,11 @@ export interface SyncStats {
   reconnects: number
   /** Messages waiting for the broker right now. */
   outbox: { messages: number; bytes: number }
+  /**
+   * Durable delivery: gaps reported (`sync-gap`), and the messages they lost where the broker counts
+   * them (JetStream, RabbitMQ streams; Redis gaps add to `reported` only).
+   */
+  gaps: { reported: number; missing: number }
 }
 
 export const emptyDropCounts = (): Record<DropReason, number> => ({
@@ -52,12 +57,14 @@ export const createStats = (): SyncStats => ({
   dropped: emptyDropCounts(),
   publishErrors: 0,
   reconnects: 0,
-  outbox: { messages: 0, bytes: 0 }
+  outbox: { messages: 0, bytes: 0 },
+  gaps: { reported: 0, missing: 0 }
 })
 
 /** A copy that the caller may keep and compare. */
 export const snapshot = (stats: SyncStats): SyncStats => ({
   ...stats,
   dropped: { ...stats.dropped },
-  outbox: { ...stats.outbox }
+  outbox: { ...stats.outbox },
+  gaps: { ...stats.gaps }
 })

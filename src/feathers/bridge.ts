@@ -3,6 +3,7 @@ import { Bus } from '../engine/bus'
 import type { EngineOptions } from '../engine/options'
 import { SyncDeliveryError, SyncMessageError, SyncPublishError, SyncSerializationError } from '../errors'
 import type { Envelope } from '../protocol/envelope'
+import type { Position } from '../adapter'
 import type { Payload, Serializer } from '../protocol/serializers'
 import { SYNC, remoteContext } from './context'
 import { SyncState } from './handle'
@@ -50,7 +51,9 @@ export function installBridge(
     {
       status: (event) => app.emit('sync-status', event),
       error: (error) => app.emit('sync-error', error),
-      incoming: (payload) => app.emit('sync-in', payload)
+      // The position rides along as a second argument; feathers-sync style listeners read only the first.
+      incoming: (payload, position) => app.emit('sync-in', payload, position),
+      gap: (gap) => app.emit('sync-gap', gap)
     },
     serializer
   )
@@ -59,8 +62,8 @@ export function installBridge(
   const pending = new Map<number, unknown>()
   let attached = true
 
-  const receive = (raw: Payload) => {
-    if (attached) bus.receive(raw)
+  const receive = (raw: Payload, position?: Position) => {
+    if (attached) bus.receive(raw, position)
   }
   const detach = () => {
     attached = false
