@@ -42,8 +42,12 @@ export interface CoreOptions extends SecurityOptions {
   /** Names of `params` that travel with the default context builder. @default ['query', 'provider', 'route'] */
   contextParams?: readonly string[]
   /**
-   * Also send the event data as `context.result`. Turn it on while feathers-sync 3.x instances share the
-   * channel: their socket dispatchers send `context.dispatch || context.result` to clients. @default false
+   * Also send the event data as `context.result`, which feathers-sync 3.x instances need: their socket
+   * dispatchers send `context.dispatch || context.result` to their clients, so without it the clients of
+   * an instance not yet upgraded get events without data. It roughly doubles the bytes of each message
+   * (see docs/benchmarks.md); set `false` once no feathers-sync instance shares the channel.
+   * Receivers of this library ignore it: their `context.result` is the event data itself.
+   * @default true
    */
   includeResult?: boolean
 }
@@ -96,7 +100,7 @@ function resolveCoreOptions(options: CoreOptions): ResolvedCoreOptions {
   const params = options.contextParams ?? DEFAULT_CONTEXT_PARAMS
   return {
     emitOrder: options.emitOrder ?? 'local-first',
-    includeResult: options.includeResult ?? false,
+    includeResult: options.includeResult ?? true,
     context: options.context ?? ((ctx) => travellingContext(ctx, params)),
     maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
     // Bound to the channel (`key`, given to the core by the runner), so frames cannot be moved between channels.
@@ -357,7 +361,11 @@ export function installCore(app: Application, options: CoreOptions = {}): CoreSt
 /**
  * The bridge alone, for custom adapters written the feathers-sync way:
  * `app.configure(core)`, set `app.sync`, publish what arrives on `sync-out`, emit `sync-in`.
+ * `core.SYNC` is the opt-out symbol, where feathers-sync has it too.
  */
-export const core = (app: Application): void => {
-  installCore(app)
-}
+export const core: ((app: Application) => void) & { readonly SYNC: typeof SYNC } = Object.assign(
+  (app: Application): void => {
+    installCore(app)
+  },
+  { SYNC: SYNC as typeof SYNC }
+)

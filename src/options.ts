@@ -5,6 +5,7 @@ import type { RedisAdapterOptions } from '../adapters/redis'
 import type { Adapter } from './adapter'
 import { DEFAULT_MAX_MESSAGE_BYTES, type CoreOptions } from './core'
 import { SyncConfigError } from './errors'
+import { checkOptionNames } from './option-names'
 import { OUTBOX_DEFAULTS, type OutboxOptions } from './outbox'
 import { Sealer } from './security'
 import type { SerializerOptions } from './serializers'
@@ -67,14 +68,19 @@ function positive(option: string, value: unknown, fallback: number): number {
   return value
 }
 
-/** Validates the options once, naming the bad one, and returns a new object with defaults. */
-export function parseOptions(options: SyncOptions): ResolvedOptions {
+/**
+ * Validates the options once, naming the bad one, and returns a new object with defaults. A string is
+ * taken as the `uri`: `sync('redis://host:6379')`.
+ */
+export function parseOptions(input: SyncOptions | string): ResolvedOptions {
+  const options: SyncOptions = typeof input === 'string' ? { uri: input } : input
   if (typeof options !== 'object' || options === null) {
     throw new SyncConfigError(
       'options',
-      `sync() expects an options object, got ${options === null ? 'null' : typeof options}`
+      `sync() expects an options object or a URI string, got ${options === null ? 'null' : typeof options}`
     )
   }
+  checkOptionNames(options)
   const { uri, key = DEFAULT_KEY, emitOrder, context, contextParams, outbox = {}, secrets, encrypt } = options
   if (uri !== undefined && (typeof uri !== 'string' || uri === '')) {
     throw new SyncConfigError('uri', `Option "uri" must be a non-empty string, got ${JSON.stringify(uri)}`)
@@ -141,4 +147,37 @@ export function redact(uri: string): string {
     /^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)?[^]*@/,
     (_match, scheme?: string) => `${scheme ?? ''}***@`
   )
+}
+
+const MAX_COMPARE_DEPTH = 32
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> => {
+  if (typeof value !== 'object' || value === null) return false
+  const proto: unknown = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+/**
+ * The first option (a dotted path) whose value differs between two sets of resolved options, or
+ * `undefined` when they are the same. Plain objects and arrays are compared by content, bytes by value,
+ * everything else (functions, clients, adapters) by identity. A missing option equals `undefined`.
+ */
+export function differingOption(before: unknown, now: unknown, path = '', depth = 0): string | undefined {
+  if (Object.is(before, now)) return undefined
+  const here = path === '' ? 'options' : path
+  if (depth > MAX_COMPARE_DEPTH) return here
+  if (before instanceof Uint8Array && now instanceof Uint8Array) {
+    return Buffer.compare(before, now) === 0 ? undefined : here
+  }
+  if (Array.isArray(before) && Array.isArray(now)) {
+    if (before.length !== now.length) return here
+    const same = before.every((item, i) => differingOption(item, now[i], here, depth + 1) === undefined)
+    return same ? undefined : here
+  }
+  if (!isPlainObject(before) || !isPlainObject(now)) return here
+  for (const key of new Set([...Object.keys(before), ...Object.keys(now)])) {
+    const found = differingOption(before[key], now[key], path === '' ? key : `${path}.${key}`, depth + 1)
+    if (found !== undefined) return found
+  }
+  return undefined
 }

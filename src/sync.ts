@@ -2,7 +2,7 @@ import type { Application } from '@feathersjs/feathers'
 import { SYNC } from './context'
 import { core, coreState } from './core'
 import { SyncConfigError } from './errors'
-import { parseOptions, schemeOf, type SyncOptions } from './options'
+import { differingOption, parseOptions, schemeOf, type ResolvedOptions, type SyncOptions } from './options'
 import { factoryFor, registerAdapter, type AdapterFactory } from './registry'
 import { runAdapter } from './runner'
 import { resolveSerializer } from './serializers'
@@ -73,53 +73,73 @@ function pickFactory(options: SyncOptions, adapterName: string | undefined): Ada
   )
 }
 
-function configureWith(options: SyncOptions, adapterName?: string): Configure {
+/** The options each app was configured with, to tell a repeated `configure` from a conflicting one. */
+const configured = new WeakMap<Application, ResolvedOptions>()
+
+function configureWith(options: SyncOptions | string, adapterName?: string): Configure {
   const resolved = parseOptions(options)
-  const serializer = resolveSerializer(options)
+  const serializer = resolveSerializer(resolved)
   const factory = pickFactory(resolved, adapterName)
   return (app) => {
     const adapter = factory(resolved)
     const running = coreState(app)?.handle
     if (running?.closer) {
-      if (running.type === adapter.type) return
-      throw new SyncConfigError(
-        'uri',
-        `This app already syncs through "${running.type}"; it cannot use "${adapter.type}" too`
-      )
+      if (running.type !== adapter.type) {
+        throw new SyncConfigError(
+          'uri',
+          `This app already syncs through "${running.type}"; it cannot use "${adapter.type}" too`
+        )
+      }
+      // The same options again are harmless (plugins may be configured twice); others would be ignored.
+      const before = configured.get(app)
+      const option = before && differingOption(before, resolved)
+      if (option !== undefined) {
+        throw new SyncConfigError(
+          option,
+          `This app already syncs with other options ("${option}" differs); configure sync once per app`
+        )
+      }
+      return
     }
+    configured.set(app, resolved)
     runAdapter(app, adapter, resolved, serializer)
   }
 }
 
 /** The plugin function, shaped like feathers-sync's export. */
 export interface Sync {
-  (options: SyncOptions): Configure
+  (options: SyncOptions | string): Configure
   /** Redis and Redis-compatible servers, through ioredis. */
-  redis(options: SyncOptions): Configure
+  redis(options: SyncOptions | string): Configure
   /** RabbitMQ and other AMQP 0-9-1 brokers, through amqplib. */
-  amqp(options: SyncOptions): Configure
+  amqp(options: SyncOptions | string): Configure
   /** Alias of `amqp`. */
-  rabbitmq(options: SyncOptions): Configure
+  rabbitmq(options: SyncOptions | string): Configure
   /** NATS core pub/sub. */
-  nats(options: SyncOptions): Configure
+  nats(options: SyncOptions | string): Configure
   /** In-process bus for tests and single-process apps. */
-  memory(options?: SyncOptions): Configure
+  memory(options?: SyncOptions | string): Configure
   /** Node `cluster` workers on one machine, relayed by the primary. */
-  cluster(options?: SyncOptions): Configure
+  cluster(options?: SyncOptions | string): Configure
   /** The bridge alone, for custom adapters written the feathers-sync way. */
   core: typeof core
   /** Set `context[SYNC] = false` in a hook to keep that call's event local. */
   SYNC: typeof SYNC
 }
 
-/** `app.configure(sync({ uri }))`: picks the adapter from the URI scheme. */
-export const sync: Sync = Object.assign((options: SyncOptions) => configureWith(options), {
-  redis: (options: SyncOptions) => configureWith(options, 'redis'),
-  amqp: (options: SyncOptions) => configureWith(options, 'amqp'),
-  rabbitmq: (options: SyncOptions) => configureWith(options, 'amqp'),
-  nats: (options: SyncOptions) => configureWith(options, 'nats'),
-  memory: (options: SyncOptions = {}) => configureWith(options, 'memory'),
-  cluster: (options: SyncOptions = {}) => configureWith(options, 'cluster'),
+type Options = SyncOptions | string
+
+/**
+ * `app.configure(sync({ uri }))`, or `sync(uri)`: picks the adapter from the URI scheme. Each option
+ * is checked at once; an unknown name throws a `SyncConfigError` naming the closest known one.
+ */
+export const sync: Sync = Object.assign((options: Options) => configureWith(options), {
+  redis: (options: Options) => configureWith(options, 'redis'),
+  amqp: (options: Options) => configureWith(options, 'amqp'),
+  rabbitmq: (options: Options) => configureWith(options, 'amqp'),
+  nats: (options: Options) => configureWith(options, 'nats'),
+  memory: (options: Options = {}) => configureWith(options, 'memory'),
+  cluster: (options: Options = {}) => configureWith(options, 'cluster'),
   core,
   SYNC: SYNC as typeof SYNC
 })

@@ -26,6 +26,13 @@ export interface NatsAdapterOptions {
   confirmPublish?: boolean
 }
 
+/** Every option of `NatsAdapterOptions`; a missing or extra name does not compile. */
+export const NATS_OPTION_KEYS = {
+  natsConnectionOptions: true,
+  natsConnection: true,
+  confirmPublish: true
+} satisfies Record<keyof NatsAdapterOptions, true>
+
 /** What the adapter needs, checked once at configure time. */
 export interface NatsSettings {
   subject: string
