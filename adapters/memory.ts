@@ -13,6 +13,9 @@ export interface MemoryAdapterOptions {
   name?: string
 }
 
+/** Every option of `MemoryAdapterOptions`; a missing or extra name does not compile. */
+export const MEMORY_OPTION_KEYS = { name: true } satisfies Record<keyof MemoryAdapterOptions, true>
+
 type Subscriber = (payload: Payload) => void
 
 /**

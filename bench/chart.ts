@@ -5,9 +5,15 @@
 import type { Impl, Transport } from './protocol'
 import type { SummaryRow } from './summary'
 
-const COLORS: Record<Impl, string> = { fanout: '#2b6cb0', 'feathers-sync': '#dd8452', bare: '#8c8c8c' }
+const COLORS: Record<Impl, string> = {
+  fanout: '#2b6cb0',
+  'fanout-lean': '#63b3ed',
+  'feathers-sync': '#dd8452',
+  bare: '#8c8c8c'
+}
 const LABELS: Record<Impl, string> = {
   fanout: 'feathers-fanout',
+  'fanout-lean': 'feathers-fanout, includeResult: false',
   'feathers-sync': 'feathers-sync 3.1.1',
   bare: 'bare client'
 }
@@ -79,7 +85,7 @@ function panel(rows: SummaryRow[], transports: Transport[], impls: Impl[], spec:
 export function chart(summary: SummaryRow[], size: number, perSecond: number): string {
   const rows = summary.filter((row) => row.size === size)
   const transports = [...new Set(rows.map((row) => row.transport))]
-  const impls = (['fanout', 'feathers-sync', 'bare'] as Impl[]).filter((impl) =>
+  const impls = (['fanout', 'fanout-lean', 'feathers-sync', 'bare'] as Impl[]).filter((impl) =>
     rows.some((r) => r.impl === impl)
   )
   const width = PANEL.width * 2 + 20

@@ -13,6 +13,8 @@ export interface WireSize {
   size: number
   /** feathers-fanout's message; the bare clients send the same bytes. */
   fanout: number
+  /** feathers-fanout's message with `includeResult: false`. */
+  fanoutLean: number
   feathersSync: number
 }
 
@@ -48,7 +50,8 @@ function setup(result: BenchResult): string[] {
     ...result.wire.map(
       (wire) =>
         `- A ${sizeLabel(wire.size)} event is ${count(wire.fanout)} bytes on the wire with feathers-fanout and the bare ` +
-        `clients, ${count(wire.feathersSync)} with feathers-sync (it also sends the hook context's \`data\`, \`result\` and \`arguments\`).`
+        `clients (${count(wire.fanoutLean)} with \`includeResult: false\`), ${count(wire.feathersSync)} with ` +
+        `feathers-sync (it also sends the hook context's \`data\`, \`result\` and \`arguments\`).`
     )
   ]
 }
@@ -76,6 +79,34 @@ function losses(result: BenchResult): string[] {
   return lines.length > 0
     ? ['Not every event arrived exactly once:', '', ...lines]
     : ['Every implementation delivered every event exactly once to every subscriber, in every round.']
+}
+
+/**
+ * What the `includeResult` default costs: bytes from the wire samples, throughput from the rounds of
+ * `fanout` paired with those of `fanout-lean` (only when this run measured both).
+ */
+export function includeResultCost(result: Pick<BenchResult, 'wire' | 'ratios' | 'command'>): string[] {
+  const lines = ['### What the `includeResult` default costs', '']
+  for (const wire of result.wire) {
+    const extra = ((wire.fanout / wire.fanoutLean - 1) * 100).toFixed(0)
+    lines.push(
+      `- ${sizeLabel(wire.size)} record: ${count(wire.fanout)} bytes per message by default, ${count(wire.fanoutLean)} ` +
+        `with \`includeResult: false\` (${extra} % more).`
+    )
+  }
+  const rows = result.ratios.filter((row) => row.versus === 'fanout-lean')
+  for (const row of rows) {
+    lines.push(
+      `- ${row.transport}, ${sizeLabel(row.size)}: throughput by default is ${row.throughput.toFixed(2)}× that with ` +
+        `\`includeResult: false\`, p99 latency ${row.p99.toFixed(2)}× (\`${result.command}\`).`
+    )
+  }
+  if (rows.length === 0) {
+    lines.push(
+      '- Throughput: not measured in this run; `npm run bench -- --broker redis --impl fanout,fanout-lean` compares both.'
+    )
+  }
+  return lines
 }
 
 function targetList(checks: TargetCheck[]): string[] {
@@ -159,6 +190,8 @@ function markdown(result: BenchResult): string {
     '',
     ...losses(result),
     '',
+    ...includeResultCost(result),
+    '',
     '### Targets',
     '',
     ...targetList(result.targets),
@@ -175,7 +208,8 @@ function markdown(result: BenchResult): string {
     'npm run bench -- --broker redis,nats --subscribers 3 --runs 5',
     '```',
     '',
-    'Flags: `--broker` (redis, amqp, nats, cluster), `--impl` (fanout, feathers-sync, bare), `--subscribers`,',
+    'Flags: `--broker` (redis, amqp, nats, cluster), `--impl` (fanout, feathers-sync, bare; `fanout-lean` is',
+    'feathers-fanout with `includeResult: false`, measured only when named), `--subscribers`,',
     '`--runs`, `--sizes` (bytes of event data), `--rate` (events/s of the latency runs), `--out` (where',
     '`latest.json` goes, default `bench/results`), `--no-docs` (leave this page alone). It needs `redis-server`,',
     '`nats-server` and `rabbitmq-server` installed, like the tests, and starts and stops its own on free',

@@ -105,7 +105,8 @@ async function wireSizes(sizes: number[]): Promise<WireSize[]> {
   const rows: WireSize[] = []
   for (const size of sizes) {
     const { bytes } = await sampleFanout('bench-fanout', size)
-    rows.push({ size, fanout: bytes, feathersSync: await sampleFeathersSync(size) })
+    const lean = await sampleFanout('bench-fanout', size, { includeResult: false })
+    rows.push({ size, fanout: bytes, fanoutLean: lean.bytes, feathersSync: await sampleFeathersSync(size) })
   }
   return rows
 }

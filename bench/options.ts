@@ -2,7 +2,7 @@
  * Command-line flags of `npm run bench`. Defaults give the full run (about 10 minutes on two cores);
  * `--quick` gives a short one with smaller counts.
  */
-import { IMPLS, TRANSPORTS, type Impl, type Transport } from './protocol'
+import { DEFAULT_IMPLS, IMPLS, TRANSPORTS, type Impl, type Transport } from './protocol'
 
 export interface BenchOptions {
   transports: Transport[]
@@ -27,7 +27,7 @@ export interface BenchOptions {
   command: string
 }
 
-const USAGE = `usage: npm run bench -- [--quick | --smoke] [--broker redis,amqp,nats,cluster] [--impl fanout,feathers-sync,bare]
+const USAGE = `usage: npm run bench -- [--quick | --smoke] [--broker redis,amqp,nats,cluster] [--impl fanout,fanout-lean,feathers-sync,bare]
        [--subscribers 2] [--runs 3] [--sizes 200,10240] [--rate 1000] [--out bench/results] [--no-docs]`
 
 // Tiny counts that only prove the script works end to end (test/bench-smoke.test.ts).
@@ -61,7 +61,7 @@ export function parseArgs(argv: string[]): BenchOptions {
   const quick = argv.includes('--quick')
   const options: BenchOptions = {
     transports: [...TRANSPORTS],
-    impls: [...IMPLS],
+    impls: [...DEFAULT_IMPLS],
     subscribers: 2,
     runs: quick ? 3 : 5,
     sizes: [200, 10_240],

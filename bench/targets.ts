@@ -31,7 +31,7 @@ export function checkTargets(
     if (row.versus === 'bare') {
       add(row.transport, 'throughput vs bare client', row.throughput, '≥ 0.9×', row.throughput >= 0.9)
       add(row.transport, 'p99 latency vs bare client', row.p99, '≤ 1.5×', row.p99 <= 1.5)
-    } else {
+    } else if (row.versus === 'feathers-sync') {
       const factor = FEATHERS_SYNC_FACTOR[row.transport]
       if (factor !== undefined) {
         add(

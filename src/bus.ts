@@ -2,6 +2,7 @@ import { CLIENT_OPTIONS, registerBuiltins, type AnyAdapterOptions } from '../ada
 import { Bus, type BusListeners } from './engine/bus'
 import { parseOptions, schemeOf, type BaseSyncOptions } from './engine/options'
 import { SyncConfigError } from './errors'
+import { checkOptionNames } from './option-names'
 import { resolveSerializer } from './protocol/serializers'
 import { factoryFor, type AdapterFactory } from './registry'
 
@@ -44,6 +45,7 @@ export function factoryFrom(options: BusOptions, adapterName?: string): AdapterF
  * @throws SyncConfigError for a bad option, naming it
  */
 export function createBus(options: BusOptions, listeners: BusListeners = {}): Bus {
+  if (typeof options === 'object' && options !== null) checkOptionNames(options)
   const resolved = { ...parseOptions(options), echo: options.echo === true }
   const serializer = resolveSerializer(options)
   const adapter = factoryFrom(resolved)(resolved)

@@ -63,7 +63,7 @@ describe('the published package', () => {
   })
 
   it('ships declarations that augment the Feathers application type', () => {
-    const declarations = readFileSync(join(root, 'dist/src/declarations.d.ts'), 'utf8')
+    const declarations = readFileSync(join(root, 'dist/src/feathers/declarations.d.ts'), 'utf8')
     expect(declarations).toContain("declare module '@feathersjs/feathers/lib/declarations'")
     expect(declarations).toContain('get sync(): SyncHandle')
   })

@@ -46,6 +46,12 @@ export interface AmqpAdapterOptions {
   amqpRecovery?: AmqpRecoveryOptions
 }
 
+/** Every option of `AmqpAdapterOptions`; a missing or extra name does not compile. */
+export const AMQP_OPTION_KEYS = {
+  amqpConnectionOptions: true,
+  amqpRecovery: true
+} satisfies Record<keyof AmqpAdapterOptions, true>
+
 /** Everything the adapter needs, worked out once at configure time. */
 export interface AmqpSettings {
   /** The URI with tuning in its query; it may hold credentials, so it is never shown. */

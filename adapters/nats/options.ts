@@ -32,6 +32,14 @@ export interface NatsAdapterOptions {
   jetstreamReplicas?: number
 }
 
+/** Every option of `NatsAdapterOptions`; a missing or extra name does not compile. */
+export const NATS_OPTION_KEYS = {
+  natsConnectionOptions: true,
+  natsConnection: true,
+  confirmPublish: true,
+  jetstreamReplicas: true
+} satisfies Record<keyof NatsAdapterOptions, true>
+
 /** What the adapter needs, checked once at configure time. */
 export interface NatsSettings {
   subject: string

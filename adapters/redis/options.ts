@@ -30,6 +30,15 @@ export interface RedisAdapterOptions {
   sharded?: boolean
 }
 
+/** Every option of `RedisAdapterOptions`; a missing or extra name does not compile. */
+export const REDIS_OPTION_KEYS = {
+  redisClient: true,
+  redisOptions: true,
+  clusterNodes: true,
+  clusterOptions: true,
+  sharded: true
+} satisfies Record<keyof RedisAdapterOptions, true>
+
 /** Where and how to connect, decided once at configure time. */
 export type RedisPlan =
   | { kind: 'client'; client: Redis | Cluster }

@@ -32,7 +32,8 @@ export class BareCodec {
       event: 'created',
       path: 'messages',
       data,
-      context: this.context,
+      // feathers-fanout sends the data again as `context.result` by default (includeResult).
+      context: 'result' in this.context ? Object.assign({}, this.context, { result: data }) : this.context,
       v: 1,
       sender: this.sender,
       id

@@ -20,6 +20,9 @@ function fanoutOptions({ transport, url, key }: ChildConfig): SyncOptions {
   return transport === 'cluster' ? { uri: 'cluster://', key } : { uri: url, key }
 }
 
+/** Every default but one: the data is not sent a second time as `context.result`. */
+const leanOptions = (config: ChildConfig): SyncOptions => ({ ...fanoutOptions(config), includeResult: false })
+
 function feathersSyncOptions({ transport, url, key }: ChildConfig): Record<string, unknown> {
   if (transport === 'cluster') throw new Error('feathers-sync has no cluster adapter')
   // Its NATS adapter publishes through natsConnectionOptions alone and ignores `uri` there.
@@ -42,6 +45,8 @@ async function createApp(
 }
 
 export const fanout: MemberFactory = (config, onRecord) => createApp(sync(fanoutOptions(config)), onRecord)
+
+export const fanoutLean: MemberFactory = (config, onRecord) => createApp(sync(leanOptions(config)), onRecord)
 
 export const feathersSyncMember: MemberFactory = (config, onRecord) =>
   createApp(feathersSync(feathersSyncOptions(config)), onRecord)

@@ -3,7 +3,7 @@
  * it, which the bare clients copy so that they carry the very same bytes.
  */
 import { feathers } from '@feathersjs/feathers'
-import { sync, type Adapter, type Payload } from '../../src/index'
+import { sync, type Adapter, type Payload, type SyncOptions } from '../../src/index'
 import { makeRecord, type BenchRecord } from '../workload'
 
 /** A `create` that returns the data with an id: the Feathers path without a database. */
@@ -20,7 +20,8 @@ export class MessageService {
 /** What feathers-fanout sends for a `create` of `size`-byte data: its travelling context and the byte count. */
 export async function sampleFanout(
   key: string,
-  size: number
+  size: number,
+  options: SyncOptions = {}
 ): Promise<{ context: Record<string, unknown>; bytes: number }> {
   const sent: Payload[] = []
   const capture: Adapter = {
@@ -34,7 +35,7 @@ export async function sampleFanout(
     close: async () => undefined
   }
   const app = feathers()
-  app.configure(sync({ adapter: capture, key }))
+  app.configure(sync({ ...options, adapter: capture, key }))
   app.use('messages', new MessageService())
   await app.sync.ready
   await app.service('messages').create(makeRecord(0, 0, size))

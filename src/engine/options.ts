@@ -42,6 +42,25 @@ export interface BaseSyncOptions extends SecurityOptions, SerializerOptions {
   durable?: boolean | DurableOptions
 }
 
+/** Every option of `BaseSyncOptions`; a missing or extra name does not compile. */
+export const BASE_OPTION_KEYS = {
+  uri: true,
+  key: true,
+  adapter: true,
+  connectTimeoutMs: true,
+  closeTimeoutMs: true,
+  outbox: true,
+  resumeDelayMs: true,
+  durable: true,
+  maxMessageBytes: true,
+  serializer: true,
+  serialize: true,
+  deserialize: true,
+  secrets: true,
+  encrypt: true,
+  maxMessageAgeMs: true
+} satisfies Record<keyof BaseSyncOptions, true>
+
 /** Retention and naming of durable delivery. */
 export interface DurableOptions {
   /** Most messages the broker keeps per channel (older ones are trimmed). @default 100_000 */
@@ -112,13 +131,14 @@ function whole(option: string, value: unknown, fallback: number): number {
 
 /**
  * Validates the bus options once, naming the bad one, and returns a new object with defaults. Options it
- * does not know (an adapter's, a binding's) are copied through for their owners to check.
+ * does not know (an adapter's, a binding's) are copied through for their owners to check; their names
+ * are checked by `checkOptionNames` (src/option-names.ts) before this.
  */
 export function parseOptions<O extends BaseSyncOptions>(options: O): Resolved<O> {
   if (typeof options !== 'object' || options === null) {
     throw new SyncConfigError(
       'options',
-      `sync() expects an options object, got ${options === null ? 'null' : typeof options}`
+      `sync() expects an options object or a URI string, got ${options === null ? 'null' : typeof options}`
     )
   }
   const { uri, key = DEFAULT_KEY, outbox = {}, secrets, encrypt } = options
@@ -150,6 +170,14 @@ export function parseOptions<O extends BaseSyncOptions>(options: O): Resolved<O>
     }
   }
 }
+
+/** Every option of `DurableOptions`; a missing or extra name does not compile. */
+export const DURABLE_OPTION_KEYS = {
+  maxMessages: true,
+  maxAgeMs: true,
+  maxBytes: true,
+  consumerName: true
+} satisfies Record<keyof DurableOptions, true>
 
 export const DURABLE_DEFAULTS: Readonly<Required<Omit<DurableOptions, 'consumerName'>>> = {
   maxMessages: 100_000,

@@ -8,6 +8,12 @@ export interface OutboxOptions {
   maxBytes?: number
 }
 
+/** Every option of `OutboxOptions`; a missing or extra name does not compile. */
+export const OUTBOX_OPTION_KEYS = { maxMessages: true, maxBytes: true } satisfies Record<
+  keyof OutboxOptions,
+  true
+>
+
 export const OUTBOX_DEFAULTS: Required<OutboxOptions> = { maxMessages: 10_000, maxBytes: 16 * 1024 * 1024 }
 
 export const sizeOf = (payload: Payload): number =>

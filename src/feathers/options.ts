@@ -16,11 +16,23 @@ export interface FeathersOptions {
   /** Names of `params` that travel with the default context builder. @default ['query', 'provider', 'route'] */
   contextParams?: readonly string[]
   /**
-   * Also send the event data as `context.result`. Turn it on while feathers-sync 3.x instances share the
-   * channel: their socket dispatchers send `context.dispatch || context.result` to clients. @default false
+   * Also send the event data as `context.result`, which feathers-sync 3.x instances need: their socket
+   * dispatchers send `context.dispatch || context.result` to their clients, so without it the clients of
+   * an instance not yet upgraded get events without data. It roughly doubles the bytes of each message
+   * (see docs/benchmarks.md); set `false` once no feathers-sync instance shares the channel.
+   * Receivers of this library ignore it: their `context.result` is the event data itself.
+   * @default true
    */
   includeResult?: boolean
 }
+
+/** Every option of `FeathersOptions`; a missing or extra name does not compile. */
+export const FEATHERS_OPTION_KEYS = {
+  emitOrder: true,
+  context: true,
+  contextParams: true,
+  includeResult: true
+} satisfies Record<keyof FeathersOptions, true>
 
 /** The Feathers options with every default filled in. */
 export interface ResolvedFeathersOptions {
@@ -66,7 +78,7 @@ export function resolveFeathersOptions(options: FeathersOptions): ResolvedFeathe
   const params = options.contextParams ?? DEFAULT_CONTEXT_PARAMS
   return {
     emitOrder: options.emitOrder ?? 'local-first',
-    includeResult: options.includeResult ?? false,
+    includeResult: options.includeResult ?? true,
     context: options.context ?? ((ctx) => travellingContext(ctx, params))
   }
 }

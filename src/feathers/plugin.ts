@@ -1,11 +1,13 @@
 import type { Application, HookContext, NextFunction } from '@feathersjs/feathers'
 import type { AnyAdapterOptions, BuiltinAdapterOptions } from '../../adapters/builtin'
 import { factoryFrom } from '../bus'
+import { checkOptionNames } from '../option-names'
 import type { Adapter } from '../adapter'
 import { parseOptions } from '../engine/options'
 import { SyncConfigError } from '../errors'
 import { resolveSerializer } from '../protocol/serializers'
 import { bridgeOf, installBridge } from './bridge'
+import { differingOption } from './reconfigure'
 import { SYNC } from './context'
 import { checkFeathersOptions, type FeathersSyncOptions } from './options'
 
@@ -43,7 +45,12 @@ function start(
   })
 }
 
-function configureWith(options: SyncOptions, adapterName?: string): Configure {
+/** The options each app was configured with, to tell a repeated `configure` from a conflicting one. */
+const configured = new WeakMap<Application, unknown>()
+
+function configureWith(input: SyncOptions | string, adapterName?: string): Configure {
+  const options: SyncOptions = typeof input === 'string' ? { uri: input } : input
+  if (typeof options === 'object' && options !== null) checkOptionNames(options)
   const parsed = parseOptions(options)
   checkFeathersOptions(options)
   const resolved = { ...parsed, echo: options.emitOrder === 'broker' }
@@ -53,12 +60,23 @@ function configureWith(options: SyncOptions, adapterName?: string): Configure {
     const adapter = factory(resolved)
     const running = bridgeOf(app)?.bus.running ? app.sync.type : undefined
     if (running) {
-      if (running === adapter.type) return
-      throw new SyncConfigError(
-        'uri',
-        `This app already syncs through "${running}"; it cannot use "${adapter.type}" too`
-      )
+      if (running !== adapter.type) {
+        throw new SyncConfigError(
+          'uri',
+          `This app already syncs through "${running}"; it cannot use "${adapter.type}" too`
+        )
+      }
+      // The same options again are harmless (plugins may be configured twice); others would be ignored.
+      const option = differingOption(configured.get(app), resolved)
+      if (option !== undefined) {
+        throw new SyncConfigError(
+          option,
+          `This app already syncs with other options ("${option}" differs); configure sync once per app`
+        )
+      }
+      return
     }
+    configured.set(app, resolved)
     start(app, adapter, resolved)
   }
 }
@@ -66,40 +84,47 @@ function configureWith(options: SyncOptions, adapterName?: string): Configure {
 /**
  * The bridge alone, for custom adapters written the feathers-sync way:
  * `app.configure(core)`, set `app.sync`, publish what arrives on `sync-out`, emit `sync-in`.
+ * `core.SYNC` is the opt-out symbol, where feathers-sync has it too.
  */
-export const core = (app: Application): void => {
-  installBridge(app, parseOptions({}))
-}
+export const core: ((app: Application) => void) & { readonly SYNC: typeof SYNC } = Object.assign(
+  (app: Application): void => {
+    installBridge(app, parseOptions({}))
+  },
+  { SYNC: SYNC as typeof SYNC }
+)
 
 /** The plugin function, shaped like feathers-sync's export. */
 export interface Sync {
-  (options: SyncOptions): Configure
+  (options: SyncOptions | string): Configure
   /** Redis and Redis-compatible servers, through ioredis. */
-  redis(options: AdapterSyncOptions<'redis'>): Configure
+  redis(options: AdapterSyncOptions<'redis'> | string): Configure
   /** RabbitMQ and other AMQP 0-9-1 brokers, through amqplib. */
-  amqp(options: AdapterSyncOptions<'amqp'>): Configure
+  amqp(options: AdapterSyncOptions<'amqp'> | string): Configure
   /** Alias of `amqp`. */
-  rabbitmq(options: AdapterSyncOptions<'amqp'>): Configure
+  rabbitmq(options: AdapterSyncOptions<'amqp'> | string): Configure
   /** NATS core pub/sub. */
-  nats(options: AdapterSyncOptions<'nats'>): Configure
+  nats(options: AdapterSyncOptions<'nats'> | string): Configure
   /** In-process bus for tests and single-process apps. */
-  memory(options?: AdapterSyncOptions<'memory'>): Configure
+  memory(options?: AdapterSyncOptions<'memory'> | string): Configure
   /** Node `cluster` workers on one machine, relayed by the primary. */
-  cluster(options?: AdapterSyncOptions<'cluster'>): Configure
+  cluster(options?: AdapterSyncOptions<'cluster'> | string): Configure
   /** The bridge alone, for custom adapters written the feathers-sync way. */
   core: typeof core
   /** Set `context[SYNC] = false` in a hook to keep that call's event local. */
   SYNC: typeof SYNC
 }
 
-/** `app.configure(sync({ uri }))`: picks the adapter from the URI scheme. */
-export const sync: Sync = Object.assign((options: SyncOptions) => configureWith(options), {
-  redis: (options: AdapterSyncOptions<'redis'>) => configureWith(options, 'redis'),
-  amqp: (options: AdapterSyncOptions<'amqp'>) => configureWith(options, 'amqp'),
-  rabbitmq: (options: AdapterSyncOptions<'amqp'>) => configureWith(options, 'amqp'),
-  nats: (options: AdapterSyncOptions<'nats'>) => configureWith(options, 'nats'),
-  memory: (options: AdapterSyncOptions<'memory'> = {}) => configureWith(options, 'memory'),
-  cluster: (options: AdapterSyncOptions<'cluster'> = {}) => configureWith(options, 'cluster'),
+/**
+ * `app.configure(sync({ uri }))`, or `sync(uri)`: picks the adapter from the URI scheme. Each option
+ * is checked at once; an unknown name throws a `SyncConfigError` naming the closest known one.
+ */
+export const sync: Sync = Object.assign((options: SyncOptions | string) => configureWith(options), {
+  redis: (options: AdapterSyncOptions<'redis'> | string) => configureWith(options, 'redis'),
+  amqp: (options: AdapterSyncOptions<'amqp'> | string) => configureWith(options, 'amqp'),
+  rabbitmq: (options: AdapterSyncOptions<'amqp'> | string) => configureWith(options, 'amqp'),
+  nats: (options: AdapterSyncOptions<'nats'> | string) => configureWith(options, 'nats'),
+  memory: (options: AdapterSyncOptions<'memory'> | string = {}) => configureWith(options, 'memory'),
+  cluster: (options: AdapterSyncOptions<'cluster'> | string = {}) => configureWith(options, 'cluster'),
   core,
   SYNC: SYNC as typeof SYNC
 })

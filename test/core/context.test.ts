@@ -6,12 +6,13 @@ import {
   SyncSerializationError,
   travellingContext,
   type Payload,
-  type SyncError
+  type SyncError,
+  type SyncOptions
 } from '../../src/index'
 import { uniqueKey } from '../helpers/apps'
 
 /** An app whose published payloads are captured as text. */
-function capturingApp(options: Parameters<typeof sync>[0] = {}) {
+function capturingApp(options: SyncOptions = {}) {
   const app = feathers()
   const payloads: string[] = []
   const errors: SyncError[] = []
@@ -46,7 +47,9 @@ describe('what travels with an event', () => {
       type: 'around',
       path: 'users',
       event: 'created',
-      params: { provider: 'socketio', query: { archived: false } }
+      params: { provider: 'socketio', query: { archived: false } },
+      // What feathers-sync 3.x receivers dispatch to their clients (includeResult, on by default).
+      result: { id: 0, name: 'ada' }
     })
   })
 
@@ -64,7 +67,8 @@ describe('what travels with an event', () => {
       method: 'create',
       tenant: 'acme',
       path: 'users',
-      event: 'created'
+      event: 'created',
+      result: { id: 0, name: 'ada' }
     })
   })
 

@@ -82,14 +82,42 @@ describe("other instances' websocket clients", () => {
     expect(legacy.sent).toEqual([['users created', { email: 'bob@example.com', id: 0 }]])
   })
 
-  it('of a feathers-sync 3.x instance get the data of services without resolvers with includeResult', async () => {
+  it('of a feathers-sync 3.x instance get the data of services without resolvers, by default', async () => {
     const name = uniqueKey('fs-result')
-    const sender = usersApp({ uri: `memory://${name}`, key: 'mixed', includeResult: true }, false)
+    const sender = usersApp({ uri: `memory://${name}`, key: 'mixed' }, false)
     const legacy = feathersSyncApp(name, 'mixed')
     apps.push(sender.app)
     await sender.app.service('users').create({ email: 'eve@example.com' })
     await waitFor('the legacy client event', () => legacy.sent.length === 1)
     expect(legacy.sent).toEqual([['users created', { email: 'eve@example.com', id: 0 }]])
+  })
+
+  it('of a feathers-sync 3.x instance get no data with includeResult: false (for fully upgraded fleets)', async () => {
+    const name = uniqueKey('fs-lean')
+    const sender = usersApp({ uri: `memory://${name}`, key: 'mixed', includeResult: false }, false)
+    const legacy = feathersSyncApp(name, 'mixed')
+    apps.push(sender.app)
+    await sender.app.service('users').create({ email: 'lean@example.com' })
+    await waitFor('the legacy client event', () => legacy.sent.length === 1)
+    expect(legacy.sent).toEqual([['users created', undefined]])
+  })
+
+  it('of our instances get the data once: the remote context.result is the event data itself', async () => {
+    const name = uniqueKey('one-copy')
+    const sender = usersApp({ uri: `memory://${name}` }, false)
+    const receiver = usersApp({ uri: `memory://${name}` }, false)
+    apps.push(sender.app, receiver.app)
+    const remote: { data: unknown; result: unknown }[] = []
+    receiver.app
+      .service('users')
+      .on('created', (data: unknown, context: { result: unknown }) =>
+        remote.push({ data, result: context.result })
+      )
+    await sender.app.service('users').create({ email: 'once@example.com' })
+    await waitFor('the remote event', () => remote.length === 1 && receiver.sent.length === 1)
+    // The message carried the record twice (data and context.result); the receiver keeps one copy.
+    expect(remote[0].result).toBe(remote[0].data)
+    expect(receiver.sent).toEqual([['users created', { email: 'once@example.com', id: 0 }]])
   })
 
   it('of our instances get events from feathers-sync 3.x instances', async () => {
