@@ -2,10 +2,14 @@ import {
   BROADCAST_ONLY,
   type Adapter,
   type AdapterHooks,
+  type DurableLog,
   type ResolvedOptions,
-  type Payload
-} from '../src/adapter'
-import { SyncConfigError } from '../src/errors'
+  type Payload,
+  type Position
+} from '../../src/adapter'
+import type { ResolvedDurable } from '../../src/engine/options'
+import { SyncConfigError } from '../../src/errors'
+import { MemoryLog, parse, type LogReader } from './log'
 
 /** Options of the in-process adapter. */
 export interface MemoryAdapterOptions {
@@ -26,6 +30,7 @@ type Subscriber = (payload: Payload) => void
 export class MemoryBus {
   private readonly channels = new Map<string, Set<Subscriber>>()
   private readonly members = new Set<AdapterHooks>()
+  private readonly logs = new Map<string, MemoryLog>()
   private up = true
 
   constructor(readonly name: string) {}
@@ -45,6 +50,14 @@ export class MemoryBus {
   goOnline(): void {
     this.up = true
     for (const hooks of this.members) hooks.status('ready')
+    for (const log of this.logs.values()) log.resume()
+  }
+
+  /** The durable log of `key`, created with `retention` on first use (durable mode). */
+  log(key: string, retention: ResolvedDurable): MemoryLog {
+    let log = this.logs.get(key)
+    if (!log) this.logs.set(key, (log = new MemoryLog(retention)))
+    return log
   }
 
   /** Number of subscriptions on `key` (or on every key), to check that closing released them. */
@@ -102,20 +115,24 @@ function busName(options: ResolvedOptions & MemoryAdapterOptions): string {
   return match?.[1] || 'default'
 }
 
-/** Creates an in-process adapter. */
+/** Creates an in-process adapter; with `durable`, one that keeps a bounded log per channel. */
 export function createMemoryAdapter(options: ResolvedOptions & MemoryAdapterOptions): Adapter {
   const bus = memoryBus(busName(options))
-  const { key } = options
+  const { key, durable } = options
   let hooks: AdapterHooks | undefined
   let subscriber: Subscriber | undefined
-  return {
+  const base = {
     type: 'memory',
-    capabilities: BROADCAST_ONLY,
     target: `memory://${bus.name}`,
-    async connect(adapterHooks) {
+    async connect(adapterHooks: AdapterHooks) {
       hooks = adapterHooks
       bus.join(adapterHooks)
-    },
+    }
+  }
+  if (durable !== false) return durableAdapter(bus, key, durable, base, () => hooks)
+  return {
+    ...base,
+    capabilities: BROADCAST_ONLY,
     async subscribe(onMessage) {
       subscriber = onMessage
       bus.subscribe(key, onMessage)
@@ -127,6 +144,54 @@ export function createMemoryAdapter(options: ResolvedOptions & MemoryAdapterOpti
       if (hooks) bus.leave(hooks, key, subscriber)
       hooks = undefined
       subscriber = undefined
+    }
+  }
+}
+
+/** The durable side: the bus's log of `key`, read by one reader per adapter. */
+function durableAdapter(
+  bus: MemoryBus,
+  key: string,
+  retention: ResolvedDurable,
+  base: Pick<Adapter, 'type' | 'target' | 'connect'>,
+  hooksOf: () => AdapterHooks | undefined
+): Adapter & DurableLog {
+  const log = bus.log(key, retention)
+  let reader: LogReader | undefined
+  const offline = () => new Error(`memory bus "${bus.name}" is offline`)
+  return {
+    ...base,
+    capabilities: { broadcast: true, durable: true },
+    subscribe: () => Promise.reject(new Error('a durable memory adapter reads with subscribeDurable()')),
+    publish: () => {
+      throw new Error('a durable memory adapter publishes with publishDurable()')
+    },
+    async publishDurable(payload) {
+      if (!bus.online) throw offline()
+      return log.append(payload)
+    },
+    async subscribeDurable(start, durableHooks) {
+      reader = log.open(start, durableHooks, () => bus.online)
+    },
+    async readRange(after, limit) {
+      return log.range(after, limit)
+    },
+    async lastPosition() {
+      return log.lastPosition()
+    },
+    async savePosition(name, position) {
+      if (!bus.online) throw offline()
+      log.save(name, position)
+    },
+    async loadPosition(name) {
+      return log.load(name)
+    },
+    comparePositions: (a: Position, b: Position) => parse(a) - parse(b),
+    async close() {
+      log.close(reader)
+      reader = undefined
+      const hooks = hooksOf()
+      if (hooks) bus.leave(hooks, key, undefined)
     }
   }
 }
