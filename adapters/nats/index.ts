@@ -49,9 +49,9 @@ class NatsAdapter implements Adapter {
   /** A connection of ours being replaced on purpose: its closing is not news. */
   private recycling: NatsConnection | undefined
   private waiters: (() => void)[] = []
-  /** activate() loops running; one waits in `waiters` while the server refuses the subscription. */
-  private activations = 0
-  /** The next attempt to subscribe again after the server refused or dropped the subscription. */
+  /** The connection an activate() loop is running on, if any. */
+  private activating: NatsConnection | undefined
+  /** Starts activate() again after the server took the subscription away while no loop was running. */
   private resubscribeTimer: NodeJS.Timeout | undefined
 
   constructor(private readonly settings: NatsSettings) {
@@ -166,8 +166,8 @@ class NatsAdapter implements Adapter {
    */
   private async activate(nc: NatsConnection): Promise<void> {
     const { onMessage } = this
-    if (!onMessage || this.closing) return
-    this.activations++
+    if (!onMessage || this.closing || this.activating === nc) return
+    this.activating = nc
     try {
       while (!this.closing && this.nc === nc && !this.up) {
         const sub = this.sub ?? this.subscribeOn(nc, onMessage)
@@ -178,12 +178,27 @@ class NatsAdapter implements Adapter {
         )
         // The server answers a refused SUB with -ERR before the PONG: by now such a one is gone.
         if (flushed && epoch === this.epoch && this.sub === sub) this.ready()
-        // Lost or refused: wait for the client's next reconnect, the next attempt, or close.
+        // Refused: try again after a while (or at once on a reconnect, or stop on close).
+        else if (flushed && this.sub === undefined) await this.pause(this.settings.resubscribeIntervalMs)
+        // Lost on the way: wait for the client's next reconnect (or close) and try again.
         else await new Promise<void>((resolve) => this.waiters.push(resolve))
       }
     } finally {
-      this.activations--
+      if (this.activating === nc) this.activating = undefined
     }
+  }
+
+  /** Resolves after `ms`, or sooner on wake(). */
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      timer.unref()
+      this.waiters.push(done)
+    })
   }
 
   private subscribeOn(nc: NatsConnection, onMessage: (payload: Payload) => void): Subscription {
@@ -220,12 +235,10 @@ class NatsAdapter implements Adapter {
       this.hooks?.status('reconnecting', lost)
     }
     this.report(lost)
+    // A running activate() loop tries again by itself.
+    if (this.activating === nc) return
     clearTimeout(this.resubscribeTimer)
-    this.resubscribeTimer = setTimeout(() => {
-      if (this.closing || this.nc !== nc || this.sub) return
-      if (this.activations > 0) this.wake()
-      else void this.activate(nc)
-    }, resubscribeIntervalMs)
+    this.resubscribeTimer = setTimeout(() => void this.activate(nc), resubscribeIntervalMs)
     this.resubscribeTimer.unref()
   }
 
