@@ -64,6 +64,21 @@ export class SyncConnectionError extends SyncError {
   }
 }
 
+/**
+ * The subscription was lost while the connection may still be up: the exchange or queue was deleted
+ * (AMQP), or the server took away the permission to subscribe (NATS). The adapter keeps trying to get
+ * it back and reports `ready` once it has. Its `code` is `SYNC_CONNECTION`, like every connection loss.
+ */
+export class SyncSubscriptionError extends SyncConnectionError {
+  /** What the subscription was on: the exchange (AMQP), subject (NATS) or channel (Redis). */
+  readonly channel: string
+
+  constructor(target: string, channel: string, message: string, options?: SyncErrorOptions) {
+    super(target, message, options)
+    this.channel = channel
+  }
+}
+
 /** An outgoing event could not be serialized. The local event was still emitted. */
 export class SyncSerializationError extends SyncError {
   readonly path: string

@@ -10,7 +10,8 @@ import {
   SyncOutboxOverflowError,
   SyncOversizeError,
   SyncPublishError,
-  SyncSerializationError
+  SyncSerializationError,
+  SyncSubscriptionError
 } from './errors'
 import { registerAdapter, knownSchemes } from './registry'
 import { bson, json } from './protocol/serializers'
@@ -39,7 +40,8 @@ export {
   SyncOutboxOverflowError,
   SyncOversizeError,
   SyncPublishError,
-  SyncSerializationError
+  SyncSerializationError,
+  SyncSubscriptionError
 }
 // The adapter contract, for custom adapters (docs/custom-adapters.md).
 export type {

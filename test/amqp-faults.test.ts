@@ -3,15 +3,13 @@
  * closed by the server over and over, channel errors, a hung broker. One private broker for the file,
  * started by the first test on a port picked up front and reused by the others.
  */
-import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
-import path from 'node:path'
 import { runInNewContext } from 'node:vm'
 import { setFlagsFromString } from 'node:v8'
 import { connect } from 'amqplib'
 import { SyncConnectionError, type SyncOptions } from '../src/index'
-import { startRabbitMq, type BrokerHandle } from './brokers'
+import { rabbitmqctl, rabbitmqRows, startRabbitMq, type BrokerHandle } from './brokers'
 import {
   barrier,
   createFleet,
@@ -23,30 +21,6 @@ import {
 } from './helpers/apps'
 
 jest.setTimeout(60_000)
-
-// The unwrapped script: /usr/sbin/rabbitmqctl would switch to the rabbitmq user, who lacks our node's cookie.
-const RABBITMQCTL = '/usr/lib/rabbitmq/bin/rabbitmqctl'
-
-/** rabbitmqctl against a private node; the name and HOME (cookie) are the harness's (test/brokers/rabbitmq.ts). */
-function rabbitmqctl(broker: BrokerHandle, ...args: string[]): Promise<string> {
-  const env = { ...process.env, HOME: path.join(broker.dir, 'home'), ERL_EPMD_ADDRESS: '127.0.0.1' }
-  return new Promise((resolve, reject) => {
-    execFile(
-      RABBITMQCTL,
-      ['-n', `fanout${broker.port}@localhost`, '-q', ...args],
-      { env, timeout: 20_000 },
-      (error, stdout) => (error ? reject(error) : resolve(stdout))
-    )
-  })
-}
-
-/** Rows of a `rabbitmqctl list_*` table (header line dropped). */
-const rows = async (broker: BrokerHandle, ...args: string[]): Promise<string[][]> =>
-  (await rabbitmqctl(broker, ...args))
-    .split('\n')
-    .slice(1)
-    .filter((line) => line.trim() !== '')
-    .map((line) => line.split('\t'))
 
 const EPHEMERAL = '/proc/sys/net/ipv4/ip_local_port_range'
 
@@ -333,19 +307,19 @@ describe('amqp adapter against a private RabbitMQ', () => {
         expect(member.app.sync.stats().dropped.duplicate).toBe(0)
       }
       // What the broker holds for the two apps: nothing left over from the 50 connections before.
-      expect(await rows(rabbit, 'list_connections', 'name')).toHaveLength(2)
-      expect(await rows(rabbit, 'list_channels', 'number')).toHaveLength(2)
-      expect(await rows(rabbit, 'list_consumers', 'queue_name')).toHaveLength(2)
+      expect(await rabbitmqRows(rabbit, 'list_connections', 'name')).toHaveLength(2)
+      expect(await rabbitmqRows(rabbit, 'list_channels', 'number')).toHaveLength(2)
+      expect(await rabbitmqRows(rabbit, 'list_consumers', 'queue_name')).toHaveLength(2)
       // feathers-sync's exchange, and server-named exclusive auto-delete queues.
-      const exchanges = await rows(rabbit, 'list_exchanges', 'name', 'type', 'durable', 'auto_delete')
+      const exchanges = await rabbitmqRows(rabbit, 'list_exchanges', 'name', 'type', 'durable', 'auto_delete')
       expect(exchanges.filter(([name]) => name === key)).toEqual([[key, 'fanout', 'false', 'false']])
-      const queues = await rows(rabbit, 'list_queues', 'name', 'exclusive', 'auto_delete', 'durable')
+      const queues = await rabbitmqRows(rabbit, 'list_queues', 'name', 'exclusive', 'auto_delete', 'durable')
       expect(queues).toHaveLength(2)
       for (const [name, ...flags] of queues) {
         expect(name).toMatch(/^amq\.gen-/)
         expect(flags).toEqual(['true', 'true', 'false'])
       }
-      const bindings = await rows(rabbit, 'list_bindings', 'source_name', 'destination_name')
+      const bindings = await rabbitmqRows(rabbit, 'list_bindings', 'source_name', 'destination_name')
       expect(bindings.filter(([source]) => source === key)).toHaveLength(2)
       // Bounded: keeping each dead session (what feathers-sync did with its channels) grows far more.
       expect(growth).toBeLessThan(1024 * 1024)

@@ -62,6 +62,14 @@ describe('amqp adapter', () => {
       ],
       [{ uri: 'amqp://user:hunter2@host', amqpRecovery: { maxDelayMs: -5 } }, 'amqpRecovery.maxDelayMs'],
       [
+        { uri: 'amqp://user:hunter2@host', amqpRecovery: { topologyCheckIntervalMs: -1 } },
+        'amqpRecovery.topologyCheckIntervalMs'
+      ],
+      [
+        { uri: 'amqp://user:hunter2@host', amqpRecovery: { topologyCheckIntervalMs: 2 ** 31 } },
+        'amqpRecovery.topologyCheckIntervalMs'
+      ],
+      [
         { uri: 'amqp://user:hunter2@host', amqpConnectionOptions: 'x' as unknown as object },
         'amqpConnectionOptions'
       ],
@@ -91,6 +99,7 @@ describe('amqp adapter', () => {
     expect(defaults).toMatchObject({
       initialDelayMs: 100,
       maxDelayMs: 5_000,
+      topologyCheckIntervalMs: 2_000,
       contentType: 'application/json'
     })
 

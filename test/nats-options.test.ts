@@ -48,6 +48,8 @@ describe('nats options, checked when the app is configured', () => {
     rejects({ natsConnection: {} as never }, 'natsConnection')
     rejects({ uri: url, resumeDelayMs: -1 }, 'resumeDelayMs')
     rejects({ uri: url, confirmPublish: 'yes' as never }, 'confirmPublish')
+    rejects({ uri: url, natsResubscribeIntervalMs: 0 }, 'natsResubscribeIntervalMs')
+    rejects({ uri: url, natsResubscribeIntervalMs: 2 ** 31 }, 'natsResubscribeIntervalMs')
   })
 
   it('refuses a connection together with connection options, and never shows a password in an error', async () => {

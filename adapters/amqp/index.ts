@@ -1,9 +1,9 @@
 import { createDebug } from '../../src/engine/debug'
 import { connect, type ChannelModel, type Options, type RecoveringChannelModel } from 'amqplib'
 import type { Adapter, AdapterHooks, ResolvedOptions, Payload } from '../../src/adapter'
-import { SyncConnectionError } from '../../src/errors'
+import { SyncConnectionError, SyncSubscriptionError } from '../../src/errors'
 import { parseAmqpOptions, type AmqpAdapterOptions } from './options'
-import { AmqpSession, type SessionEvents } from './session'
+import { AmqpSession, topologyLoss, type SessionEvents } from './session'
 
 export type { AmqpAdapterOptions, AmqpConnectionOptions, AmqpRecoveryOptions } from './options'
 
@@ -44,16 +44,34 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
   let lastCause: Error | undefined
   let waiters: { resolve(): void; reject(error: Error): void }[] = []
 
-  const report = (what: string, cause: Error): void => {
-    lastCause = cause
-    // amqplib re-wraps errors from another realm (e.g. under Jest) as `Error: <message>`.
-    const reason = cause.message.replace(/^Error: /, '')
-    const error = new SyncConnectionError(target, `${what} RabbitMQ at ${target}: ${reason}`, { cause })
+  // amqplib re-wraps errors from another realm (e.g. under Jest) as `Error: <message>`.
+  const reasonOf = (cause: Error) => cause.message.replace(/^Error: /, '')
+
+  const tell = (reason: string, error: SyncConnectionError): void => {
     debug(error.message)
     if (lastReported !== reason && !closing) {
       lastReported = reason
       hooks?.error(error)
     }
+  }
+
+  const report = (what: string, cause: Error): void => {
+    lastCause = cause
+    const reason = reasonOf(cause)
+    tell(reason, new SyncConnectionError(target, `${what} RabbitMQ at ${target}: ${reason}`, { cause }))
+  }
+
+  /** Why a session ended: a deleted exchange or queue (the connection may be fine), or a lost connection. */
+  const lossError = (cause: Error): SyncConnectionError => {
+    const lost = topologyLoss(cause)
+    if (lost === undefined) {
+      return new SyncConnectionError(target, `Lost the connection to RabbitMQ at ${target}`, { cause })
+    }
+    const what =
+      lost === 'exchange'
+        ? `The exchange "${key}" on RabbitMQ at ${target} is gone (deleted?); declaring it again`
+        : `The queue of this instance on RabbitMQ at ${target} was deleted; declaring a new one`
+    return new SyncSubscriptionError(target, key, `${what}: ${reasonOf(cause)}`, { cause })
   }
 
   // Subscribed again: the next outage gets its own reports.
@@ -75,16 +93,15 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
       if (lostSession !== session) return
       session = undefined
       if (closing) return
+      const error = lossError(cause)
       // At once, so that the core re-queues the publishes that fail next (see AmqpSession.fail).
-      hooks?.status(
-        'reconnecting',
-        new SyncConnectionError(target, `Lost the connection to RabbitMQ at ${target}`, { cause })
-      )
+      hooks?.status('reconnecting', error)
       // Deferred: this runs inside amqplib's close handling, and the connection's own close
       // (with the real reason) comes right after the channel's.
       setImmediate(() => {
-        report('Lost the connection to', lastCause ?? cause)
-        // A channel can die while its connection lives on (e.g. a deleted exchange): close the
+        if (error instanceof SyncSubscriptionError) tell(reasonOf(cause), error)
+        else report('Lost the connection to', lastCause ?? cause)
+        // A channel can die while its connection lives on (a deleted exchange or queue): close the
         // connection too, so that amqplib's recovery rebuilds everything in one place.
         lostSession.closeConnection()
       })
@@ -96,7 +113,7 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
 
   // amqplib runs this after every successful (re)connect, before it reports the connection up.
   const setup = async (model: ChannelModel): Promise<void> => {
-    const next = await AmqpSession.open(model, key, events)
+    const next = await AmqpSession.open(model, key, events, settings.topologyCheckIntervalMs)
     if (onMessage) await next.consume(onMessage)
     // amqplib closes this connection again if close() came meanwhile.
     if (!closing) session = next

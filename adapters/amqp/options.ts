@@ -36,13 +36,21 @@ export interface AmqpRecoveryOptions {
   initialDelayMs?: number
   /** Longest delay between attempts. @default 5_000 */
   maxDelayMs?: number
+  /**
+   * Ms between two checks that the exchange still exists and the instance's queue is bound to it.
+   * RabbitMQ tells a consumer nothing when someone deletes the exchange: without the check an instance
+   * that does not publish would stay `ready` and deaf. Each check is one `queue.bind` on the open
+   * channel (idempotent); a missing exchange makes the adapter rebuild its topology. `0` turns it off.
+   * @default 2_000
+   */
+  topologyCheckIntervalMs?: number
 }
 
 /** Options of the AMQP (RabbitMQ) adapter; `key` names the fanout exchange. */
 export interface AmqpAdapterOptions {
   /** Socket, TLS and tuning options for amqplib; see docs/amqp.md. @default { noDelay: true, heartbeat: 5 } */
   amqpConnectionOptions?: AmqpConnectionOptions
-  /** Reconnect backoff. @default { initialDelayMs: 100, maxDelayMs: 5_000 } */
+  /** Reconnect backoff and topology checks. @default { initialDelayMs: 100, maxDelayMs: 5_000, topologyCheckIntervalMs: 2_000 } */
   amqpRecovery?: AmqpRecoveryOptions
 }
 
@@ -61,6 +69,8 @@ export interface AmqpSettings {
   socket: SocketOptions
   initialDelayMs: number
   maxDelayMs: number
+  /** 0: no topology checks. */
+  topologyCheckIntervalMs: number
   /** Content type stamped on published messages, when the serializer is a known one. */
   contentType: string | undefined
 }
@@ -69,6 +79,9 @@ export interface AmqpSettings {
 const TUNING = ['heartbeat', 'frameMax', 'channelMax', 'maxFrameSize', 'locale'] as const
 const COMPAT = ['heartbeatIntervalInSeconds', 'connectionOptions', 'reconnectTimeInSeconds'] as const
 const DEFAULT_HEARTBEAT_S = 5
+const DEFAULT_TOPOLOGY_CHECK_MS = 2_000
+// Node runs a timer with a longer delay after 1 ms instead, with a warning.
+const MAX_TIMER_MS = 2_147_483_647
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -175,6 +188,15 @@ export function parseAmqpOptions(options: ResolvedOptions & AmqpAdapterOptions):
       'Option "amqpRecovery.maxDelayMs" must not be below "initialDelayMs"'
     )
   }
+  const topologyCheckIntervalMs =
+    count('amqpRecovery.topologyCheckIntervalMs', amqpRecovery.topologyCheckIntervalMs, 0) ??
+    DEFAULT_TOPOLOGY_CHECK_MS
+  if (topologyCheckIntervalMs > MAX_TIMER_MS) {
+    throw new SyncConfigError(
+      'amqpRecovery.topologyCheckIntervalMs',
+      `Option "amqpRecovery.topologyCheckIntervalMs" must be at most ${MAX_TIMER_MS} (ms), got ${topologyCheckIntervalMs}`
+    )
+  }
   return {
     url: url.toString(),
     target,
@@ -187,6 +209,7 @@ export function parseAmqpOptions(options: ResolvedOptions & AmqpAdapterOptions):
     },
     initialDelayMs,
     maxDelayMs,
+    topologyCheckIntervalMs,
     contentType: contentTypeOf(options)
   }
 }

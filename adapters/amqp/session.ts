@@ -9,6 +9,19 @@ export interface SessionEvents {
   error(cause: Error, what: string): void
 }
 
+/** What of the topology a session was lost with, when it was not the connection. */
+export type TopologyLoss = 'exchange' | 'queue'
+
+// Why a consumer is cancelled by the broker: its queue was deleted (or its node went down).
+const CANCELLED = 'RabbitMQ cancelled the consumer (its queue was deleted)'
+
+/** Tells a deleted exchange or queue from other reasons a channel closes. */
+export function topologyLoss(cause: Error): TopologyLoss | undefined {
+  if (/NOT_FOUND - no exchange/.test(cause.message)) return 'exchange'
+  if (/NOT_FOUND - no queue/.test(cause.message) || cause.message === CANCELLED) return 'queue'
+  return undefined
+}
+
 interface Publication {
   resolve(): void
   reject(error: Error): void
@@ -34,6 +47,8 @@ export class AmqpSession {
   private awaitingDrain: Publication[] = []
 
   private queue = ''
+  private checkTimer: NodeJS.Timeout | undefined
+  private checking = false
 
   private constructor(
     readonly model: ChannelModel,
@@ -44,7 +59,8 @@ export class AmqpSession {
     // On at once: an 'error' event without a listener would throw inside amqplib.
     channel.on('error', (error: Error) => {
       this.cause = error
-      events.error(error, 'channel')
+      // A deleted exchange or queue is told once, by the adapter, when it hears of the loss.
+      if (!topologyLoss(error)) events.error(error, 'channel')
     })
     channel.on('handler-error', (error: Error, event: string) =>
       events.error(error, `channel ${event} listener`)
@@ -54,8 +70,16 @@ export class AmqpSession {
     channel.on('drain', () => this.drained())
   }
 
-  /** Opens a confirm channel and declares the topology. Throws (and the connection is retried) if it cannot. */
-  static async open(model: ChannelModel, key: string, events: SessionEvents): Promise<AmqpSession> {
+  /**
+   * Opens a confirm channel and declares the topology. Throws (and the connection is retried) if it
+   * cannot. Then checks the topology every `checkIntervalMs` (0: never), see check().
+   */
+  static async open(
+    model: ChannelModel,
+    key: string,
+    events: SessionEvents,
+    checkIntervalMs: number
+  ): Promise<AmqpSession> {
     const session = new AmqpSession(model, await model.createConfirmChannel(), key, events)
     // Same arguments as feathers-sync 3.x, or the broker refuses the second declaration.
     await session.channel.assertExchange(key, 'fanout', { durable: false })
@@ -66,6 +90,10 @@ export class AmqpSession {
     })
     await session.channel.bindQueue(queue, key, '')
     session.queue = queue
+    if (checkIntervalMs > 0) {
+      session.checkTimer = setInterval(() => session.check(), checkIntervalMs)
+      session.checkTimer.unref()
+    }
     return session
   }
 
@@ -75,7 +103,7 @@ export class AmqpSession {
       this.queue,
       (message) => {
         // null: the broker cancelled the consumer, e.g. because the queue was deleted.
-        if (message === null) this.fail(new Error('RabbitMQ cancelled the consumer'))
+        if (message === null) this.fail(new Error(CANCELLED))
         else onMessage(message.content)
       },
       { noAck: true, exclusive: true }
@@ -125,6 +153,22 @@ export class AmqpSession {
     this.model.close().catch(() => undefined)
   }
 
+  /**
+   * Binds the queue again. Idempotent while all is well; restores the binding if the exchange was
+   * deleted and declared again meanwhile (by an instance that publishes, say); and if the exchange is
+   * gone, the broker answers 404 and closes the channel, which ends this session (see fail()). RabbitMQ
+   * sends a consumer nothing when the exchange goes, so without this only a publish would notice.
+   */
+  private check(): void {
+    if (this.dead || this.checking) return
+    this.checking = true
+    const done = () => (this.checking = false)
+    // Failures need no handling here: the channel's own error and close events carry them.
+    Promise.resolve()
+      .then(() => this.channel.bindQueue(this.queue, this.key, ''))
+      .then(done, done)
+  }
+
   private settle(publication: Publication): void {
     if (publication.acked && !publication.needsDrain) {
       this.inflight.delete(publication)
@@ -144,6 +188,7 @@ export class AmqpSession {
   private fail(cause: Error): void {
     if (this.dead) return
     this.dead = true
+    clearInterval(this.checkTimer)
     this.cause ??= cause
     try {
       // The adapter reports `reconnecting` first, so that the core re-queues what fails below.

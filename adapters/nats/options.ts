@@ -30,6 +30,13 @@ export interface NatsAdapterOptions {
    * @default 1
    */
   jetstreamReplicas?: number
+  /**
+   * Ms between two attempts to subscribe again after the server refused or took away the subscription
+   * (a permission removed by a config reload, say) while the connection stayed up. The instance is
+   * `reconnecting` until an attempt is accepted.
+   * @default 2_000
+   */
+  natsResubscribeIntervalMs?: number
 }
 
 /** Every option of `NatsAdapterOptions`; a missing or extra name does not compile. */
@@ -37,7 +44,8 @@ export const NATS_OPTION_KEYS = {
   natsConnectionOptions: true,
   natsConnection: true,
   confirmPublish: true,
-  jetstreamReplicas: true
+  jetstreamReplicas: true,
+  natsResubscribeIntervalMs: true
 } satisfies Record<keyof NatsAdapterOptions, true>
 
 /** What the adapter needs, checked once at configure time. */
@@ -51,9 +59,13 @@ export interface NatsSettings {
   /** The adapter's default of the core's `resumeDelayMs`, from the client's reconnect timings. */
   resumeDelayMs: number
   confirmPublish: boolean
+  resubscribeIntervalMs: number
 }
 
 const DEFAULT_SERVER = '127.0.0.1:4222'
+const DEFAULT_RESUBSCRIBE_MS = 2_000
+// Node runs a timer with a longer delay after 1 ms instead, with a warning.
+const MAX_TIMER_MS = 2_147_483_647
 const SCHEMES = ['nats', 'tls']
 
 interface Server {
@@ -174,9 +186,21 @@ function resumeDelay(connection: ConnectionOptions): number {
   return (connection.reconnectTimeWait ?? 2_000) + jitter + 500
 }
 
+function resubscribeInterval(value: unknown): number {
+  if (value === undefined) return DEFAULT_RESUBSCRIBE_MS
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 1 || value > MAX_TIMER_MS) {
+    throw new SyncConfigError(
+      'natsResubscribeIntervalMs',
+      `Option "natsResubscribeIntervalMs" must be a number of ms from 1 to ${MAX_TIMER_MS}, got ${String(value)}`
+    )
+  }
+  return value
+}
+
 /** Validates the NATS options, naming the bad one, and works out servers and credentials. */
 export function parseNatsOptions(options: ResolvedOptions & NatsAdapterOptions): NatsSettings {
   const { natsConnection, key: subject, confirmPublish = true } = options
+  const resubscribeIntervalMs = resubscribeInterval(options.natsResubscribeIntervalMs)
   if (typeof confirmPublish !== 'boolean') {
     throw new SyncConfigError(
       'confirmPublish',
@@ -209,10 +233,12 @@ export function parseNatsOptions(options: ResolvedOptions & NatsAdapterOptions):
       natsConnection,
       connection: {},
       resumeDelayMs: resumeDelay({}),
-      confirmPublish
+      confirmPublish,
+      resubscribeIntervalMs
     }
   }
   const connection = connectionFrom(options)
   const target = connection.servers.join(',')
-  return { subject, target, connection, resumeDelayMs: resumeDelay(connection), confirmPublish }
+  const resumeDelayMs = resumeDelay(connection)
+  return { subject, target, connection, resumeDelayMs, confirmPublish, resubscribeIntervalMs }
 }

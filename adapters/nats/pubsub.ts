@@ -1,7 +1,12 @@
 import { createDebug } from '../../src/engine/debug'
-import type { Msg, NatsConnection, NatsError, Subscription } from 'nats'
+import { ErrorCode, type Msg, type NatsConnection, type NatsError, type Subscription } from 'nats'
 import type { Adapter, AdapterCapabilities, AdapterHooks, Payload } from '../../src/adapter'
-import { SyncConnectionError, SyncOversizeError, type SyncError } from '../../src/errors'
+import {
+  SyncConnectionError,
+  SyncOversizeError,
+  SyncSubscriptionError,
+  type SyncError
+} from '../../src/errors'
 import { TickBatch } from '../../src/engine/tick-batch'
 import { Confirmations } from './confirm'
 import { Opener } from './open'
@@ -41,6 +46,10 @@ export class NatsAdapter implements Adapter {
   /** A connection of ours being replaced on purpose: its closing is not news. */
   private recycling: NatsConnection | undefined
   private waiters: (() => void)[] = []
+  /** The connection an activate() loop is running on, if any. */
+  private activating: NatsConnection | undefined
+  /** Starts activate() again after the server took the subscription away while no loop was running. */
+  private resubscribeTimer: NodeJS.Timeout | undefined
 
   constructor(protected readonly settings: NatsSettings) {
     this.target = settings.target
@@ -114,6 +123,7 @@ export class NatsAdapter implements Adapter {
     this.closing = true
     this.up = false
     this.opener.cancel()
+    clearTimeout(this.resubscribeTimer)
     this.wake()
     this.stopStatus()
     this.confirmations.failAll(
@@ -141,38 +151,100 @@ export class NatsAdapter implements Adapter {
       },
       reconnected: () => this.reconnected(nc),
       stale: () => (this.hung = true),
-      serverError: (text) =>
+      serverError: (text, denied) => {
+        // A refused subscription of ours is told by subscriptionFailed(), once.
+        if (denied?.operation === 'subscription' && denied.subject === this.settings.subject) return
         this.report(
           new SyncConnectionError(this.target, `The NATS server at ${nc.getServer()} reported: ${text}`)
         )
+      }
     })
     void nc.closed().then((cause) => this.closed(nc, cause))
   }
 
-  /** Subscribes on `nc` and reports ready once the server has registered the subscription. */
+  /**
+   * Subscribes on `nc` (again, if the server refused it) and reports ready once the server has
+   * registered the subscription. Resolves only then, or when the connection or the adapter closes.
+   */
   protected async activate(nc: NatsConnection): Promise<void> {
     const { onMessage } = this
-    if (!onMessage || this.closing) return
-    this.sub = nc.subscribe(this.settings.subject, {
-      callback: (error, msg) => this.receive(error, msg, onMessage)
-    })
-    while (!this.closing && this.nc === nc && !this.up) {
-      const epoch = this.epoch
-      const flushed = await nc.flush().then(
-        () => true,
-        () => false
-      )
-      if (flushed && epoch === this.epoch) this.ready()
-      // Lost on the way: wait for the client's next reconnect (or close) and try again.
-      else await this.nextWake()
+    if (!onMessage || this.closing || this.activating === nc) return
+    this.activating = nc
+    try {
+      while (!this.closing && this.nc === nc && !this.up) {
+        const sub = this.sub ?? this.subscribeOn(nc, onMessage)
+        const epoch = this.epoch
+        const flushed = await nc.flush().then(
+          () => true,
+          () => false
+        )
+        // The server answers a refused SUB with -ERR before the PONG: by now such a one is gone.
+        if (flushed && epoch === this.epoch && this.sub === sub) this.ready()
+        // Refused: try again after a while (or at once on a reconnect, or stop on close).
+        else if (flushed && this.sub === undefined) await this.pauseFor(this.settings.resubscribeIntervalMs)
+        // Lost on the way: wait for the client's next reconnect (or close) and try again.
+        else await this.nextWake()
+      }
+    } finally {
+      if (this.activating === nc) this.activating = undefined
     }
   }
 
-  private receive(error: NatsError | null, msg: Msg, onMessage: (payload: Payload) => void): void {
-    if (error) {
-      this.report(this.connectionError(`The NATS subscription to "${this.settings.subject}" failed`, error))
-      return
+  /** Resolves after `ms`, or sooner on wake(). */
+  private pauseFor(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      timer.unref()
+      this.waiters.push(done)
+    })
+  }
+
+  private subscribeOn(nc: NatsConnection, onMessage: (payload: Payload) => void): Subscription {
+    const sub: Subscription = nc.subscribe(this.settings.subject, {
+      callback: (error, msg) =>
+        error ? this.subscriptionFailed(nc, sub, error) : this.receive(msg, onMessage)
+    })
+    this.sub = sub
+    return sub
+  }
+
+  /**
+   * The server refused the subscription or took it away (a permission removed, e.g. by a config reload),
+   * while the connection may well stay up: not ready until a later attempt is accepted.
+   */
+  private subscriptionFailed(nc: NatsConnection, sub: Subscription, error: NatsError): void {
+    if (this.closing || this.sub !== sub) return
+    this.sub = undefined
+    // The client closes a refused subscription itself; any other must not live on next to the new one.
+    queueMicrotask(() => {
+      if (!sub.isClosed()) sub.unsubscribe()
+    })
+    const { subject, resubscribeIntervalMs } = this.settings
+    const what =
+      error.code === ErrorCode.PermissionsViolation
+        ? `The NATS server at ${nc.getServer()} refused the subscription to "${subject}"`
+        : `The NATS subscription to "${subject}" failed`
+    const message = `${what}; trying again every ${resubscribeIntervalMs} ms: ${natsReason(error)}`
+    const lost = new SyncSubscriptionError(this.target, subject, message, { cause: error })
+    if (this.up) {
+      // The connection is fine: what is in flight will be confirmed, so only the status changes.
+      this.epoch++
+      this.up = false
+      this.hooks?.status('reconnecting', lost)
     }
+    this.report(lost)
+    // A running activate() loop tries again by itself.
+    if (this.activating === nc) return
+    clearTimeout(this.resubscribeTimer)
+    this.resubscribeTimer = setTimeout(() => void this.activate(nc), resubscribeIntervalMs)
+    this.resubscribeTimer.unref()
+  }
+
+  private receive(msg: Msg, onMessage: (payload: Payload) => void): void {
     try {
       // A view, not a copy; a Buffer so that feathers-sync style deserializers can call toString().
       const { data } = msg

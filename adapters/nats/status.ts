@@ -10,8 +10,8 @@ export interface StatusHandlers {
   disconnected(server: string): void
   /** The client is connected again and has re-sent the subscriptions. */
   reconnected(): void
-  /** The server sent an error the connection survives, e.g. a permissions violation. */
-  serverError(text: string): void
+  /** The server sent an error the connection survives, e.g. a permissions violation (`denied`). */
+  serverError(text: string, denied?: { operation: string; subject: string }): void
   /** The server stopped answering pings: it is hung, or the network between is. */
   stale(): void
 }
@@ -32,7 +32,10 @@ export function watchStatus(nc: NatsConnection, handlers: StatusHandlers): () =>
     else if (event.type === Events.Error) {
       const denied = event.permissionContext
       handlers.serverError(
-        denied ? `no permission to ${denied.operation} "${denied.subject}"` : describeCode(String(event.data))
+        denied
+          ? `no permission to ${denied.operation} "${denied.subject}"`
+          : describeCode(String(event.data)),
+        denied
       )
     }
   }

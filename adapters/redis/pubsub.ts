@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis'
 import { createDebug } from '../../src/engine/debug'
 import type { Adapter, AdapterCapabilities, AdapterHooks, Payload } from '../../src/adapter'
 import { SyncConnectionError } from '../../src/errors'
@@ -11,6 +12,16 @@ type Waiter = { check: () => boolean; resolve: () => void }
 
 const ignore = (): void => undefined
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+
+/**
+ * Whether a failed command failed because the connection is gone. ioredis still says `ready` for a
+ * moment after the server closed the socket (`CLIENT KILL`, its `timeout`, a proxy): the write is then
+ * refused with "Stream isn't writeable and enableOfflineQueue options is false".
+ */
+const connectionGone = (client: RedisClient, error: unknown): boolean =>
+  client.status !== 'ready' ||
+  (!client.isCluster && (client as Redis).stream?.writable === false) ||
+  /isn't writeable/.test(messageOf(error))
 
 /**
  * Redis pub/sub: one publisher and one subscriber connection, plain `PUBLISH`/`SUBSCRIBE` on the
@@ -172,7 +183,7 @@ export class RedisAdapter implements Adapter {
 
   /** A publish that fails because the connection is gone goes back to the core's outbox. */
   protected readonly publishFailed = (error: unknown): never => {
-    if (this.pub.status !== 'ready') {
+    if (connectionGone(this.pub, error)) {
       this.pubReady = false
       // Told again even if already told: the core may have missed it during startup.
       this.reported = undefined

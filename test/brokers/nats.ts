@@ -81,3 +81,13 @@ export async function startNats(options: NatsOptions = {}): Promise<BrokerHandle
   }
   return launch(build, options.port === undefined ? 3 : 1)
 }
+
+/**
+ * Replaces the configuration of a server started with `config` (without `tls`) and has it reload it
+ * (SIGHUP, what `nats-server --signal reload` sends). The server applies it asynchronously.
+ */
+export function reloadNats(broker: BrokerHandle, config: string): void {
+  if (broker.pid === undefined) throw new Error('reloadNats: the server is not running')
+  fs.writeFileSync(path.join(broker.dir, 'nats.conf'), config)
+  process.kill(broker.pid, 'SIGHUP')
+}

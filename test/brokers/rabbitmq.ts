@@ -1,4 +1,5 @@
 import { connect } from 'amqplib'
+import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -21,6 +22,8 @@ export interface RabbitMqOptions {
 // The unwrapped script: /usr/sbin/rabbitmq-server switches to the rabbitmq user, which cannot use our
 // temp dir. This one runs as the current user; it forks the Erlang VM and forwards SIGTERM to it.
 const SERVER_SCRIPT = '/usr/lib/rabbitmq/bin/rabbitmq-server'
+// The unwrapped script: /usr/sbin/rabbitmqctl would switch to the rabbitmq user, who lacks our node's cookie.
+const CTL_SCRIPT = '/usr/lib/rabbitmq/bin/rabbitmqctl'
 
 async function distinctFreePort(taken: number): Promise<number> {
   for (let attempt = 0; attempt < 10; attempt++) {
@@ -128,3 +131,24 @@ export async function startRabbitMq(options: RabbitMqOptions = {}): Promise<Brok
   }
   return launch(build, options.port === undefined ? 2 : 1)
 }
+
+/** rabbitmqctl against a node of startRabbitMq(): its node name and HOME (the Erlang cookie) are set above. */
+export function rabbitmqctl(broker: BrokerHandle, ...args: string[]): Promise<string> {
+  const env = { ...process.env, HOME: path.join(broker.dir, 'home'), ERL_EPMD_ADDRESS: LOOPBACK }
+  return new Promise((resolve, reject) => {
+    execFile(
+      CTL_SCRIPT,
+      ['-n', `fanout${broker.port}@localhost`, '-q', ...args],
+      { env, timeout: 20_000 },
+      (error, stdout) => (error ? reject(error) : resolve(stdout))
+    )
+  })
+}
+
+/** Rows of a `rabbitmqctl list_*` table (header line dropped), split on tabs. */
+export const rabbitmqRows = async (broker: BrokerHandle, ...args: string[]): Promise<string[][]> =>
+  (await rabbitmqctl(broker, ...args))
+    .split('\n')
+    .slice(1)
+    .filter((line) => line.trim() !== '')
+    .map((line) => line.split('\t'))
