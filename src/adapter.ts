@@ -31,6 +31,8 @@ export interface Adapter {
    * reconnect attempts plus a margin. Leave it out (0) where instances cannot miss each other's return.
    */
   readonly resumeDelayMs?: number
+  /** What this adapter can do (see {@link AdapterCapabilities}); absent means broadcast only. */
+  readonly capabilities?: AdapterCapabilities
   /**
    * Opens connections. Resolves once it can publish. If the broker is unreachable it keeps
    * retrying; the core rejects `app.sync.ready` after `connectTimeoutMs` but keeps waiting.

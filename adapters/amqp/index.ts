@@ -1,9 +1,11 @@
 import { createDebug } from '@feathersjs/commons'
 import { connect, type ChannelModel, type Options, type RecoveringChannelModel } from 'amqplib'
-import type { Adapter, AdapterHooks } from '../../src/adapter'
-import { SyncConnectionError } from '../../src/errors'
+import type { Adapter, AdapterCapabilities, AdapterHooks, DurableLog } from '../../src/adapter'
+import { SyncConfigError, SyncConnectionError } from '../../src/errors'
 import type { ResolvedOptions } from '../../src/options'
 import type { Payload } from '../../src/serializers'
+import { createDurableLog } from './durable'
+import { parseAmqpDurable } from './durable-options'
 import { parseAmqpOptions, type AmqpAdapterOptions } from './options'
 import { AmqpSession, type SessionEvents } from './session'
 
@@ -25,16 +27,25 @@ function destroySocket(model: ChannelModel | undefined): void {
   stream?.destroy()
 }
 
+/** The AMQP adapter: pub/sub always, and the durable log when created with `durable`. */
+export type AmqpAdapter = Adapter & { readonly capabilities: AdapterCapabilities } & Partial<DurableLog>
+
 /**
  * Creates the AMQP 0-9-1 (RabbitMQ) adapter. One connection per app, kept up by amqplib's
  * built-in recovery, whose `setup` builds a fresh session (channel, topology, consumer) on
- * every (re)connect. Validates its options now; connects only in `connect()`.
+ * every (re)connect. Validates its options now; connects only in `connect()`. With `durable`,
+ * the session publishes to and consumes from a stream queue instead (see durable.ts).
  */
-export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions): Adapter {
+export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions): AmqpAdapter {
   const settings = parseAmqpOptions(options)
+  const durableSettings = parseAmqpDurable(options)
   const { key } = options
   const { target } = settings
-  const properties: Options.Publish = settings.contentType ? { contentType: settings.contentType } : {}
+  const properties: Options.Publish = {
+    ...(settings.contentType ? { contentType: settings.contentType } : {}),
+    // A stream keeps every message on disk anyway; persistent says so to any other reader of the queue.
+    ...(durableSettings ? { persistent: true } : {})
+  }
   let hooks: AdapterHooks | undefined
   let onMessage: ((payload: Payload) => void) | undefined
   let connection: RecoveringChannelModel | undefined
@@ -45,6 +56,9 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
   // Why the connection went, when amqplib said so; a channel's close alone does not say.
   let lastCause: Error | undefined
   let waiters: { resolve(): void; reject(error: Error): void }[] = []
+  // Rejects connect() when the first connection finds the stream declared with other arguments.
+  let refuseStart: (error: SyncConfigError) => void = () => undefined
+  let connectedOnce = false
 
   const report = (what: string, cause: Error): void => {
     lastCause = cause
@@ -96,17 +110,54 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
     }
   }
 
+  const publish = (payload: Payload): Promise<void> => {
+    const current = session
+    if (!current) {
+      return Promise.reject(new SyncConnectionError(target, `Not connected to RabbitMQ at ${target}`))
+    }
+    return current.publish(toBuffer(payload), properties)
+  }
+
+  const durable =
+    durableSettings &&
+    createDurableLog({
+      settings: durableSettings,
+      target,
+      current: () => session,
+      publish,
+      waitReady: () => new Promise<void>((resolve, reject) => waiters.push({ resolve, reject })),
+      error: (error) => hooks?.error(error)
+    })
+
+  const openSession = async (model: ChannelModel): Promise<AmqpSession> => {
+    if (!durable) return AmqpSession.open(model, key, events)
+    try {
+      return await durable.open(model, events)
+    } catch (cause) {
+      if (cause instanceof SyncConfigError) {
+        // Reported once (the retries' connect-failed carries the same reason), and fatal at startup:
+        // nothing changes until someone deletes the queue or changes the option.
+        if (lastReported !== cause.message) hooks?.error(cause)
+        lastReported = cause.message
+        if (!connectedOnce) refuseStart(cause)
+      }
+      throw cause
+    }
+  }
+
   // amqplib runs this after every successful (re)connect, before it reports the connection up.
   const setup = async (model: ChannelModel): Promise<void> => {
-    const next = await AmqpSession.open(model, key, events)
-    if (onMessage) await next.consume(onMessage)
+    const next = await openSession(model)
+    connectedOnce = true
+    if (onMessage && !durable) await next.consume(onMessage)
     // amqplib closes this connection again if close() came meanwhile.
     if (!closing) session = next
   }
 
   const listen = (recovering: RecoveringChannelModel) => {
     recovering.on('connect', () => {
-      if (session?.consuming) ready()
+      // A durable adapter nobody subscribed yet is ready as soon as it can publish.
+      if (session?.consuming || (durable && !durable.subscribed())) ready()
     })
     recovering.on('disconnect', (cause: Error) => {
       lastCause = cause
@@ -129,6 +180,8 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
   return {
     type: 'amqp',
     target,
+    capabilities: { broadcast: true, durable: durable !== undefined },
+    ...durable?.log,
     // amqplib's jittered backoff never waits longer than maxDelayMs between attempts; plus a margin.
     resumeDelayMs: settings.maxDelayMs + 500,
     async connect(adapterHooks) {
@@ -147,9 +200,21 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
       connection = recovering
       listen(recovering)
       if (closing) await recovering.close()
-      await recovering.waitForConnect()
+      const refused = new Promise<never>((_, reject) => (refuseStart = reject))
+      try {
+        await Promise.race([recovering.waitForConnect(), refused])
+      } catch (cause) {
+        if (cause instanceof SyncConfigError) await recovering.close()
+        throw cause
+      }
     },
     async subscribe(handler) {
+      if (durable) {
+        throw new SyncConfigError(
+          'durable',
+          'This adapter was created with "durable": use subscribeDurable()'
+        )
+      }
       onMessage = handler
       const current = session
       if (current && !current.consuming) {
@@ -163,13 +228,8 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
       if (session?.consuming) return settled()
       await new Promise<void>((resolve, reject) => waiters.push({ resolve, reject }))
     },
-    publish(payload) {
-      const current = session
-      if (!current) {
-        return Promise.reject(new SyncConnectionError(target, `Not connected to RabbitMQ at ${target}`))
-      }
-      return current.publish(toBuffer(payload), properties)
-    },
+    // With `durable` this publishes to the stream too, like publishDurable().
+    publish,
     close() {
       closing ??= (async () => {
         const error = new Error('The AMQP adapter was closed')

@@ -64,7 +64,7 @@ const TUNING = ['heartbeat', 'frameMax', 'channelMax', 'maxFrameSize', 'locale']
 const COMPAT = ['heartbeatIntervalInSeconds', 'connectionOptions', 'reconnectTimeInSeconds'] as const
 const DEFAULT_HEARTBEAT_S = 5
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
+export const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
 
 function count(option: string, value: unknown, min: number): number | undefined {

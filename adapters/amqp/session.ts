@@ -18,11 +18,18 @@ interface Publication {
   needsDrain: boolean
 }
 
+/** Where a session publishes: an exchange and a routing key. */
+export interface Route {
+  exchange: string
+  routingKey: string
+}
+
 /**
- * One channel on one connection, with the feathers-sync topology: a non-durable `fanout`
- * exchange named `key` and a server-named, exclusive, auto-delete queue bound to it. A session
- * never recovers; the adapter builds a new one on each (re)connect and drops the old one whole,
- * so nothing (listeners, consumers, publish paths) piles up across reconnects.
+ * One confirm channel on one connection. For pub/sub it carries the feathers-sync topology: a
+ * non-durable `fanout` exchange named `key` and a server-named, exclusive, auto-delete queue bound
+ * to it (`open`); durable mode publishes to a stream queue instead (`create`, see durable.ts). A
+ * session never recovers; the adapter builds a new one on each (re)connect and drops the old one
+ * whole, so nothing (listeners, consumers, publish paths) piles up across reconnects.
  */
 export class AmqpSession {
   consuming = false
@@ -37,8 +44,8 @@ export class AmqpSession {
 
   private constructor(
     readonly model: ChannelModel,
-    private readonly channel: ConfirmChannel,
-    private readonly key: string,
+    readonly channel: ConfirmChannel,
+    private readonly route: Route,
     private readonly events: SessionEvents
   ) {
     // On at once: an 'error' event without a listener would throw inside amqplib.
@@ -54,9 +61,14 @@ export class AmqpSession {
     channel.on('drain', () => this.drained())
   }
 
+  /** Opens a confirm channel that publishes along `route`; declares nothing. */
+  static async create(model: ChannelModel, route: Route, events: SessionEvents): Promise<AmqpSession> {
+    return new AmqpSession(model, await model.createConfirmChannel(), route, events)
+  }
+
   /** Opens a confirm channel and declares the topology. Throws (and the connection is retried) if it cannot. */
   static async open(model: ChannelModel, key: string, events: SessionEvents): Promise<AmqpSession> {
-    const session = new AmqpSession(model, await model.createConfirmChannel(), key, events)
+    const session = await AmqpSession.create(model, { exchange: key, routingKey: '' }, events)
     // Same arguments as feathers-sync 3.x, or the broker refuses the second declaration.
     await session.channel.assertExchange(key, 'fanout', { durable: false })
     const { queue } = await session.channel.assertQueue('', {
@@ -99,7 +111,8 @@ export class AmqpSession {
       }
       this.inflight.add(publication)
       try {
-        const ok = this.channel.publish(this.key, '', content, properties, (error: unknown) => {
+        const { exchange, routingKey } = this.route
+        const ok = this.channel.publish(exchange, routingKey, content, properties, (error: unknown) => {
           if (!this.inflight.has(publication)) return
           if (error) {
             this.inflight.delete(publication)
@@ -141,7 +154,8 @@ export class AmqpSession {
     }
   }
 
-  private fail(cause: Error): void {
+  /** Ends the session for good (its channel, consumer or connection is gone). Idempotent. */
+  fail(cause: Error): void {
     if (this.dead) return
     this.dead = true
     this.cause ??= cause
