@@ -3,15 +3,13 @@
  * closed by the server over and over, channel errors, a hung broker. One private broker for the file,
  * started by the first test on a port picked up front and reused by the others.
  */
-import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
-import path from 'node:path'
 import { runInNewContext } from 'node:vm'
 import { setFlagsFromString } from 'node:v8'
 import { connect } from 'amqplib'
 import { SyncConnectionError, type SyncOptions } from '../src/index'
-import { startRabbitMq, type BrokerHandle } from './brokers'
+import { rabbitmqctl, rabbitmqctlRows as rows, startRabbitMq, type BrokerHandle } from './brokers'
 import {
   barrier,
   createFleet,
@@ -23,30 +21,6 @@ import {
 } from './helpers/apps'
 
 jest.setTimeout(60_000)
-
-// The unwrapped script: /usr/sbin/rabbitmqctl would switch to the rabbitmq user, who lacks our node's cookie.
-const RABBITMQCTL = '/usr/lib/rabbitmq/bin/rabbitmqctl'
-
-/** rabbitmqctl against a private node; the name and HOME (cookie) are the harness's (test/brokers/rabbitmq.ts). */
-function rabbitmqctl(broker: BrokerHandle, ...args: string[]): Promise<string> {
-  const env = { ...process.env, HOME: path.join(broker.dir, 'home'), ERL_EPMD_ADDRESS: '127.0.0.1' }
-  return new Promise((resolve, reject) => {
-    execFile(
-      RABBITMQCTL,
-      ['-n', `fanout${broker.port}@localhost`, '-q', ...args],
-      { env, timeout: 20_000 },
-      (error, stdout) => (error ? reject(error) : resolve(stdout))
-    )
-  })
-}
-
-/** Rows of a `rabbitmqctl list_*` table (header line dropped). */
-const rows = async (broker: BrokerHandle, ...args: string[]): Promise<string[][]> =>
-  (await rabbitmqctl(broker, ...args))
-    .split('\n')
-    .slice(1)
-    .filter((line) => line.trim() !== '')
-    .map((line) => line.split('\t'))
 
 const EPHEMERAL = '/proc/sys/net/ipv4/ip_local_port_range'
 

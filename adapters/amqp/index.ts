@@ -105,7 +105,10 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
         lostSession.closeConnection()
       })
     },
-    error(cause, what) {
+    error(cause, what, from) {
+      // A durable session that fails while opening (stream declaration refused, stream not available
+      // yet after a broker restart) is reported once through its setup's failure, not twice.
+      if (durable && from && !from.installed) return
       report(`A ${what} error on the connection to`, cause)
     }
   }
@@ -150,6 +153,7 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
     const next = await openSession(model)
     connectedOnce = true
     if (onMessage && !durable) await next.consume(onMessage)
+    next.installed = true
     // amqplib closes this connection again if close() came meanwhile.
     if (!closing) session = next
   }

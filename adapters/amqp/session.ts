@@ -5,8 +5,8 @@ import { SyncOversizeError } from '../../src/errors'
 export interface SessionEvents {
   /** The channel, its consumer or its connection is gone; the session is dead for good. */
   lost(session: AmqpSession, cause: Error): void
-  /** Something went wrong that the app should hear about. */
-  error(cause: Error, what: string): void
+  /** Something went wrong that the app should hear about; `session` when it came from a channel. */
+  error(cause: Error, what: string, session?: AmqpSession): void
 }
 
 interface Publication {
@@ -33,6 +33,8 @@ export interface Route {
  */
 export class AmqpSession {
   consuming = false
+  /** Set once the adapter's setup finished with this session (it is or was the live one). */
+  installed = false
   private dead = false
   private cause: Error | undefined
   // Insertion-ordered; settled on ack, nack or loss.
@@ -51,7 +53,7 @@ export class AmqpSession {
     // On at once: an 'error' event without a listener would throw inside amqplib.
     channel.on('error', (error: Error) => {
       this.cause = error
-      events.error(error, 'channel')
+      events.error(error, 'channel', this)
     })
     channel.on('handler-error', (error: Error, event: string) =>
       events.error(error, `channel ${event} listener`)

@@ -1,4 +1,5 @@
 import { connect } from 'amqplib'
+import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -21,6 +22,29 @@ export interface RabbitMqOptions {
 // The unwrapped script: /usr/sbin/rabbitmq-server switches to the rabbitmq user, which cannot use our
 // temp dir. This one runs as the current user; it forks the Erlang VM and forwards SIGTERM to it.
 const SERVER_SCRIPT = '/usr/lib/rabbitmq/bin/rabbitmq-server'
+// The unwrapped script: /usr/sbin/rabbitmqctl would switch to the rabbitmq user, who lacks our node's cookie.
+const RABBITMQCTL = '/usr/lib/rabbitmq/bin/rabbitmqctl'
+
+/** rabbitmqctl against a node started by startRabbitMq (its node name, and HOME for the cookie). */
+export function rabbitmqctl(broker: BrokerHandle, ...args: string[]): Promise<string> {
+  const env = { ...process.env, HOME: path.join(broker.dir, 'home'), ERL_EPMD_ADDRESS: LOOPBACK }
+  return new Promise((resolve, reject) => {
+    execFile(
+      RABBITMQCTL,
+      ['-n', `fanout${broker.port}@localhost`, '-q', ...args],
+      { env, timeout: 20_000 },
+      (error, stdout) => (error ? reject(error) : resolve(stdout))
+    )
+  })
+}
+
+/** Rows of a `rabbitmqctl list_*` table (header line dropped), split on tabs. */
+export const rabbitmqctlRows = async (broker: BrokerHandle, ...args: string[]): Promise<string[][]> =>
+  (await rabbitmqctl(broker, ...args))
+    .split('\n')
+    .slice(1)
+    .filter((line) => line.trim() !== '')
+    .map((line) => line.split('\t'))
 
 async function distinctFreePort(taken: number): Promise<number> {
   for (let attempt = 0; attempt < 10; attempt++) {
