@@ -7,19 +7,12 @@ import type { Payload } from '../../src/serializers'
 import { createDurableLog } from './durable'
 import { parseAmqpDurable } from './durable-options'
 import { parseAmqpOptions, type AmqpAdapterOptions } from './options'
-import { AmqpSession, type SessionEvents } from './session'
+import { AmqpSession, toBuffer, type SessionEvents } from './session'
 
 export type { AmqpAdapterOptions, AmqpConnectionOptions, AmqpRecoveryOptions } from './options'
 
 const debug = createDebug('feathers-fanout/amqp')
 const CLOSE_TIMEOUT_MS = 2_000
-
-const toBuffer = (payload: Payload): Buffer =>
-  typeof payload === 'string'
-    ? Buffer.from(payload, 'utf8')
-    : Buffer.isBuffer(payload)
-      ? payload
-      : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
 
 /** Last resort when a hung broker never answers our close: drop the socket so the process can exit. */
 function destroySocket(model: ChannelModel | undefined): void {
@@ -187,7 +180,8 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
     capabilities: { broadcast: true, durable: durable !== undefined },
     ...durable?.log,
     // amqplib's jittered backoff never waits longer than maxDelayMs between attempts; plus a margin.
-    resumeDelayMs: settings.maxDelayMs + 500,
+    // A stream keeps what others published meanwhile, so durable mode needs no hold.
+    resumeDelayMs: durable ? 0 : settings.maxDelayMs + 500,
     async connect(adapterHooks) {
       hooks = adapterHooks
       const recovering = await connect(settings.url, {

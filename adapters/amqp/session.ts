@@ -1,5 +1,14 @@
 import type { ChannelModel, ConfirmChannel, Options } from 'amqplib'
 import { SyncOversizeError } from '../../src/errors'
+import type { Payload } from '../../src/serializers'
+
+/** A payload as the bytes amqplib sends, without copying a Buffer or a typed array's memory. */
+export const toBuffer = (payload: Payload): Buffer =>
+  typeof payload === 'string'
+    ? Buffer.from(payload, 'utf8')
+    : Buffer.isBuffer(payload)
+      ? payload
+      : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
 
 /** What a session tells the adapter. Called at most once per session for `lost`. */
 export interface SessionEvents {

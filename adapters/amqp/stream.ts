@@ -146,6 +146,7 @@ export function readStream(
   const { after, end, limit } = range
   return withChannel(model, target, async (channel) => {
     const read: { content: Buffer; offset: number }[] = []
+    let finished = false
     let finish: () => void = () => undefined
     let fail: (error: Error) => void = () => undefined
     const done = new Promise<void>((resolve, reject) => {
@@ -170,9 +171,13 @@ export function readStream(
           return fail(new SyncConnectionError(target, `RabbitMQ cancelled the read of "${stream}"`))
         channel.ack(message)
         const offset = offsetOf(message)
-        if (offset === undefined || offset <= after || read.length >= limit) return
+        if (finished || offset === undefined || offset <= after) return
         read.push({ content: message.content, offset })
-        if (read.length >= limit || offset >= end) finish()
+        if (read.length >= limit || offset >= end) {
+          // Deliveries can still arrive while the channel closes: they are past the range.
+          finished = true
+          finish()
+        }
       },
       { arguments: { 'x-stream-offset': after } }
     )
