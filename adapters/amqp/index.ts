@@ -1,21 +1,23 @@
 import { createDebug } from '../../src/engine/debug'
 import { connect, type ChannelModel, type Options, type RecoveringChannelModel } from 'amqplib'
-import type { Adapter, AdapterHooks, ResolvedOptions, Payload } from '../../src/adapter'
-import { SyncConnectionError, SyncSubscriptionError } from '../../src/errors'
+import type {
+  Adapter,
+  AdapterCapabilities,
+  AdapterHooks,
+  DurableLog,
+  ResolvedOptions,
+  Payload
+} from '../../src/adapter'
+import { SyncConfigError, SyncConnectionError, SyncSubscriptionError } from '../../src/errors'
+import { createDurableLog } from './durable'
+import { parseAmqpDurable } from './durable-options'
 import { parseAmqpOptions, type AmqpAdapterOptions } from './options'
-import { AmqpSession, topologyLoss, type SessionEvents } from './session'
+import { AmqpSession, toBuffer, topologyLoss, type SessionEvents } from './session'
 
 export type { AmqpAdapterOptions, AmqpConnectionOptions, AmqpRecoveryOptions } from './options'
 
 const debug = createDebug('feathers-fanout/amqp')
 const CLOSE_TIMEOUT_MS = 2_000
-
-const toBuffer = (payload: Payload): Buffer =>
-  typeof payload === 'string'
-    ? Buffer.from(payload, 'utf8')
-    : Buffer.isBuffer(payload)
-      ? payload
-      : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
 
 /** Last resort when a hung broker never answers our close: drop the socket so the process can exit. */
 function destroySocket(model: ChannelModel | undefined): void {
@@ -23,16 +25,25 @@ function destroySocket(model: ChannelModel | undefined): void {
   stream?.destroy()
 }
 
+/** The AMQP adapter: pub/sub always, and the durable log when created with `durable`. */
+export type AmqpAdapter = Adapter & { readonly capabilities: AdapterCapabilities } & Partial<DurableLog>
+
 /**
  * Creates the AMQP 0-9-1 (RabbitMQ) adapter. One connection per app, kept up by amqplib's
  * built-in recovery, whose `setup` builds a fresh session (channel, topology, consumer) on
- * every (re)connect. Validates its options now; connects only in `connect()`.
+ * every (re)connect. Validates its options now; connects only in `connect()`. With `durable`,
+ * the session publishes to and consumes from a stream queue instead (see durable.ts).
  */
-export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions): Adapter {
+export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions): AmqpAdapter {
   const settings = parseAmqpOptions(options)
+  const durableSettings = parseAmqpDurable(options)
   const { key } = options
   const { target } = settings
-  const properties: Options.Publish = settings.contentType ? { contentType: settings.contentType } : {}
+  const properties: Options.Publish = {
+    ...(settings.contentType ? { contentType: settings.contentType } : {}),
+    // A stream keeps every message on disk anyway; persistent says so to any other reader of the queue.
+    ...(durableSettings ? { persistent: true } : {})
+  }
   let hooks: AdapterHooks | undefined
   let onMessage: ((payload: Payload) => void) | undefined
   let connection: RecoveringChannelModel | undefined
@@ -43,6 +54,9 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
   // Why the connection went, when amqplib said so; a channel's close alone does not say.
   let lastCause: Error | undefined
   let waiters: { resolve(): void; reject(error: Error): void }[] = []
+  // Rejects connect() when the first connection finds the stream declared with other arguments.
+  let refuseStart: (error: SyncConfigError) => void = () => undefined
+  let connectedOnce = false
 
   // amqplib re-wraps errors from another realm (e.g. under Jest) as `Error: <message>`.
   const reasonOf = (cause: Error) => cause.message.replace(/^Error: /, '')
@@ -106,22 +120,63 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
         lostSession.closeConnection()
       })
     },
-    error(cause, what) {
+    error(cause, what, from) {
+      // A durable session that fails while opening (stream declaration refused, stream not available
+      // yet after a broker restart) is reported once through its setup's failure, not twice.
+      if (durable && from && !from.installed) return
       report(`A ${what} error on the connection to`, cause)
+    }
+  }
+
+  const publish = (payload: Payload): Promise<void> => {
+    const current = session
+    if (!current) {
+      return Promise.reject(new SyncConnectionError(target, `Not connected to RabbitMQ at ${target}`))
+    }
+    return current.publish(toBuffer(payload), properties)
+  }
+
+  const durable =
+    durableSettings &&
+    createDurableLog({
+      settings: durableSettings,
+      target,
+      current: () => session,
+      publish,
+      waitReady: () => new Promise<void>((resolve, reject) => waiters.push({ resolve, reject })),
+      error: (error) => hooks?.error(error)
+    })
+
+  const openSession = async (model: ChannelModel): Promise<AmqpSession> => {
+    if (!durable) return AmqpSession.open(model, key, events, settings.topologyCheckIntervalMs)
+    try {
+      return await durable.open(model, events)
+    } catch (cause) {
+      if (cause instanceof SyncConfigError) {
+        // Reported once (the retries' connect-failed carries the same reason), and fatal at startup:
+        // nothing changes until someone deletes the queue or changes the option.
+        if (lastReported !== cause.message) hooks?.error(cause)
+        lastReported = cause.message
+        if (!connectedOnce) refuseStart(cause)
+      }
+      throw cause
     }
   }
 
   // amqplib runs this after every successful (re)connect, before it reports the connection up.
   const setup = async (model: ChannelModel): Promise<void> => {
-    const next = await AmqpSession.open(model, key, events, settings.topologyCheckIntervalMs)
-    if (onMessage) await next.consume(onMessage)
+    const next = await openSession(model)
+    connectedOnce = true
+    if (onMessage && !durable) await next.consume(onMessage)
+    next.installed = true
     // amqplib closes this connection again if close() came meanwhile.
     if (!closing) session = next
   }
 
   const listen = (recovering: RecoveringChannelModel) => {
     recovering.on('connect', () => {
-      if (session?.consuming) ready()
+      // A durable adapter nobody subscribed yet is ready as soon as it can publish.
+      if (session?.consuming || (durable && !durable.subscribed())) ready()
     })
     recovering.on('disconnect', (cause: Error) => {
       lastCause = cause
@@ -144,8 +199,11 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
   return {
     type: 'amqp',
     target,
+    capabilities: { broadcast: true, durable: durable !== undefined },
+    ...durable?.log,
     // amqplib's jittered backoff never waits longer than maxDelayMs between attempts; plus a margin.
-    resumeDelayMs: settings.maxDelayMs + 500,
+    // A stream keeps what others published meanwhile, so durable mode needs no hold.
+    resumeDelayMs: durable ? 0 : settings.maxDelayMs + 500,
     async connect(adapterHooks) {
       hooks = adapterHooks
       const recovering = await connect(settings.url, {
@@ -162,9 +220,21 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
       connection = recovering
       listen(recovering)
       if (closing) await recovering.close()
-      await recovering.waitForConnect()
+      const refused = new Promise<never>((_, reject) => (refuseStart = reject))
+      try {
+        await Promise.race([recovering.waitForConnect(), refused])
+      } catch (cause) {
+        if (cause instanceof SyncConfigError) await recovering.close()
+        throw cause
+      }
     },
     async subscribe(handler) {
+      if (durable) {
+        throw new SyncConfigError(
+          'durable',
+          'This adapter was created with "durable": use subscribeDurable()'
+        )
+      }
       onMessage = handler
       const current = session
       if (current && !current.consuming) {
@@ -178,13 +248,8 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
       if (session?.consuming) return settled()
       await new Promise<void>((resolve, reject) => waiters.push({ resolve, reject }))
     },
-    publish(payload) {
-      const current = session
-      if (!current) {
-        return Promise.reject(new SyncConnectionError(target, `Not connected to RabbitMQ at ${target}`))
-      }
-      return current.publish(toBuffer(payload), properties)
-    },
+    // With `durable` this publishes to the stream too, like publishDurable().
+    publish,
     close() {
       closing ??= (async () => {
         const error = new Error('The AMQP adapter was closed')

@@ -83,7 +83,7 @@ const DEFAULT_TOPOLOGY_CHECK_MS = 2_000
 // Node runs a timer with a longer delay after 1 ms instead, with a warning.
 const MAX_TIMER_MS = 2_147_483_647
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
+export const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
 
 function count(option: string, value: unknown, min: number): number | undefined {

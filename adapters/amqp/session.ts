@@ -1,12 +1,21 @@
 import type { ChannelModel, ConfirmChannel, Options } from 'amqplib'
 import { SyncOversizeError } from '../../src/errors'
+import type { Payload } from '../../src/adapter'
+
+/** A payload as the bytes amqplib sends, without copying a Buffer or a typed array's memory. */
+export const toBuffer = (payload: Payload): Buffer =>
+  typeof payload === 'string'
+    ? Buffer.from(payload, 'utf8')
+    : Buffer.isBuffer(payload)
+      ? payload
+      : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
 
 /** What a session tells the adapter. Called at most once per session for `lost`. */
 export interface SessionEvents {
   /** The channel, its consumer or its connection is gone; the session is dead for good. */
   lost(session: AmqpSession, cause: Error): void
-  /** Something went wrong that the app should hear about. */
-  error(cause: Error, what: string): void
+  /** Something went wrong that the app should hear about; `session` when it came from a channel. */
+  error(cause: Error, what: string, session?: AmqpSession): void
 }
 
 /** What of the topology a session was lost with, when it was not the connection. */
@@ -31,14 +40,23 @@ interface Publication {
   needsDrain: boolean
 }
 
+/** Where a session publishes: an exchange and a routing key. */
+export interface Route {
+  exchange: string
+  routingKey: string
+}
+
 /**
- * One channel on one connection, with the feathers-sync topology: a non-durable `fanout`
- * exchange named `key` and a server-named, exclusive, auto-delete queue bound to it. A session
- * never recovers; the adapter builds a new one on each (re)connect and drops the old one whole,
- * so nothing (listeners, consumers, publish paths) piles up across reconnects.
+ * One confirm channel on one connection. For pub/sub it carries the feathers-sync topology: a
+ * non-durable `fanout` exchange named `key` and a server-named, exclusive, auto-delete queue bound
+ * to it (`open`); durable mode publishes to a stream queue instead (`create`, see durable.ts). A
+ * session never recovers; the adapter builds a new one on each (re)connect and drops the old one
+ * whole, so nothing (listeners, consumers, publish paths) piles up across reconnects.
  */
 export class AmqpSession {
   consuming = false
+  /** Set once the adapter's setup finished with this session (it is or was the live one). */
+  installed = false
   private dead = false
   private cause: Error | undefined
   // Insertion-ordered; settled on ack, nack or loss.
@@ -52,15 +70,15 @@ export class AmqpSession {
 
   private constructor(
     readonly model: ChannelModel,
-    private readonly channel: ConfirmChannel,
-    private readonly key: string,
+    readonly channel: ConfirmChannel,
+    private readonly route: Route,
     private readonly events: SessionEvents
   ) {
     // On at once: an 'error' event without a listener would throw inside amqplib.
     channel.on('error', (error: Error) => {
       this.cause = error
       // A deleted exchange or queue is told once, by the adapter, when it hears of the loss.
-      if (!topologyLoss(error)) events.error(error, 'channel')
+      if (!topologyLoss(error)) events.error(error, 'channel', this)
     })
     channel.on('handler-error', (error: Error, event: string) =>
       events.error(error, `channel ${event} listener`)
@@ -68,6 +86,11 @@ export class AmqpSession {
     // Before amqplib's own close listener, which fails unconfirmed publishes in order (see fail()).
     channel.prependListener('close', () => this.fail(new Error('channel closed')))
     channel.on('drain', () => this.drained())
+  }
+
+  /** Opens a confirm channel that publishes along `route`; declares nothing. */
+  static async create(model: ChannelModel, route: Route, events: SessionEvents): Promise<AmqpSession> {
+    return new AmqpSession(model, await model.createConfirmChannel(), route, events)
   }
 
   /**
@@ -80,7 +103,7 @@ export class AmqpSession {
     events: SessionEvents,
     checkIntervalMs: number
   ): Promise<AmqpSession> {
-    const session = new AmqpSession(model, await model.createConfirmChannel(), key, events)
+    const session = await AmqpSession.create(model, { exchange: key, routingKey: '' }, events)
     // Same arguments as feathers-sync 3.x, or the broker refuses the second declaration.
     await session.channel.assertExchange(key, 'fanout', { durable: false })
     const { queue } = await session.channel.assertQueue('', {
@@ -127,7 +150,8 @@ export class AmqpSession {
       }
       this.inflight.add(publication)
       try {
-        const ok = this.channel.publish(this.key, '', content, properties, (error: unknown) => {
+        const { exchange, routingKey } = this.route
+        const ok = this.channel.publish(exchange, routingKey, content, properties, (error: unknown) => {
           if (!this.inflight.has(publication)) return
           if (error) {
             this.inflight.delete(publication)
@@ -165,7 +189,7 @@ export class AmqpSession {
     const done = () => (this.checking = false)
     // Failures need no handling here: the channel's own error and close events carry them.
     Promise.resolve()
-      .then(() => this.channel.bindQueue(this.queue, this.key, ''))
+      .then(() => this.channel.bindQueue(this.queue, this.route.exchange, ''))
       .then(done, done)
   }
 
@@ -185,7 +209,8 @@ export class AmqpSession {
     }
   }
 
-  private fail(cause: Error): void {
+  /** Ends the session for good (its channel, consumer or connection is gone). Idempotent. */
+  fail(cause: Error): void {
     if (this.dead) return
     this.dead = true
     clearInterval(this.checkTimer)

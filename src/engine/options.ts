@@ -84,7 +84,10 @@ export type Resolved<O> = Omit<O, keyof EngineOptions> & EngineOptions
 
 /** Durable options after validation: every default filled in, or `false` for plain pub/sub. */
 export type ResolvedDurable = Required<Omit<DurableOptions, 'consumerName'>> &
-  Pick<DurableOptions, 'consumerName'>
+  Pick<DurableOptions, 'consumerName'> & {
+    /** What the user set, before defaults: an adapter that cannot honour a limit refuses it by name. */
+    readonly given: Readonly<DurableOptions>
+  }
 
 /** Bus options after validation, with every default filled in; what the engine and adapters read. */
 export type EngineOptions = Omit<BaseSyncOptions, 'durable'> & {
@@ -187,7 +190,7 @@ export const DURABLE_DEFAULTS: Readonly<Required<Omit<DurableOptions, 'consumerN
 
 function parseDurable(durable: BaseSyncOptions['durable']): ResolvedDurable | false {
   if (durable === undefined || durable === false) return false
-  if (durable === true) return { ...DURABLE_DEFAULTS }
+  if (durable === true) return { ...DURABLE_DEFAULTS, given: {} }
   if (typeof durable !== 'object' || durable === null || Array.isArray(durable)) {
     throw new SyncConfigError(
       'durable',
@@ -208,6 +211,7 @@ function parseDurable(durable: BaseSyncOptions['durable']): ResolvedDurable | fa
     maxMessages: whole('durable.maxMessages', durable.maxMessages, DURABLE_DEFAULTS.maxMessages),
     maxAgeMs: whole('durable.maxAgeMs', durable.maxAgeMs, DURABLE_DEFAULTS.maxAgeMs),
     maxBytes: whole('durable.maxBytes', durable.maxBytes, DURABLE_DEFAULTS.maxBytes),
+    given: { ...durable },
     ...(consumerName === undefined ? {} : { consumerName })
   }
 }
