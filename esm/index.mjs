@@ -31,5 +31,6 @@ export const {
   SyncOutboxOverflowError,
   SyncOversizeError,
   SyncPublishError,
-  SyncSerializationError
+  SyncSerializationError,
+  SyncServiceEventsError
 } = entry

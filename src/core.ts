@@ -1,5 +1,4 @@
-import { createDebug } from '@feathersjs/commons'
-import { getServiceOptions, type Application, type HookContext } from '@feathersjs/feathers'
+import type { Application, HookContext } from '@feathersjs/feathers'
 import {
   DEFAULT_CONTEXT_PARAMS,
   SYNC,
@@ -8,6 +7,7 @@ import {
   travellingContext,
   type ContextBuilder
 } from './context'
+import { createDebug } from './debug'
 import { ENVELOPE_VERSION, envelopeProblem, type Envelope } from './envelope'
 import {
   SyncDeliveryError,
@@ -16,12 +16,14 @@ import {
   SyncOversizeError,
   SyncPublishError,
   SyncSerializationError,
+  SyncServiceEventsError,
   type DropReason
 } from './errors'
 import { SyncState, type SyncInfo } from './handle'
 import { SeenMessages } from './recent'
 import { Sealer, type SecurityOptions } from './security'
 import type { Payload } from './serializers'
+import { serviceEventsOf } from './service-events'
 import { createStats, type SyncStats } from './stats'
 
 const debug = createDebug('feathers-fanout/core')
@@ -137,7 +139,8 @@ export function installCore(app: Application, options: CoreOptions = {}): CoreSt
   }
   const stats = createStats()
   const handle = new SyncState(app, stats)
-  const originals = new WeakMap<object, Emit>()
+  // The original `emit` of each wrapped service and the events that travel for it.
+  const wrapped = new WeakMap<object, { emit: Emit; events: ReadonlySet<string> }>()
   const seen = new SeenMessages()
   const pending = new Map<number, unknown>()
   let seq = 0
@@ -240,11 +243,17 @@ export function installCore(app: Application, options: CoreOptions = {}): CoreSt
     return true
   }
 
-  function wrap(service: Service, path: string): void {
+  /** `options` are those the app's Feathers hands to mixins; absent for services registered earlier. */
+  function wrap(service: Service, path: string, options?: unknown): void {
     if ((service as { [WRAPPED]?: true })[WRAPPED]) return
     const original = service.emit
-    const events = new Set(getServiceOptions(service)?.serviceEvents ?? [])
-    originals.set(service, original)
+    const { events, known } = serviceEventsOf(service, options)
+    if (!known) {
+      // Deferred, so a sync-error listener added right after `app.configure(sync(...))` hears it.
+      const error = new SyncServiceEventsError(path, [...events])
+      queueMicrotask(() => state.report(error))
+    }
+    wrapped.set(service, { emit: original, events })
     Object.defineProperty(service, WRAPPED, { value: true })
     service.emit = function emit(this: unknown, event: string | symbol, ...args: unknown[]): boolean {
       const [data, ctx] = args
@@ -267,12 +276,12 @@ export function installCore(app: Application, options: CoreOptions = {}): CoreSt
   function deliver(message: Envelope, own: boolean): void {
     const path = stripSlashes(message.path)
     const service = (app.services as Record<string, Service | undefined>)[path]
-    const emit = service && originals.get(service)
-    if (!service || !emit) {
+    const known = service && wrapped.get(service)
+    if (!service || !known) {
       state.drop('unknownPath', new SyncMessageError('unknownPath', `No service at path "${message.path}"`))
       return
     }
-    if (!getServiceOptions(service)?.serviceEvents?.includes(message.event)) {
+    if (!known.events.has(message.event)) {
       const text = `Service "${path}" does not emit "${message.event}"`
       state.drop('unknownEvent', new SyncMessageError('unknownEvent', text))
       return
@@ -282,7 +291,7 @@ export function installCore(app: Application, options: CoreOptions = {}): CoreSt
     if (own) pending.delete(message.id as number)
     context ??= remoteContext(app, service, path, message.event, message.data, message.context, origin)
     try {
-      emit.call(service, message.event, message.data, context)
+      known.emit.call(service, message.event, message.data, context)
       stats.delivered++
     } catch (cause) {
       state.report(new SyncDeliveryError(path, message.event, { cause }))
@@ -349,7 +358,9 @@ export function installCore(app: Application, options: CoreOptions = {}): CoreSt
   }
 
   app.on('sync-in', receive)
-  app.mixins.push((service: unknown, path: string) => wrap(service as Service, path))
+  app.mixins.push((service: unknown, path: string, options: unknown) =>
+    wrap(service as Service, path, options)
+  )
   for (const [path, service] of Object.entries(app.services as Record<string, Service>)) wrap(service, path)
   return state
 }

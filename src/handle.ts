@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { createDebug } from '@feathersjs/commons'
+import { createDebug } from './debug'
 import type { Application } from '@feathersjs/feathers'
 import { json, type DeserializeFn, type SerializeFn } from './serializers'
 import { snapshot, type SyncStats, type SyncStatus, type SyncStatusEvent } from './stats'

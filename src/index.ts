@@ -10,7 +10,8 @@ import {
   SyncOutboxOverflowError,
   SyncOversizeError,
   SyncPublishError,
-  SyncSerializationError
+  SyncSerializationError,
+  SyncServiceEventsError
 } from './errors'
 import { registerAdapter, knownSchemes } from './registry'
 import { bson, json } from './serializers'
@@ -40,7 +41,8 @@ export {
   SyncOutboxOverflowError,
   SyncOversizeError,
   SyncPublishError,
-  SyncSerializationError
+  SyncSerializationError,
+  SyncServiceEventsError
 }
 export type { Adapter, AdapterHooks } from './adapter'
 export type { ContextBuilder, RemoteOrigin } from './context'

@@ -1,4 +1,4 @@
-import { createDebug } from '@feathersjs/commons'
+import { createDebug } from './debug'
 import type { Application, HookContext, NextFunction } from '@feathersjs/feathers'
 import type { Adapter } from './adapter'
 import { installCore, type CoreState } from './core'

@@ -1,5 +1,5 @@
 import cluster, { type Worker } from 'node:cluster'
-import { createDebug } from '@feathersjs/commons'
+import { createDebug } from '../../src/debug'
 import { SyncConfigError, SyncError, SyncMessageError } from '../../src/errors'
 import { frame, isOurs, parseWorkerFrame, type PrimaryFrame, type WorkerFrame } from './protocol'
 

@@ -1,5 +1,5 @@
 import cluster, { type Worker } from 'node:cluster'
-import { createDebug } from '@feathersjs/commons'
+import { createDebug } from '../../src/debug'
 import type { AdapterHooks } from '../../src/adapter'
 import { SyncConnectionError, SyncMessageError } from '../../src/errors'
 import type { Payload } from '../../src/serializers'

@@ -1,4 +1,4 @@
-import { createDebug } from '@feathersjs/commons'
+import { createDebug } from '../../src/debug'
 import type { Msg, NatsConnection, NatsError, Subscription } from 'nats'
 import type { Adapter, AdapterHooks } from '../../src/adapter'
 import { SyncConnectionError, SyncOversizeError, type SyncError } from '../../src/errors'

@@ -1,4 +1,4 @@
-import { createDebug } from '@feathersjs/commons'
+import { createDebug } from '../../src/debug'
 import { DebugEvents, Events, type NatsConnection, type QueuedIterator, type Status } from 'nats'
 import { describeCode } from './reason'
 

@@ -1,4 +1,4 @@
-import { createDebug } from '@feathersjs/commons'
+import { createDebug } from '../../src/debug'
 import type { Adapter, AdapterHooks } from '../../src/adapter'
 import { SyncConnectionError } from '../../src/errors'
 import type { ResolvedOptions } from '../../src/options'
