@@ -14,7 +14,8 @@ import {
   SyncServiceEventsError
 } from './errors'
 import { registerAdapter, knownSchemes } from './registry'
-import { bson, json } from './serializers'
+import { bson } from './bson'
+import { json } from './serializers'
 import { sync } from './sync'
 import { memoryBus } from '../adapters/memory'
 import { setupPrimary } from '../adapters/cluster/primary'
