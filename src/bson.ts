@@ -1,7 +1,18 @@
 import { SyncConfigError } from './errors'
 import type { Serializer } from './serializers'
 
-type BsonModule = typeof import('bson')
+/**
+ * The part of the bson module used here, written out so that the published types do not need bson
+ * (an optional peer) to be installed. bson 6 and 7 both have this shape.
+ */
+interface BsonModule {
+  serialize(document: Record<string, unknown>): Uint8Array
+  deserialize(bytes: Uint8Array, options: { promoteBuffers: boolean }): Record<string, unknown>
+  Int32: new (value: number) => object
+  EJSON: {
+    deserialize(ejson: Record<string, unknown>, options: { relaxed: boolean }): Record<string, unknown>
+  }
+}
 
 /** bson (5 and later) marks each of its values with its major version under this key. */
 const VERSION = Symbol.for('@@mdb.bson.version')

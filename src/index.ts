@@ -17,11 +17,20 @@ import { registerAdapter, knownSchemes } from './registry'
 import { bson } from './bson'
 import { json } from './serializers'
 import { sync } from './sync'
+
+/** The adapters by name, also reachable as `sync.redis` and so on, as in feathers-sync. */
+const { redis, amqp, rabbitmq, nats, memory, cluster } = sync
 import { memoryBus } from '../adapters/memory'
 import { setupPrimary } from '../adapters/cluster/primary'
 
 export {
   sync,
+  redis,
+  amqp,
+  rabbitmq,
+  nats,
+  memory,
+  cluster,
   core,
   SYNC,
   isRemote,
