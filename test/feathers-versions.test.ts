@@ -4,6 +4,8 @@
  * `@feathersjs/commons` of the same release, as a lockfile of that time holds): 5.0.0 keyed service
  * options with a non-global symbol, so a second copy of Feathers could not read them.
  */
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { installFixture, mustRun, packTarball, tempDir, typecheck } from './helpers/packed'
 
 // Two apps in one process on the memory bus: `todos` registered before the plugin, `notes` after it.
@@ -104,6 +106,14 @@ beforeAll(async () => {
 afterAll(() => space.cleanup())
 
 describe.each(PINNED)('an app pinning @feathersjs/feathers %s', (version) => {
+  it("gets no copy of Feathers of its own beside the app's", () => {
+    const nested = join(
+      projects.get(version) as string,
+      'node_modules/feathers-fanout/node_modules/@feathersjs'
+    )
+    expect(existsSync(nested)).toBe(false)
+  })
+
   it('syncs a create to the other instance with no sync-error', async () => {
     const dir = projects.get(version) as string
     const report: unknown = JSON.parse(await mustRun(process.execPath, ['run.js'], dir))
