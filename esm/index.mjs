@@ -32,5 +32,6 @@ export const {
   SyncOversizeError,
   SyncPublishError,
   SyncSerializationError,
+  SyncServiceEventsError,
   SyncSubscriptionError
 } = entry

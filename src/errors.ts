@@ -13,6 +13,7 @@ export type SyncErrorCode =
   | 'SYNC_DELIVERY'
   | 'SYNC_OUTBOX_OVERFLOW'
   | 'SYNC_OVERSIZE'
+  | 'SYNC_SERVICE_EVENTS'
 
 export interface SyncErrorOptions {
   cause?: unknown
@@ -149,5 +150,27 @@ export class SyncOversizeError extends SyncError {
     super('SYNC_OVERSIZE', `${what} is ${size} bytes, over the limit of ${limit} bytes`)
     this.size = size
     this.limit = limit
+  }
+}
+
+/**
+ * The events of a service could not be read from the options its Feathers stored (an unusual Feathers
+ * release, or a service object placed in `app.services` by hand). The service still syncs: the standard
+ * events plus its own `events` list are assumed. Reported once per service.
+ */
+export class SyncServiceEventsError extends SyncError {
+  /** Path of the service. */
+  readonly path: string
+  /** The events that are synced for it instead. */
+  readonly assumed: readonly string[]
+
+  constructor(path: string, assumed: readonly string[]) {
+    super(
+      'SYNC_SERVICE_EVENTS',
+      `Could not read the events of service "${path}" from its Feathers options; ` +
+        `syncing ${assumed.join(', ')}`
+    )
+    this.path = path
+    this.assumed = assumed
   }
 }

@@ -11,15 +11,27 @@ import {
   SyncOversizeError,
   SyncPublishError,
   SyncSerializationError,
+  SyncServiceEventsError,
   SyncSubscriptionError
 } from './errors'
 import { registerAdapter, knownSchemes } from './registry'
-import { bson, json } from './protocol/serializers'
+import { bson } from './protocol/bson'
+import { json } from './protocol/serializers'
+
 import { memoryBus } from '../adapters/memory'
 import { setupPrimary } from '../adapters/cluster/primary'
 
+/** The adapters by name, also reachable as `sync.redis` and so on, as in feathers-sync. */
+const { redis, amqp, rabbitmq, nats, memory, cluster } = sync
+
 export {
   sync,
+  redis,
+  amqp,
+  rabbitmq,
+  nats,
+  memory,
+  cluster,
   core,
   SYNC,
   isRemote,
@@ -41,6 +53,7 @@ export {
   SyncOversizeError,
   SyncPublishError,
   SyncSerializationError,
+  SyncServiceEventsError,
   SyncSubscriptionError
 }
 // The adapter contract, for custom adapters (docs/custom-adapters.md).
@@ -56,6 +69,7 @@ export type {
 } from './adapter'
 export type { DropReason, SyncErrorCode } from './errors'
 export type { BaseSyncOptions, DurableOptions } from './engine/options'
+export type { SyncGap } from './engine/durable'
 export type { OutboxOptions } from './engine/outbox'
 export type { SyncStats, SyncStatus, SyncStatusEvent } from './engine/stats'
 export type { SecurityOptions } from './protocol/security'

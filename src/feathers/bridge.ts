@@ -1,7 +1,13 @@
-import { getServiceOptions, type Application, type HookContext } from '@feathersjs/feathers'
+import type { Application, HookContext } from '@feathersjs/feathers'
 import { Bus } from '../engine/bus'
 import type { EngineOptions } from '../engine/options'
-import { SyncDeliveryError, SyncMessageError, SyncPublishError, SyncSerializationError } from '../errors'
+import {
+  SyncDeliveryError,
+  SyncMessageError,
+  SyncPublishError,
+  SyncSerializationError,
+  SyncServiceEventsError
+} from '../errors'
 import type { Envelope } from '../protocol/envelope'
 import type { Position } from '../adapter'
 import type { Payload, Serializer } from '../protocol/serializers'
@@ -9,6 +15,7 @@ import { SYNC, remoteContext } from './context'
 import { SyncState } from './handle'
 import { resolveFeathersOptions, type FeathersOptions, type ResolvedFeathersOptions } from './options'
 import { routedContext } from './routing'
+import { serviceEventsOf } from './service-events'
 
 type Emit = (event: string | symbol, ...args: unknown[]) => boolean
 type Service = { emit: Emit }
@@ -58,7 +65,8 @@ export function installBridge(
     serializer
   )
   const { counters: stats } = bus
-  const originals = new WeakMap<object, Emit>()
+  // The original `emit` of each wrapped service and the events that travel for it.
+  const wrapped = new WeakMap<object, { emit: Emit; events: ReadonlySet<string> }>()
   const pending = new Map<number, unknown>()
   let attached = true
 
@@ -106,11 +114,17 @@ export function installBridge(
     return true
   }
 
-  function wrap(service: Service, path: string): void {
+  /** `options` are those the app's Feathers hands to mixins; absent for services registered earlier. */
+  function wrap(service: Service, path: string, options?: unknown): void {
     if ((service as { [WRAPPED]?: true })[WRAPPED]) return
     const original = service.emit
-    const events = new Set(getServiceOptions(service)?.serviceEvents ?? [])
-    originals.set(service, original)
+    const { events, known } = serviceEventsOf(service, options)
+    if (!known) {
+      // Deferred, so a sync-error listener added right after `app.configure(sync(...))` hears it.
+      const error = new SyncServiceEventsError(path, [...events])
+      queueMicrotask(() => bus.report(error))
+    }
+    wrapped.set(service, { emit: original, events })
     Object.defineProperty(service, WRAPPED, { value: true })
     service.emit = function emit(this: unknown, event: string | symbol, ...args: unknown[]): boolean {
       const [data, ctx] = args
@@ -133,12 +147,12 @@ export function installBridge(
   function deliver(message: Envelope, own: boolean): void {
     const path = stripSlashes(message.path)
     const service = (app.services as Record<string, Service | undefined>)[path]
-    const emit = service && originals.get(service)
-    if (!service || !emit) {
+    const known = service && wrapped.get(service)
+    if (!service || !known) {
       bus.drop('unknownPath', new SyncMessageError('unknownPath', `No service at path "${message.path}"`))
       return
     }
-    if (!getServiceOptions(service)?.serviceEvents?.includes(message.event)) {
+    if (!known.events.has(message.event)) {
       const text = `Service "${path}" does not emit "${message.event}"`
       bus.drop('unknownEvent', new SyncMessageError('unknownEvent', text))
       return
@@ -148,7 +162,7 @@ export function installBridge(
     if (own) pending.delete(message.id as number)
     context ??= remoteContext(app, service, path, message.event, message.data, message.context, origin)
     try {
-      emit.call(service, message.event, message.data, context)
+      known.emit.call(service, message.event, message.data, context)
       stats.delivered++
     } catch (cause) {
       bus.report(new SyncDeliveryError(path, message.event, { cause }))
@@ -157,7 +171,9 @@ export function installBridge(
 
   bus.subscribe(({ envelope, own }) => deliver(envelope, own))
   app.on('sync-in', receive)
-  app.mixins.push((service: unknown, path: string) => wrap(service as Service, path))
+  app.mixins.push((service: unknown, path: string, options: unknown) =>
+    wrap(service as Service, path, options)
+  )
   for (const [path, service] of Object.entries(app.services as Record<string, Service>)) wrap(service, path)
   return bridge
 }

@@ -1,5 +1,15 @@
 import type { SYNC } from './context'
+import type { SyncGap } from '../engine/durable'
+import type { SyncError } from '../errors'
 import type { SyncHandle, SyncInfo } from './handle'
+import type { SyncStatusEvent } from '../engine/stats'
+
+/**
+ * Node's own listener type for events this library does not name. It stays `any` like Node's, so the
+ * listeners an app already has (`app.on('connection', (connection) => …)`) keep their parameter types.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyListener = (...args: any[]) => void
 
 declare module '@feathersjs/feathers/lib/declarations' {
   // The type parameters must match Feathers' own declaration to merge with it.
@@ -11,6 +21,18 @@ declare module '@feathersjs/feathers/lib/declarations' {
      */
     get sync(): SyncHandle
     set sync(value: SyncInfo)
+
+    /** Operational problems: lost connections, dropped messages, listeners that threw. */
+    on(event: 'sync-error', listener: (error: SyncError) => void): this
+    /** Each change of `app.sync.status`. */
+    on(event: 'sync-status', listener: (event: SyncStatusEvent) => void): this
+    /** Durable delivery: messages retention dropped before this instance read them (tell clients to refetch). */
+    on(event: 'sync-gap', listener: (gap: SyncGap) => void): this
+    on(event: string | symbol, listener: AnyListener): this
+    once(event: 'sync-error', listener: (error: SyncError) => void): this
+    once(event: 'sync-status', listener: (event: SyncStatusEvent) => void): this
+    once(event: 'sync-gap', listener: (gap: SyncGap) => void): this
+    once(event: string | symbol, listener: AnyListener): this
   }
   // eslint-disable-next-line @typescript-eslint/no-unused-vars
   interface HookContext<A, S> {

@@ -7,9 +7,12 @@ import { parseOptions } from '../engine/options'
 import { SyncConfigError } from '../errors'
 import { resolveSerializer } from '../protocol/serializers'
 import { bridgeOf, installBridge } from './bridge'
+import { useFeathersDebug } from './debug'
 import { differingOption } from './reconfigure'
 import { SYNC } from './context'
 import { checkFeathersOptions, type FeathersSyncOptions } from './options'
+
+useFeathersDebug()
 
 /** A Feathers plugin: `app.configure(sync(options))`. */
 export type Configure = (app: Application) => void

@@ -1,4 +1,5 @@
 import { SyncConfigError } from '../errors'
+import { bson, loadBson } from './bson'
 
 /** What a serializer produces and an adapter carries: text or bytes. */
 export type Payload = string | Uint8Array
@@ -27,24 +28,6 @@ export const json: Serializer = {
   name: 'json',
   serialize: (message) => JSON.stringify(message),
   deserialize: (payload) => JSON.parse(toText(payload))
-}
-
-type BsonModule = typeof import('bson')
-let bsonModule: BsonModule | undefined
-
-// Loaded on first use so that apps using JSON never load bson.
-const loadBson = (): BsonModule => (bsonModule ??= require('bson') as BsonModule)
-
-/** BSON: keeps `Date`, `Buffer`/`Uint8Array`, `ObjectId` and other BSON types intact. */
-export const bson: Serializer = {
-  name: 'bson',
-  serialize: (message) => loadBson().serialize(message as Record<string, unknown>),
-  deserialize: (payload) => {
-    if (typeof payload === 'string') {
-      throw new TypeError('bson payload arrived as text, expected bytes')
-    }
-    return loadBson().deserialize(payload, { promoteBuffers: true })
-  }
 }
 
 /** Built-in serializers by name. */
@@ -89,6 +72,8 @@ export function resolveSerializer(options: SerializerOptions): Serializer {
         `Unknown serializer "${serializer}"; known: ${Object.keys(serializers).join(', ')}`
       )
     }
+    // Said at configure time, not on the first event, when the app has no bson.
+    if (found === bson) loadBson()
     return found
   }
   if (typeof serializer?.serialize !== 'function' || typeof serializer?.deserialize !== 'function') {
