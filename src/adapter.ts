@@ -134,6 +134,8 @@ export interface AdapterCapabilities {
   readonly broadcast: true
   /** A positioned, replayable log per channel ({@link DurableLog}). */
   readonly durable: boolean
+  /** Consumer groups over that log ({@link GroupLog}). @default false */
+  readonly group?: boolean
 }
 
 /** The capabilities of an adapter that declares none: plain pub/sub. */
@@ -142,3 +144,50 @@ export const BROADCAST_ONLY: AdapterCapabilities = Object.freeze({ broadcast: tr
 /** What `adapter` can do. */
 export const capabilitiesOf = (adapter: Adapter): AdapterCapabilities =>
   adapter.capabilities ?? BROADCAST_ONLY
+
+/** One message handed to a member of a consumer group. */
+export interface GroupMessage {
+  payload: Payload
+  /** Its position in the channel's log. */
+  position: Position
+  /** How many times the broker has handed it to this group so far, this time included (1 the first time). */
+  deliveries: number
+  /** Acknowledges it: the group never gets it again. Resolves once the broker recorded the ack. */
+  ack(): Promise<void>
+  /**
+   * Gives it back for another member (or this one) after about `delayMs` (0: at once). Where the broker
+   * has no negative ack (Redis), the message simply stays pending and is claimed after `claimAfterMs`.
+   */
+  nack(delayMs: number): Promise<void>
+}
+
+/** How a member takes part in a consumer group. */
+export interface GroupOptions {
+  /** Unacknowledged messages of a member that went silent are handed to another after this long (ms). */
+  claimAfterMs: number
+  /** Most unacknowledged messages a member holds at once. */
+  prefetch: number
+}
+
+/** A member's place in a consumer group; `leave()` stops deliveries (what it holds unacked is claimed later). */
+export interface GroupMembership {
+  leave(): Promise<void>
+}
+
+/**
+ * The group capability, on top of {@link DurableLog}: consumer groups over the channel's log, each message
+ * handed to one member of each group, redelivered to another after `claimAfterMs` when not acknowledged.
+ * Any group adapter must:
+ * - create the group at the log's tail the first time any member joins (later members share it);
+ * - hand each message to exactly one member at a time, at most `prefetch` unacknowledged per member;
+ * - count deliveries per message and pass the count along;
+ * - after a lost connection, resume the membership by itself (the messages it held stay pending).
+ */
+export interface GroupLog {
+  joinGroup(
+    group: string,
+    member: string,
+    options: GroupOptions,
+    onMessage: (message: GroupMessage) => void
+  ): Promise<GroupMembership>
+}
