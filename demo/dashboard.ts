@@ -29,6 +29,7 @@ const FILES: Record<string, [file: string, type: string]> = {
   '/dashboard.css': [path.join(PUBLIC, 'dashboard.css'), 'text/css; charset=utf-8'],
   '/dashboard.js': [path.join(PUBLIC, 'dashboard.js'), 'text/javascript; charset=utf-8'],
   '/plot.js': [path.join(PUBLIC, 'plot.js'), 'text/javascript; charset=utf-8'],
+  '/column.js': [path.join(PUBLIC, 'column.js'), 'text/javascript; charset=utf-8'],
   // The socket.io client the page connects to every instance with, served here: no CDN needed.
   '/socket.io.js': [require.resolve('socket.io-client/dist/socket.io.js'), 'text/javascript; charset=utf-8']
 }
