@@ -124,7 +124,7 @@ export async function runPrimary(options: DemoOptions): Promise<number> {
   }
   if (!options.once) {
     print(`\nOpen the dashboard, ${dashboardUrl} , to watch the instances sync, break them and watch them recover.`)
-    print('Ctrl-C to stop.')
+    print(`Ctrl-C (or kill ${process.pid}) to stop.`)
     print(`\nStopping (${await stopRequested}) …`)
   }
   await stop()
