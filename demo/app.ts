@@ -73,7 +73,11 @@ export function createDemoApp(options: DemoAppOptions): Application {
           const text = typeof context.data?.text === 'string' ? context.data.text.trim() : ''
           if (text === '' || text.length > MAX_TEXT)
             throw new BadRequest(`text must be 1 to ${MAX_TEXT} characters`)
-          context.data = { text, instance: options.instance, createdAt: performance.timeOrigin + performance.now() }
+          context.data = {
+            text,
+            instance: options.instance,
+            createdAt: performance.timeOrigin + performance.now()
+          }
         }
       ]
     },
@@ -94,7 +98,17 @@ export function createDemoApp(options: DemoAppOptions): Application {
       const address = app.server?.address()
       const port = typeof address === 'object' && address !== null ? address.port : 0
       const adapter = app.sync.type
-      return { instance, instances, port, basePort, transport, adapter, key: DEMO_KEY, pid: process.pid, dashboard }
+      return {
+        instance,
+        instances,
+        port,
+        basePort,
+        transport,
+        adapter,
+        key: DEMO_KEY,
+        pid: process.pid,
+        dashboard
+      }
     }
   })
 

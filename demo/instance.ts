@@ -73,7 +73,12 @@ export async function runInstance(): Promise<void> {
     server = await listen(app, port, host)
     const io = app.io as SocketServer
     const info = app.service('instance') as { find(): Promise<InstanceInfo> }
-    const monitor = new Monitor(app, instance, () => info.find(), (tick: Tick) => io.emit('demo:tick', tick))
+    const monitor = new Monitor(
+      app,
+      instance,
+      () => info.find(),
+      (tick: Tick) => io.emit('demo:tick', tick)
+    )
     const { controls, close } = createControls(app, uri, monitor)
     serveControls(io, controls)
     monitor.start()

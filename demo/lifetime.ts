@@ -33,7 +33,7 @@ export function launchers(): number[] {
   const own = stat(process.pid)
   if (!own) return []
   const chain: number[] = []
-  for (let pid = own.ppid; chain.length < MAX_ANCESTORS && pid > 1; ) {
+  for (let pid = own.ppid; chain.length < MAX_ANCESTORS && pid > 1;) {
     const info = stat(pid)
     if (!info || info.pgrp !== own.pgrp) break
     chain.push(pid)

@@ -90,7 +90,8 @@ export async function runPrimary(options: DemoOptions): Promise<number> {
 
   try {
     broker = await unlessStopped(startOwnedBroker(options.uri))
-    if (broker) print(`Started redis-server (pid ${broker.pid}) on 127.0.0.1:${broker.port}; it stops with the demo`)
+    if (broker)
+      print(`Started redis-server (pid ${broker.pid}) on 127.0.0.1:${broker.port}; it stops with the demo`)
     if (!options.once) {
       dashboard = createDashboard({ fleet, transport, broker })
       dashboardUrl = await listenOn(dashboard.server, options.port, options.host)
@@ -111,11 +112,19 @@ export async function runPrimary(options: DemoOptions): Promise<number> {
   let code = 0
   if (options.events > 0) {
     const urls = fleet.list().map(({ url }) => url as string)
-    print(`\nCreating ${options.events} messages through REST on ${urls[0]}, one websocket client per instance …\n`)
+    print(
+      `\nCreating ${options.events} messages through REST on ${urls[0]}, one websocket client per instance …\n`
+    )
     try {
-      const result = await unlessStopped(drive(urls, { events: options.events, intervalMs: options.intervalMs }))
+      const result = await unlessStopped(
+        drive(urls, { events: options.events, intervalMs: options.intervalMs })
+      )
       print(formatTable(result))
-      print(result.ok ? '\nEvery instance received every message exactly once.' : '\nSome messages were lost or duplicated!')
+      print(
+        result.ok
+          ? '\nEvery instance received every message exactly once.'
+          : '\nSome messages were lost or duplicated!'
+      )
       code = result.ok ? 0 : 1
     } catch (error) {
       print(`The scripted run failed: ${(error as Error).message}`)
@@ -123,7 +132,9 @@ export async function runPrimary(options: DemoOptions): Promise<number> {
     }
   }
   if (!options.once) {
-    print(`\nOpen the dashboard, ${dashboardUrl} , to watch the instances sync, break them and watch them recover.`)
+    print(
+      `\nOpen the dashboard, ${dashboardUrl} , to watch the instances sync, break them and watch them recover.`
+    )
     print(`Ctrl-C (or kill ${process.pid}) to stop.`)
     print(`\nStopping (${await stopRequested}) …`)
   }

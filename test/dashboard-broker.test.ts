@@ -42,7 +42,9 @@ it('stops the broker it started, shows the outage and the outbox, and the catch-
   await page.click('#broker-stop')
   await page.locator('#broker-state[data-state=stopped]').waitFor({ timeout: 15_000 })
   expect(isAlive(redisPid)).toBe(false)
-  await waitForColumns(page, 'every column to show the outage', (c) => c.every((each) => each.status === 'reconnecting'))
+  await waitForColumns(page, 'every column to show the outage', (c) =>
+    c.every((each) => each.status === 'reconnecting')
+  )
 
   const text = uniqueKey('while the broker is away')
   await post(page, text, 1)

@@ -36,7 +36,11 @@ it('lists every instance, ready, with its pid, adapter and channel key', async (
   const columns = await openDashboard(page, (demo as DemoProcess).dashboard, INSTANCES)
   expect(columns.map((each) => each.instance)).toEqual([1, 2, 3])
   expect(new Set(columns.map((each) => each.pid)).size).toBe(INSTANCES)
-  await expect(page.locator('.column .adapter').allTextContents()).resolves.toEqual(['cluster', 'cluster', 'cluster'])
+  await expect(page.locator('.column .adapter').allTextContents()).resolves.toEqual([
+    'cluster',
+    'cluster',
+    'cluster'
+  ])
   await expect(page.locator('.column .key').first().textContent()).resolves.toBe('feathers-fanout-demo')
 }, 60_000)
 
@@ -62,7 +66,8 @@ it('kills an instance from its column and shows the replacement ready, in sync a
   const columns = await waitForColumns(
     page,
     `a replacement of instance 2 (pid ${before.pid}) to be ready`,
-    (c) => column(c, 2).status === 'ready' && column(c, 2).pid !== before.pid && /^\d+$/.test(column(c, 2).pid),
+    (c) =>
+      column(c, 2).status === 'ready' && column(c, 2).pid !== before.pid && /^\d+$/.test(column(c, 2).pid),
     30_000
   )
   expect(isAlive(Number(before.pid))).toBe(false)
@@ -89,7 +94,9 @@ it('shows a burst of 1,000 events and a junk flood in every column’s counters'
       [1, 2].every((n) => column(c, n).counters.delivered >= column(start, n).counters.delivered + 1_000),
     60_000
   )
-  await expect(page.locator('#notice').textContent()).resolves.toMatch(/^Instance 3 created 1000 events in \d+ ms$/)
+  await expect(page.locator('#notice').textContent()).resolves.toMatch(
+    /^Instance 3 created 1000 events in \d+ ms$/
+  )
 
   await page.click('#junk')
   await waitForColumns(

@@ -31,7 +31,13 @@ async function startNpmDemo(extra: string[]): Promise<RunningDemo> {
   const ports = [...output().matchAll(/(?:127\.0\.0\.1):(\d+)/g)].map((match) => Number(match[1]))
   const primaryPid = Number(/kill (\d+)\) to stop/.exec(output())?.[1])
   if (!primaryPid) throw new Error(`The demo did not start:\n${output()}`)
-  return { npmPid: child.pid as number, primaryPid, ports: [...new Set(ports)], tree: [...processTree(child.pid as number).keys()], output }
+  return {
+    npmPid: child.pid as number,
+    primaryPid,
+    ports: [...new Set(ports)],
+    tree: [...processTree(child.pid as number).keys()],
+    output
+  }
 }
 
 async function expectAllStopped(demo: RunningDemo): Promise<void> {
@@ -41,13 +47,21 @@ async function expectAllStopped(demo: RunningDemo): Promise<void> {
   while (listening && Date.now() < deadline) listening = await open()
   const alive = () => demo.tree.filter(isAlive)
   try {
-    await waitFor('every demo process to exit', () => alive().length === 0, Math.max(0, deadline - Date.now()) + 1)
+    await waitFor(
+      'every demo process to exit',
+      () => alive().length === 0,
+      Math.max(0, deadline - Date.now()) + 1
+    )
   } catch {
     // Reported below with the details.
   }
   const left = alive()
   for (const pid of left) process.kill(pid, 'SIGKILL')
-  expect({ listening, processesLeft: left, output: listening || left.length > 0 ? demo.output() : '' }).toEqual({
+  expect({
+    listening,
+    processesLeft: left,
+    output: listening || left.length > 0 ? demo.output() : ''
+  }).toEqual({
     listening: false,
     processesLeft: [],
     output: ''
@@ -61,12 +75,16 @@ const cases: [string, (demo: RunningDemo) => void][] = [
 ]
 
 describe('npm run demo', () => {
-  it.each(cases)('stops every server it started on a %s (cluster://)', async (_name, stop) => {
-    const demo = await startNpmDemo([])
-    expect(demo.ports.length).toBe(3)
-    stop(demo)
-    await expectAllStopped(demo)
-  }, 90_000)
+  it.each(cases)(
+    'stops every server it started on a %s (cluster://)',
+    async (_name, stop) => {
+      const demo = await startNpmDemo([])
+      expect(demo.ports.length).toBe(3)
+      stop(demo)
+      await expectAllStopped(demo)
+    },
+    90_000
+  )
 
   it('stops the Redis it started too on a kill of the npm process', async () => {
     // The demo starts redis-server from PATH; installed here like the test brokers when missing.

@@ -74,7 +74,11 @@ class Column {
   /** ready · reconnecting (the broker is away) · offline (no connection to the instance) · starting */
   showStatus() {
     const connected = this.socket?.connected === true
-    const status = !connected ? (this.state === 'ready' ? 'offline' : this.state) : (this.syncStatus ?? 'connecting')
+    const status = !connected
+      ? this.state === 'ready'
+        ? 'offline'
+        : this.state
+      : (this.syncStatus ?? 'connecting')
     const badge = this.find('.status')
     badge.textContent = status
     badge.dataset.status = status
@@ -87,15 +91,26 @@ class Column {
     this.find('.adapter').textContent = info.adapter
     this.find('.key').textContent = info.key
     this.find('.pid').textContent = String(info.pid)
+    // A broker that hands an instance its own messages back (Redis, NATS) makes ownEcho count one per
+    // publish: routine, so it is listed in the tooltip but not added to what the column calls dropped.
     const dropped = Object.entries(stats.dropped).filter(([, n]) => n > 0)
-    const values = { ...stats, dropped: dropped.reduce((sum, [, n]) => sum + n, 0), gaps: stats.gaps.reported }
-    for (const name of COUNTERS) this.find(`[data-counter=${name}]`).textContent = values[name].toLocaleString()
-    this.find('[data-counter=dropped]').title = dropped.map(([reason, n]) => `${reason}: ${n}`).join('\n')
+    const counted = dropped.filter(([reason]) => reason !== 'ownEcho').reduce((sum, [, n]) => sum + n, 0)
+    const values = { ...stats, dropped: counted, gaps: stats.gaps.reported }
+    for (const name of COUNTERS)
+      this.find(`[data-counter=${name}]`).textContent = values[name].toLocaleString()
+    this.find('[data-counter=dropped]').title = dropped
+      .map(
+        ([reason, n]) => `${reason}: ${n}${reason === 'ownEcho' ? ' (own messages back, not counted)' : ''}`
+      )
+      .join('\n')
     const fill = Math.min(100, (stats.outbox.messages / tick.outboxMax) * 100)
     this.find('.fill').style.width = `${stats.outbox.messages > 0 ? Math.max(fill, 1) : 0}%`
     this.find('.outbox-text').textContent =
       `${stats.outbox.messages.toLocaleString()} / ${tick.outboxMax.toLocaleString()} messages, ${(stats.outbox.bytes / 1024).toFixed(1)} kB`
-    const text = latency.count > 0 ? `p50 ${latency.p50} ms · p99 ${latency.p99} ms · ${latency.count} remote` : 'no remote events'
+    const text =
+      latency.count > 0
+        ? `p50 ${latency.p50} ms · p99 ${latency.p99} ms · ${latency.count} remote`
+        : 'no remote events'
     this.find('.latency').textContent = text
     this.samples.push({ ...latency, status, outbox: stats.outbox.messages })
     while (this.samples.length > 0 && this.samples[0].at < Date.now() - PLOT_WINDOW_MS) this.samples.shift()
@@ -125,7 +140,9 @@ class Column {
       text.textContent = arrival.text
       const meta = document.createElement('span')
       meta.className = 'meta'
-      meta.textContent = arrival.local ? 'local' : `from #${arrival.from} · ${arrival.latencyMs.toFixed(1)} ms`
+      meta.textContent = arrival.local
+        ? 'local'
+        : `from #${arrival.from} · ${arrival.latencyMs.toFixed(1)} ms`
       item.append(text, meta)
     }
     const list = this.find('.events')
@@ -134,16 +151,24 @@ class Column {
   }
 
   draw(now) {
-    drawPlot(this.find('.plot'), this.samples, this.offline.filter(([, to]) => to === undefined || to > now - PLOT_WINDOW_MS), now)
+    drawPlot(
+      this.find('.plot'),
+      this.samples,
+      this.offline.filter(([, to]) => to === undefined || to > now - PLOT_WINDOW_MS),
+      now
+    )
   }
 
   /** Asks the instance to run a control (demo/controls.ts); resolves with its reply. */
   ask(name, argument) {
     return new Promise((resolve) => {
-      if (!this.socket?.connected) return resolve({ ok: false, error: `instance ${this.instance} is not connected` })
-      this.socket.timeout(60_000).emit(`demo:${name}`, argument, (error, reply) =>
-        resolve(error ? { ok: false, error: error.message } : reply)
-      )
+      if (!this.socket?.connected)
+        return resolve({ ok: false, error: `instance ${this.instance} is not connected` })
+      this.socket
+        .timeout(60_000)
+        .emit(`demo:${name}`, argument, (error, reply) =>
+          resolve(error ? { ok: false, error: error.message } : reply)
+        )
     })
   }
 

@@ -73,10 +73,18 @@ async function run(button, name, describe) {
 }
 
 $('burst').addEventListener('click', (event) =>
-  run(event.target, 'burst', (result, instance) => `Instance ${instance} created ${result.created} events in ${result.ms} ms`)
+  run(
+    event.target,
+    'burst',
+    (result, instance) => `Instance ${instance} created ${result.created} events in ${result.ms} ms`
+  )
 )
 $('junk').addEventListener('click', (event) =>
-  run(event.target, 'junk', (result, instance) => `Instance ${instance} sent ${result.sent} junk messages onto the channel`)
+  run(
+    event.target,
+    'junk',
+    (result, instance) => `Instance ${instance} sent ${result.sent} junk messages onto the channel`
+  )
 )
 
 async function broker(action) {

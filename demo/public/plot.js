@@ -40,7 +40,15 @@ function drawPlot(svg, samples, offline, now) {
     const left = Math.max(x(from), PAD.left)
     const right = Math.min(x(to), W - PAD.right)
     if (right > left)
-      svg.append(svgElement('rect', { class: `span ${kind}`, x: left, y: PAD.top, width: right - left, height: H - PAD.top - PAD.bottom }))
+      svg.append(
+        svgElement('rect', {
+          class: `span ${kind}`,
+          x: left,
+          y: PAD.top,
+          width: right - left,
+          height: H - PAD.top - PAD.bottom
+        })
+      )
   }
   for (const sample of visible) if (sample.status !== 'ready') span(sample.at - 500, sample.at, 'not-ready')
   for (const [from, to] of offline) span(from, to ?? now, 'offline')
@@ -48,7 +56,13 @@ function drawPlot(svg, samples, offline, now) {
   // Grid: one line per decade, labelled in ms.
   for (let ms = 1; ms <= top; ms *= 10) {
     svg.append(svgElement('line', { class: 'grid', x1: PAD.left, x2: W - PAD.right, y1: y(ms), y2: y(ms) }))
-    svg.append(svgElement('text', { class: 'axis', x: PAD.left - 3, y: y(ms) + 3, 'text-anchor': 'end' }, ms >= 1000 ? `${ms / 1000}s` : `${ms}ms`))
+    svg.append(
+      svgElement(
+        'text',
+        { class: 'axis', x: PAD.left - 3, y: y(ms) + 3, 'text-anchor': 'end' },
+        ms >= 1000 ? `${ms / 1000}s` : `${ms}ms`
+      )
+    )
   }
   svg.append(svgElement('text', { class: 'axis', x: PAD.left, y: H - 3 }, '−60 s'))
   svg.append(svgElement('text', { class: 'axis', x: W - PAD.right, y: H - 3, 'text-anchor': 'end' }, 'now'))
@@ -61,16 +75,29 @@ function drawPlot(svg, samples, offline, now) {
     const points = visible.map((sample) => `${x(sample.at)},${height(sample.outbox)}`)
     const first = visible[0]
     const last = visible[visible.length - 1]
-    svg.append(svgElement('polygon', { class: 'outbox', points: `${x(first.at)},${base} ${points.join(' ')} ${x(last.at)},${base}` }))
-    svg.append(svgElement('text', { class: 'axis outbox-label', x: W - PAD.right - 2, y: PAD.top + 10, 'text-anchor': 'end' }, `outbox peak ${peak}`))
+    svg.append(
+      svgElement('polygon', {
+        class: 'outbox',
+        points: `${x(first.at)},${base} ${points.join(' ')} ${x(last.at)},${base}`
+      })
+    )
+    svg.append(
+      svgElement(
+        'text',
+        { class: 'axis outbox-label', x: W - PAD.right - 2, y: PAD.top + 10, 'text-anchor': 'end' },
+        `outbox peak ${peak}`
+      )
+    )
   }
 
   // p50 and p99: a line through consecutive ticks that had remote events, a dot where one stands alone.
   for (const key of ['p99', 'p50']) {
     let run = []
     const flush = () => {
-      if (run.length === 1) svg.append(svgElement('circle', { class: key, cx: run[0][0], cy: run[0][1], r: 1.8 }))
-      else if (run.length > 1) svg.append(svgElement('polyline', { class: key, points: run.map((p) => p.join(',')).join(' ') }))
+      if (run.length === 1)
+        svg.append(svgElement('circle', { class: key, cx: run[0][0], cy: run[0][1], r: 1.8 }))
+      else if (run.length > 1)
+        svg.append(svgElement('polyline', { class: key, points: run.map((p) => p.join(',')).join(' ') }))
       run = []
     }
     for (const sample of visible) {

@@ -16,21 +16,22 @@ export interface ColumnView {
 
 /** Every column as the page shows it now. */
 export function readColumns(page: Page): Promise<ColumnView[]> {
+  // No named helpers inside: the function is serialised into the page, and tsx would wrap named
+  // functions in a `__name()` the page does not have.
   return page.$$eval('.column', (columns) =>
-    columns.map((column) => {
-      const text = (selector: string) => column.querySelector(selector)?.textContent ?? ''
-      const counters: Record<string, number> = {}
-      for (const dd of column.querySelectorAll('[data-counter]'))
-        counters[dd.getAttribute('data-counter') ?? ''] = Number((dd.textContent ?? '').replace(/\D/g, ''))
-      return {
-        instance: Number(column.getAttribute('data-instance')),
-        status: text('.status'),
-        pid: text('.pid'),
-        counters,
-        outbox: text('.outbox-text'),
-        events: [...column.querySelectorAll('.events li')].map((li) => li.textContent ?? '')
-      }
-    })
+    columns.map((column) => ({
+      instance: Number(column.getAttribute('data-instance')),
+      status: column.querySelector('.status')?.textContent ?? '',
+      pid: column.querySelector('.pid')?.textContent ?? '',
+      counters: Object.fromEntries(
+        [...column.querySelectorAll('[data-counter]')].map((dd) => [
+          dd.getAttribute('data-counter') ?? '',
+          Number((dd.textContent ?? '').replace(/\D/g, ''))
+        ])
+      ),
+      outbox: column.querySelector('.outbox-text')?.textContent ?? '',
+      events: [...column.querySelectorAll('.events li')].map((li) => li.textContent ?? '')
+    }))
   )
 }
 
@@ -57,7 +58,9 @@ export async function waitForColumns(
   let columns = await readColumns(page)
   while (!check(columns)) {
     if (Date.now() > deadline)
-      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}. The dashboard shows:\n${describeColumns(columns)}`)
+      throw new Error(
+        `Timed out after ${timeoutMs} ms waiting for ${what}. The dashboard shows:\n${describeColumns(columns)}`
+      )
     await page.waitForTimeout(100)
     columns = await readColumns(page)
   }
