@@ -36,6 +36,10 @@ it("shows a message posted on one instance's page live on another instance's pag
   const [pageA, pageB] = [await open(first), await open(second)]
   await expect(pageA.locator('#who').textContent()).resolves.toBe('Instance 1 of 2')
   await expect(pageB.locator('#who').textContent()).resolves.toBe('Instance 2 of 2')
+  // Each instance's page links to the dashboard the demo's primary serves.
+  await expect(pageA.locator('#dashboard').getAttribute('href')).resolves.toBe(
+    (demo as DemoProcess).dashboard
+  )
 
   const text = uniqueKey('hello from the browser')
   await pageA.fill('#text', text)
