@@ -1,5 +1,6 @@
 import http, { type Server } from 'node:http'
 import path from 'node:path'
+import { performance } from 'node:perf_hooks'
 import { feathers, type HookContext } from '@feathersjs/feathers'
 import { bodyParser, errorHandler, koa, rest, serveStatic, type Application } from '@feathersjs/koa'
 import { MemoryService } from '@feathersjs/memory'
@@ -13,7 +14,10 @@ export interface Message {
   text: string
   /** Which instance handled the `create` call. */
   instance: number
-  /** When that instance stored it (ms since the epoch), so a page can show how long it took to arrive. */
+  /**
+   * When that instance stored it (ms since the epoch, with a fraction), so the receivers can tell how
+   * long it took to arrive. The instances share the machine's clock.
+   */
   createdAt: number
 }
 
@@ -24,7 +28,12 @@ export interface InstanceInfo {
   /** Port of instance 1 when the ports are consecutive, so a page can link to the others. */
   basePort: number
   transport: string
+  /** The adapter `app.sync` runs (`cluster`, `redis`, …) and the key that names the channel. */
+  adapter: string
+  key: string
   pid: number
+  /** The dashboard's URL (served by the demo's primary); empty when the demo runs without one. */
+  dashboard: string
 }
 
 export interface DemoAppOptions {
@@ -35,7 +44,12 @@ export interface DemoAppOptions {
   uri: string
   /** URI without credentials, shown on the page. */
   transport: string
+  /** The dashboard's URL, for a link on the instance's page. */
+  dashboard: string
 }
+
+/** The key of the demo's channel: every instance, and the junk flood, use it. */
+export const DEMO_KEY = 'feathers-fanout-demo'
 
 const MAX_TEXT = 500
 const KEEP_MESSAGES = 200
@@ -49,7 +63,7 @@ export function createDemoApp(options: DemoAppOptions): Application {
   app.use(bodyParser())
   app.configure(rest())
   app.configure(socketio())
-  app.configure(sync({ uri: options.uri, key: 'feathers-fanout-demo' }))
+  app.configure(sync({ uri: options.uri, key: DEMO_KEY }))
 
   app.use('messages', new MemoryService<Message>({ paginate: { default: 50, max: 100 } }))
   app.service('messages').hooks({
@@ -59,7 +73,11 @@ export function createDemoApp(options: DemoAppOptions): Application {
           const text = typeof context.data?.text === 'string' ? context.data.text.trim() : ''
           if (text === '' || text.length > MAX_TEXT)
             throw new BadRequest(`text must be 1 to ${MAX_TEXT} characters`)
-          context.data = { text, instance: options.instance, createdAt: Date.now() }
+          context.data = {
+            text,
+            instance: options.instance,
+            createdAt: performance.timeOrigin + performance.now()
+          }
         }
       ]
     },
@@ -76,10 +94,21 @@ export function createDemoApp(options: DemoAppOptions): Application {
   })
   app.use('instance', {
     async find(): Promise<InstanceInfo> {
-      const { instance, instances, basePort, transport } = options
+      const { instance, instances, basePort, transport, dashboard } = options
       const address = app.server?.address()
       const port = typeof address === 'object' && address !== null ? address.port : 0
-      return { instance, instances, port, basePort, transport, pid: process.pid }
+      const adapter = app.sync.type
+      return {
+        instance,
+        instances,
+        port,
+        basePort,
+        transport,
+        adapter,
+        key: DEMO_KEY,
+        pid: process.pid,
+        dashboard
+      }
     }
   })
 

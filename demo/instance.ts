@@ -4,7 +4,10 @@
  */
 import type { Server } from 'node:http'
 import type { Application } from '@feathersjs/koa'
-import { createDemoApp, listen } from './app'
+import type { Server as SocketServer } from 'socket.io'
+import { createDemoApp, listen, type InstanceInfo } from './app'
+import { createControls, serveControls } from './controls'
+import { Monitor, type Tick } from './monitor'
 
 /** Messages an instance sends to the primary. */
 export type InstanceReport =
@@ -12,6 +15,9 @@ export type InstanceReport =
   | { demo: 'failed'; instance: number; message: string }
 
 const SHUTDOWN_MS = 3_000
+// A junk flood makes every instance report thousands of undecodable messages: print a summary at most
+// this often instead of one line each.
+const ERROR_PRINT_MS = 1_000
 
 // Resolves once the message is on its way, so an instance may exit right after a report.
 const report = (message: InstanceReport): Promise<void> =>
@@ -32,33 +38,54 @@ export async function runInstance(): Promise<void> {
   const instance = Number(process.env.DEMO_INSTANCE)
   const port = Number(process.env.DEMO_PORT)
   const host = process.env.DEMO_HOST ?? '127.0.0.1'
+  const uri = process.env.DEMO_URI ?? 'cluster://'
   let app: Application | undefined
   let server: Server | undefined
+  let release = async (): Promise<void> => undefined
+  let stopping = false
 
   const stop = async (code: number) => {
+    if (stopping) return
+    stopping = true
     // Bounded: an open websocket must not keep a stopping instance alive.
     const timer = setTimeout(() => process.exit(code), SHUTDOWN_MS)
     server?.closeAllConnections()
+    await release().catch(() => undefined)
     await app?.teardown().catch(() => undefined)
     clearTimeout(timer)
     process.exit(code)
   }
   // Ctrl-C reaches every process of the terminal's group: each instance stops by itself.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stop(0))
+  // The primary is gone (even killed with SIGKILL): nobody would replace or stop this instance.
+  process.once('disconnect', () => void stop(0))
 
   try {
     app = createDemoApp({
       instance,
       instances: Number(process.env.DEMO_INSTANCES),
       basePort: Number(process.env.DEMO_BASE_PORT),
-      uri: process.env.DEMO_URI ?? 'cluster://',
-      transport: process.env.DEMO_TRANSPORT ?? 'cluster://'
+      uri,
+      transport: process.env.DEMO_TRANSPORT ?? 'cluster://',
+      dashboard: process.env.DEMO_DASHBOARD ?? ''
     })
-    // The sync errors the app would log: shown once, in the primary's output.
-    app.on('sync-error', (error: Error) =>
-      process.stderr.write(`[instance ${instance}] ${error.name}: ${error.message}\n`)
-    )
+    printErrors(app, instance)
     server = await listen(app, port, host)
+    const io = app.io as SocketServer
+    const info = app.service('instance') as { find(): Promise<InstanceInfo> }
+    const monitor = new Monitor(
+      app,
+      instance,
+      () => info.find(),
+      (tick: Tick) => io.emit('demo:tick', tick)
+    )
+    const { controls, close } = createControls(app, uri, monitor)
+    serveControls(io, controls)
+    monitor.start()
+    release = async () => {
+      monitor.stop()
+      await close()
+    }
     await app.sync.ready
     const address = server.address()
     const actual = typeof address === 'object' && address !== null ? address.port : port
@@ -67,4 +94,21 @@ export async function runInstance(): Promise<void> {
     await report({ demo: 'failed', instance, message: explain(error, port, host) })
     await stop(1)
   }
+}
+
+/** The sync errors the app would log, in the primary's output; a flood of them as one line a second. */
+function printErrors(app: Application, instance: number): void {
+  let last = 0
+  let unprinted = 0
+  app.on('sync-error', (error: Error) => {
+    const now = Date.now()
+    if (now - last < ERROR_PRINT_MS) {
+      unprinted++
+      return
+    }
+    const more = unprinted > 0 ? ` (and ${unprinted} more errors)` : ''
+    process.stderr.write(`[instance ${instance}] ${error.name}: ${error.message}${more}\n`)
+    last = now
+    unprinted = 0
+  })
 }

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util'
 export interface DemoOptions {
   /** How many instances to start. */
   instances: number
-  /** Port of the first instance; the others take the next ones. 0 lets each pick a free port. */
+  /** Port of the dashboard; the instances take the next ones. 0 lets each pick a free port. */
   port: number
   /** Interface to listen on. */
   host: string
@@ -14,7 +14,7 @@ export interface DemoOptions {
   events: number
   /** Pause between two scripted events, in ms. */
   intervalMs: number
-  /** Exit after the scripted run instead of serving until Ctrl-C. */
+  /** Exit after the scripted run instead of serving the dashboard until Ctrl-C. */
   once: boolean
 }
 
@@ -22,15 +22,17 @@ export const USAGE = `Usage: npm run demo -- [options]
 
 Starts several instances of a small Feathers chat (REST + websockets), synced with feathers-fanout,
 drives them with scripted websocket clients for a few seconds, prints what every instance received,
-then serves the chat pages until Ctrl-C.
+then serves a live dashboard of the instances (and each instance's chat page) until Ctrl-C.
 
 Options:
   --instances <n>    instances to start (default 3)
-  --port <port>      port of the first instance, the others follow (default 3030; 0 = any free ports)
+  --port <port>      port of the dashboard, the instances take the next ones
+                     (default 3030; 0 = any free ports)
   --host <host>      interface to listen on (default 127.0.0.1)
   --uri <uri>        sync through a broker instead of the cluster primary:
                      redis://127.0.0.1:6379, amqp://guest:guest@127.0.0.1:5672, nats://127.0.0.1:4222
-                     (default cluster://, which needs no broker)
+                     (default cluster://, which needs no broker). For redis://127.0.0.1:<port>
+                     with nothing listening there, the demo starts redis-server itself.
   --events <n>       events the scripted clients create (default 30; 0 skips the scripted run)
   --interval <ms>    pause between scripted events (default 100)
   --once             exit after the scripted run (exit code 1 if an event was lost or duplicated)
@@ -64,7 +66,7 @@ export function parseOptions(argv: string[]): DemoOptions | 'help' {
   if (values.help) return 'help'
   const instances = integer('instances', values.instances, 1, 32)
   const port = integer('port', values.port, 0, 65_535)
-  if (port !== 0 && port + instances - 1 > 65_535)
+  if (port !== 0 && port + instances > 65_535)
     throw new Error(`--port ${port} leaves no room for ${instances} instances`)
   if (!/^[a-z][a-z0-9+.-]*:/i.test(values.uri))
     throw new Error(`--uri must be a URI such as redis://127.0.0.1:6379, got "${values.uri}"`)

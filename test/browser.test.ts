@@ -4,45 +4,24 @@
  * Chromium is installed like the test brokers when missing (root + apt-get), otherwise the test
  * fails with the exact command to run.
  */
-import fs from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
-import { chromium, type BrowserContext, type Page } from 'playwright-core'
-import { ensureBinary } from './brokers/install'
+import type { BrowserContext, Page } from 'playwright-core'
 import { uniqueKey } from './helpers/apps'
+import { launchChromium, type Browser } from './helpers/chromium'
 import { startDemo, type DemoProcess } from './helpers/demo-process'
 
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic'
-]
-
 let demo: DemoProcess | undefined
+let browser: Browser | undefined
 let context: BrowserContext | undefined
-let userDataDir: string | undefined
 
 beforeAll(async () => {
-  const executablePath = ensureBinary('chromium', 'chromium', ['/usr/bin/chromium'])
   demo = await startDemo({ instances: 2 })
-  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fanout-chromium-'))
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath,
-    headless: true,
-    args: CHROMIUM_FLAGS,
-    timeout: 30_000
-  })
+  browser = await launchChromium()
+  context = browser.context
 }, 15 * 60_000)
 
 afterAll(async () => {
-  await context?.close()
+  await browser?.close()
   await demo?.stop()
-  if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true })
 })
 
 async function open(url: string): Promise<Page> {
@@ -57,6 +36,10 @@ it("shows a message posted on one instance's page live on another instance's pag
   const [pageA, pageB] = [await open(first), await open(second)]
   await expect(pageA.locator('#who').textContent()).resolves.toBe('Instance 1 of 2')
   await expect(pageB.locator('#who').textContent()).resolves.toBe('Instance 2 of 2')
+  // Each instance's page links to the dashboard the demo's primary serves.
+  await expect(pageA.locator('#dashboard').getAttribute('href')).resolves.toBe(
+    (demo as DemoProcess).dashboard
+  )
 
   const text = uniqueKey('hello from the browser')
   await pageA.fill('#text', text)

@@ -10,6 +10,8 @@ import { ROOT, TSX_IMPORT } from './cluster-harness'
 export interface DemoProcess {
   /** `http://127.0.0.1:<port>` of each instance, in order. */
   readonly urls: string[]
+  /** The dashboard's URL, served by the demo's primary. */
+  readonly dashboard: string
   readonly output: string[]
   /** Stops the whole tree: SIGTERM to the group, SIGKILL to whatever is left after a bound. */
   stop(): Promise<void>
@@ -77,7 +79,8 @@ export async function startDemo(options: StartDemoOptions = {}): Promise<DemoPro
     )
     if (!/^Ready: /m.test(text())) throw new Error(`The demo exited before it was ready:\n${text()}`)
     const urls = [...text().matchAll(/^Instance \d+: (http:\/\/\S+)$/gm)].map((match) => match[1])
-    return { urls, output, stop }
+    const dashboard = /^Dashboard: (http:\/\/\S+)$/m.exec(text())?.[1] ?? ''
+    return { urls, dashboard, output, stop }
   } catch (error) {
     await stop()
     throw new Error(`${(error as Error).message}\n--- demo output ---\n${output.join('')}`)
