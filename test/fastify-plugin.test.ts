@@ -183,6 +183,7 @@ describe('registering the Fastify plugin', () => {
       [{ uri: 'memory://x', includeResult: false }, 'includeResult', /Feathers binding/],
       [{ uri: 'memory://x', echo: true }, 'echo', /emitOrder: 'broker'/],
       [{ uri: 'memory://x', durable: { maxAgeMs: '1d' } }, 'durable.maxAgeMs', /number/],
+      [{ uri: 'memory://x', durable: true }, 'durable', /adapter that keeps messages/],
       [{}, 'uri', /required/],
       [{ uri: 'nope://x' }, 'uri', /nope/]
     ]

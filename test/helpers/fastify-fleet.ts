@@ -17,6 +17,8 @@ export interface FastifyProcess {
   readonly output: string[]
   publish(marker: string, count: number, topic?: string): Promise<number>
   seen(marker: string): Promise<SeenTick[]>
+  /** How many ticks of `marker` it has, without fetching them. */
+  count(marker: string): Promise<number>
   info(): Promise<{ instanceId: string; status: SyncStatus; stats: SyncStats; errors: string[] }>
   /** SIGTERM: Fastify closes (onClose closes the bus, saving a durable position), then the process exits. */
   stop(): Promise<number | null>
@@ -32,7 +34,7 @@ async function call<T>(url: string, init?: RequestInit): Promise<T> {
 }
 
 /** Starts one instance with `options` and resolves once its bus is ready and it listens. */
-export function startInstance(options: FanoutOptions, timeoutMs = 30_000): Promise<FastifyProcess> {
+export function startInstance(options: FanoutOptions, timeoutMs = 60_000): Promise<FastifyProcess> {
   const child = fork(path.join(__dirname, 'fastify-worker.ts'), [], {
     execArgv: TSX_IMPORT,
     env: { ...process.env, FANOUT_FASTIFY_OPTIONS: JSON.stringify(options) },
@@ -73,6 +75,8 @@ export function startInstance(options: FanoutOptions, timeoutMs = 30_000): Promi
               })
             ).published,
           seen: (marker) => call<SeenTick[]>(`${url}/seen?marker=${encodeURIComponent(marker)}`),
+          count: async (marker) =>
+            (await call<{ count: number }>(`${url}/count?marker=${encodeURIComponent(marker)}`)).count,
           info: () => call(`${url}/info`),
           stop: async () => {
             if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')

@@ -1,7 +1,7 @@
 /**
  * One Fastify instance with the fanout plugin, in a process of its own (forked by
  * test/helpers/fastify-fleet.ts). Options come from FANOUT_FASTIFY_OPTIONS (JSON). It records every
- * `fleet.tick` it gets and answers over HTTP: POST /publish { marker, count, topic? }, GET /seen?marker=,
+ * `fleet.tick` it gets and answers over HTTP: POST /publish { marker, count, topic? }, GET /seen?marker=, GET /count?marker=,
  * GET /info. Ready is reported over IPC with its port and instance id; SIGTERM closes Fastify (and so
  * the bus) before exiting.
  */
@@ -35,6 +35,9 @@ async function main(): Promise<void> {
   app.get<{ Querystring: { marker: string } }>('/seen', async (request) =>
     seen.filter((tick) => tick.marker === request.query.marker)
   )
+  app.get<{ Querystring: { marker: string } }>('/count', async (request) => ({
+    count: seen.filter((tick) => tick.marker === request.query.marker).length
+  }))
   app.get('/info', async () => ({
     instanceId: app.fanout.instanceId,
     status: app.fanout.status,
