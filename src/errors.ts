@@ -80,13 +80,20 @@ export class SyncSubscriptionError extends SyncConnectionError {
   }
 }
 
+/**
+ * How errors name a message: `"created" of service "users"`, or `topic "user.state"` for a message with
+ * an empty path (a topic, not a service event).
+ */
+export const describeMessage = (path: string, event: string): string =>
+  path === '' ? `topic "${event}"` : `"${event}" of service "${path}"`
+
 /** An outgoing event could not be serialized. The local event was still emitted. */
 export class SyncSerializationError extends SyncError {
   readonly path: string
   readonly event: string
 
   constructor(path: string, event: string, options?: SyncErrorOptions) {
-    super('SYNC_SERIALIZATION', `Could not serialize "${event}" of service "${path}"`, options)
+    super('SYNC_SERIALIZATION', `Could not serialize ${describeMessage(path, event)}`, options)
     this.path = path
     this.event = event
   }
@@ -125,10 +132,14 @@ export class SyncPublishError extends SyncError {
   }
 }
 
-/** A listener threw while a remote event was being delivered to it. */
+/** A listener threw (or its promise rejected) while a message was being delivered to it. */
 export class SyncDeliveryError extends SyncError {
   constructor(path: string, event: string, options?: SyncErrorOptions) {
-    super('SYNC_DELIVERY', `A listener of "${event}" on service "${path}" threw on a remote event`, options)
+    const message =
+      path === ''
+        ? `A handler of topic "${event}" failed on a message`
+        : `A listener of "${event}" on service "${path}" threw on a remote event`
+    super('SYNC_DELIVERY', message, options)
   }
 }
 

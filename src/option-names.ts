@@ -63,10 +63,10 @@ function refuseUnknown(given: object, known: readonly string[], prefix: string):
 /**
  * Throws a `SyncConfigError` for the first option name that no built-in or registered adapter knows,
  * naming the closest known one. Checks `outbox` and `durable` too; the drivers' own option objects pass
- * untouched.
+ * untouched. A binding passes the names of its own options as `extra`.
  */
-export function checkOptionNames(options: object): void {
-  refuseUnknown(options, [...builtinNames(), ...adapterOptionNames()], '')
+export function checkOptionNames(options: object, extra: readonly string[] = []): void {
+  refuseUnknown(options, [...builtinNames(), ...adapterOptionNames(), ...extra], '')
   const { outbox, durable } = options as { outbox?: unknown; durable?: unknown }
   if (typeof outbox === 'object' && outbox !== null) {
     refuseUnknown(outbox, Object.keys(OUTBOX_OPTION_KEYS), 'outbox.')

@@ -4,10 +4,11 @@ import { join } from 'node:path'
 
 const root = join(__dirname, '..')
 const cjsEntry = join(root, 'dist/src/cjs.js')
+const fastifyEntry = join(root, 'dist/src/fastify/cjs.js')
 
 beforeAll(() => {
   // CI builds before testing; a developer running `npm test` on a fresh clone gets a build here.
-  if (!existsSync(cjsEntry))
+  if (!existsSync(cjsEntry) || !existsSync(fastifyEntry))
     execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'pipe' })
 }, 120_000)
 
@@ -67,4 +68,64 @@ describe('the published package', () => {
     expect(declarations).toContain("declare module '@feathersjs/feathers/lib/declarations'")
     expect(declarations).toContain('get sync(): SyncHandle')
   })
+})
+
+describe('the feathers-fanout/fastify subpath', () => {
+  it('is the Fastify plugin with require(), carrying its named exports', () => {
+    const out = runNode([
+      '-e',
+      `const fanout = require('feathers-fanout/fastify')
+       const meta = fanout[Symbol.for('plugin-meta')]
+       console.log(JSON.stringify({ callable: typeof fanout, self: fanout.default === fanout && fanout.fanout === fanout, meta, error: typeof fanout.SyncConfigError }))`
+    ])
+    expect(JSON.parse(out)).toEqual({
+      callable: 'function',
+      self: true,
+      meta: { name: 'feathers-fanout', fastify: '5.x' },
+      error: 'function'
+    })
+  })
+
+  it('exports the same names from ES modules as from CommonJS, the plugin as default', () => {
+    const esm = JSON.parse(
+      runNode([
+        '--input-type=module',
+        '-e',
+        `import fanout, * as m from 'feathers-fanout/fastify'
+         console.log(JSON.stringify({ names: Object.keys(m).sort(), same: fanout === m.fanout }))`
+      ])
+    ) as { names: string[]; same: boolean }
+    const cjs = JSON.parse(
+      runNode(['-e', `console.log(JSON.stringify(Object.keys(require('feathers-fanout/fastify')).sort()))`])
+    ) as string[]
+    expect(esm).toEqual({ names: cjs, same: true })
+  })
+
+  it('is not loaded by the root entry, and loads no broker driver or Feathers until used', () => {
+    const loaded = (entry: string) =>
+      JSON.parse(
+        runNode([
+          '-e',
+          `require('${entry}')
+           console.log(JSON.stringify(Object.keys(require.cache).map((f) => (/node_modules\\/(fastify|fastify-plugin|ioredis|amqplib|nats|bson|@feathersjs\\/feathers)\\//.exec(f) || [])[1]).filter(Boolean)))`
+        ])
+      ) as string[]
+    expect(loaded('feathers-fanout')).not.toEqual(expect.arrayContaining(['fastify-plugin']))
+    expect(loaded('feathers-fanout')).not.toContain('fastify')
+    expect([...new Set(loaded('feathers-fanout/fastify'))]).toEqual(['fastify-plugin'])
+  })
+
+  it('has types for CommonJS and ES module consumers (tsc, node16 resolution through exports)', () => {
+    let output = ''
+    try {
+      execFileSync(
+        process.execPath,
+        [require.resolve('typescript/bin/tsc'), '-p', 'test/types/package/tsconfig.json'],
+        { cwd: root, encoding: 'utf8', stdio: 'pipe' }
+      )
+    } catch (error) {
+      output = String((error as { stdout?: string }).stdout ?? error)
+    }
+    expect(output).toBe('')
+  }, 120_000)
 })

@@ -1,4 +1,5 @@
 import {
+  describeMessage,
   SyncMessageError,
   SyncOversizeError,
   SyncSerializationError,
@@ -84,7 +85,7 @@ export class Codec {
   /** Stamps, encodes and seals a message; undefined (counted and reported) when it cannot travel. */
   encode(
     message: Message,
-    what = `"${message.event}" of service "${message.path}"`
+    what = describeMessage(message.path, message.event)
   ): { envelope: Envelope; payload: Payload } | undefined {
     const { instanceId, maxMessageBytes } = this.options
     const id = this.seq + 1
