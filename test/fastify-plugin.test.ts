@@ -175,6 +175,16 @@ describe('the Fastify plugin', () => {
   })
 })
 
+/** An adapter with plain pub/sub only, for the case of `durable` on an adapter that cannot keep messages. */
+const broadcastOnly = {
+  type: 'broadcast-only',
+  target: 'nowhere',
+  connect: async () => undefined,
+  subscribe: async () => undefined,
+  publish: () => undefined,
+  close: async () => undefined
+}
+
 describe('registering the Fastify plugin', () => {
   it('fails a bad option at register time with a SyncConfigError naming it', async () => {
     const cases: [unknown, string, RegExp][] = [
@@ -183,7 +193,7 @@ describe('registering the Fastify plugin', () => {
       [{ uri: 'memory://x', includeResult: false }, 'includeResult', /Feathers binding/],
       [{ uri: 'memory://x', echo: true }, 'echo', /emitOrder: 'broker'/],
       [{ uri: 'memory://x', durable: { maxAgeMs: '1d' } }, 'durable.maxAgeMs', /number/],
-      [{ uri: 'memory://x', durable: true }, 'durable', /adapter that keeps messages/],
+      [{ adapter: broadcastOnly, durable: true }, 'durable', /adapter that keeps messages/],
       [{}, 'uri', /required/],
       [{ uri: 'nope://x' }, 'uri', /nope/]
     ]
