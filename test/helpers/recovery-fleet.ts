@@ -93,7 +93,12 @@ export interface RecoveringClient {
 }
 
 /** A Feathers client for `user` in `room`, with the recovery plugin; reconnects by itself (fast). */
-export function connectRecovering(url: string, user: string, room: string): RecoveringClient {
+export function connectRecovering(
+  url: string,
+  user: string,
+  room: string,
+  ready?: () => Promise<unknown>
+): RecoveringClient {
   const socket = io(url, {
     transports: ['websocket'],
     auth: { user, room },
@@ -101,7 +106,9 @@ export function connectRecovering(url: string, user: string, room: string): Reco
     reconnectionDelayMax: 300,
     timeout: 5_000
   })
-  const app = feathers().configure(socketioClient(socket)).configure(recovery()) as RecoveringClient['app']
+  const app = feathers()
+    .configure(socketioClient(socket))
+    .configure(recovery({ ready })) as RecoveringClient['app']
   const client: RecoveringClient = { socket, app, got: [], gaps: [], answers: 0 }
   for (const event of ['created', 'status']) {
     app.service('messages').on(event, (data: Message) => client.got.push({ event, data }))

@@ -23,6 +23,8 @@ export interface Outcome {
 
 export interface Running extends Outcome {
   proxy: SwitchProxy
+  /** Until it settles, the away client waits before asking for its replay (as if authenticating). */
+  authenticated: Promise<void>
   close(): Promise<void>
 }
 
@@ -35,12 +37,13 @@ export async function startFleet(options: SyncOptions): Promise<Running> {
   const servers = await Promise.all([0, 1, 2].map(() => startRecoveryServer({ ...options, key })))
   await Promise.all(servers.map(({ app }) => app.sync.ready))
   const proxy = await startSwitchProxy(servers[0].port)
-  const away = connectRecovering(proxy.url, 'ann', 'a')
+  const fleet = { authenticated: Promise.resolve() } as Running
+  const away = connectRecovering(proxy.url, 'ann', 'a', () => fleet.authenticated)
   const stay = connectRecovering(`http://127.0.0.1:${servers[1].port}`, 'bob', 'b')
   const peer = connectRecovering(`http://127.0.0.1:${servers[2].port}`, 'cat', 'a')
   const clients = [away, stay, peer]
   await waitFor('every client answered once', () => clients.every((c) => c.answers >= 1))
-  return {
+  return Object.assign(fleet, {
     servers,
     away,
     stay,
@@ -51,7 +54,7 @@ export async function startFleet(options: SyncOptions): Promise<Running> {
       await proxy.close()
       await Promise.all(servers.map(({ app }) => app.teardown()))
     }
-  }
+  })
 }
 
 let n = 0
@@ -97,9 +100,16 @@ export async function outage(fleet: Running, events: number, outageMs: number): 
     if (due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()))
   }
   const answered = away.answers
+  let authenticate = () => undefined as void
+  fleet.authenticated = new Promise<void>((resolve) => (authenticate = resolve))
   proxy.switchTo(servers[1].port)
-  // Live events go on while the client reconnects and replays: the seam must hold.
-  for (let i = 0; i < 20 && away.answers === answered; i++) await create(i)
+  // Live events go on while the client is back but not yet authenticated (the server holds them for it),
+  await waitFor('the away client to reconnect', () => away.socket.connected)
+  for (let i = 0; i < 10; i++) await create(i)
+  await settled(servers, () => travelling)
+  authenticate()
+  // and while it replays: the seam must hold.
+  for (let i = 0; i < 10 && away.answers === answered; i++) await create(i)
   await waitFor('the replay answer', () => away.answers > answered)
   for (let i = 0; i < 10; i++) await create(i)
   await settled(servers, () => travelling)
@@ -108,3 +118,33 @@ export async function outage(fleet: Running, events: number, outageMs: number): 
 /** The travelling events of `room` in log order (every instance emits them in that order). */
 export const expectedFor = (server: RecoveryServer, room: string): string[] =>
   server.log.filter((e) => e.position !== undefined && e.data.room === room).map(keyOf)
+
+/**
+ * Checks what every client got after the outage: the moved client exactly the travelling events of its
+ * room in log order; the clients that stayed their room's events as their own instance emitted them (its
+ * local-only ones included); nobody a secret; no instance an error.
+ */
+export async function expectExactDelivery(fleet: Outcome): Promise<void> {
+  const { servers, away, stay, peer } = fleet
+  const forA = expectedFor(servers[1], 'a')
+  await waitFor(
+    `the away client to catch up (${away.got.length}/${forA.length})`,
+    () => away.got.length >= forA.length
+  )
+  expect(away.got.map(keyOf)).toEqual(forA)
+  expect(away.gaps).toEqual([])
+  for (const [client, server, room] of [
+    [stay, servers[1], 'b'],
+    [peer, servers[2], 'a']
+  ] as const) {
+    const expected = server.log.filter((e) => e.data.room === room).map(keyOf)
+    await waitFor(`${room} to have everything`, () => client.got.length >= expected.length)
+    expect(client.got.map(keyOf)).toEqual(expected)
+    expect(expected.some((k) => k.endsWith(':local'))).toBe(true)
+  }
+  // Resolvers' safe data only: the secret never reaches a client.
+  for (const client of [away, stay, peer]) {
+    expect(client.got.filter((g) => 'secret' in g.data).map(keyOf)).toEqual([])
+  }
+  for (const server of servers) expect(server.errors).toEqual([])
+}
