@@ -120,6 +120,11 @@ export interface DurableLog {
   readRange(after: Position, limit: number): Promise<{ payload: Payload; position: Position }[]>
   /** The position of the newest message in the log, or undefined when it is empty. */
   lastPosition(): Promise<Position | undefined>
+  /**
+   * The position of the oldest message retention still holds, or undefined when the log is empty.
+   * Optional: without it a client replay cannot tell that retention dropped part of what it asked for.
+   */
+  firstPosition?(): Promise<Position | undefined>
   /** Stores `position` as where the consumer `name` stopped (kept by the broker). */
   savePosition(name: string, position: Position): Promise<void>
   /** Where the consumer `name` stopped, or undefined if it never saved one. */

@@ -63,6 +63,23 @@ describe('the published package', () => {
     expect(out).toBe('0')
   })
 
+  it('ships the client plugin under feathers-fanout/client, for require() and import, without server code', () => {
+    const out = runNode([
+      '-e',
+      `const client = require('feathers-fanout/client')
+       const server = Object.keys(require.cache).filter((f) => /dist\\/src\\/(feathers|engine|protocol)\\/|node_modules\\//.test(f))
+       console.log(JSON.stringify([typeof client.recovery, client.default === client.recovery, server]))`
+    ])
+    expect(JSON.parse(out)).toEqual(['function', true, []])
+    const esm = runNode([
+      '--input-type=module',
+      '-e',
+      `import recovery, { recovery as named } from 'feathers-fanout/client'
+       console.log(JSON.stringify([typeof recovery, named === recovery]))`
+    ])
+    expect(JSON.parse(esm)).toEqual(['function', true])
+  })
+
   it('ships declarations that augment the Feathers application type', () => {
     const declarations = readFileSync(join(root, 'dist/src/feathers/declarations.d.ts'), 'utf8')
     expect(declarations).toContain("declare module '@feathersjs/feathers/lib/declarations'")

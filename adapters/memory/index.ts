@@ -176,6 +176,9 @@ function durableAdapter(
     async readRange(after, limit) {
       return log.range(after, limit)
     },
+    async firstPosition() {
+      return log.firstPosition()
+    },
     async lastPosition() {
       return log.lastPosition()
     },

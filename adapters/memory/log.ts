@@ -65,6 +65,10 @@ export class MemoryLog {
       .map((entry) => ({ payload: entry.payload, position: String(entry.seq) }))
   }
 
+  firstPosition(): Position | undefined {
+    return this.entries.length === 0 ? undefined : String(this.first())
+  }
+
   lastPosition(): Position | undefined {
     return this.entries.length === 0 ? undefined : String(this.last)
   }

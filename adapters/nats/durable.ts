@@ -108,6 +108,11 @@ export class NatsDurableAdapter extends NatsAdapter implements DurableLog {
     return state.messages === 0 ? undefined : String(state.last_seq)
   }
 
+  async firstPosition(): Promise<Position | undefined> {
+    const { state } = await this.api().jsm.streams.info(this.durable.stream)
+    return state.messages === 0 ? undefined : String(state.first_seq)
+  }
+
   async savePosition(name: string, position: Position): Promise<void> {
     sequenceOf(position)
     await (await this.positions()).put(positionKey(this.durable.channel, name), position)

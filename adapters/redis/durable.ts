@@ -117,6 +117,10 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog {
     return (await this.info(this.pub)).lastEntryId
   }
 
+  async firstPosition(): Promise<Position | undefined> {
+    return (await this.info(this.pub)).firstEntryId
+  }
+
   async savePosition(name: string, position: Position): Promise<void> {
     checkPosition(position, 'position')
     await this.pub.set(this.positionKey(name), position).catch(this.failed('save a position'))

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import type { Adapter, Position } from '../adapter'
+import { capabilitiesOf, type Adapter, type DurableLog, type Position } from '../adapter'
 import { SyncConfigError, type DropReason, type SyncError } from '../errors'
 import { Codec, type DeliveryMode, type Message } from '../protocol/codec'
 import type { Envelope } from '../protocol/envelope'
@@ -47,6 +47,7 @@ export class Bus {
   type = 'custom'
   private current: SyncStatus = 'connecting'
   private engine: Engine | undefined
+  private durableLog: (Adapter & DurableLog) | undefined
   private readonly subscribers = new Set<(delivery: Delivery) => void>()
   private closing: Promise<void> | undefined
   private markClosed: () => void = () => undefined
@@ -77,10 +78,18 @@ export class Bus {
     return this.engine !== undefined
   }
 
+  /** The running adapter's durable log in durable mode (what replays read), undefined otherwise. */
+  get log(): (Adapter & DurableLog) | undefined {
+    return this.durableLog
+  }
+
   /** Starts `adapter`; one per bus. @throws SyncConfigError when one runs already */
   start(adapter: Adapter): void {
     if (this.engine) throw new SyncConfigError('adapter', `This bus already runs the "${this.type}" adapter`)
     this.type = adapter.type
+    if (this.options.durable !== false && capabilitiesOf(adapter).durable) {
+      this.durableLog = adapter as Adapter & DurableLog
+    }
     const current = () => this.current
     this.engine = runEngine(adapter, this.options, {
       stats: this.counters,

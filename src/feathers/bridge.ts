@@ -11,7 +11,7 @@ import {
 import type { Envelope } from '../protocol/envelope'
 import type { Position } from '../adapter'
 import type { Payload, Serializer } from '../protocol/serializers'
-import { SYNC, remoteContext } from './context'
+import { POSITION, SYNC, remoteContext } from './context'
 import { SyncState } from './handle'
 import { resolveFeathersOptions, type FeathersOptions, type ResolvedFeathersOptions } from './options'
 import { routedContext } from './routing'
@@ -144,7 +144,7 @@ export function installBridge(
     }
   }
 
-  function deliver(message: Envelope, own: boolean): void {
+  function deliver(message: Envelope, own: boolean, position: Position | undefined): void {
     const path = stripSlashes(message.path)
     const service = (app.services as Record<string, Service | undefined>)[path]
     const known = service && wrapped.get(service)
@@ -160,7 +160,11 @@ export function installBridge(
     const origin = { instanceId: message.sender ?? null, messageId: message.id ?? null }
     let context = own ? pending.get(message.id as number) : undefined
     if (own) pending.delete(message.id as number)
+    // One hook context can emit several events (a multi create): each gets its own view of it, so the
+    // position read by a later (asynchronous) channel publish is that event's.
+    if (context != null && position !== undefined) context = Object.create(context) as object
     context ??= remoteContext(app, service, path, message.event, message.data, message.context, origin)
+    if (position !== undefined) (context as { [POSITION]?: Position })[POSITION] = position
     try {
       known.emit.call(service, message.event, message.data, context)
       stats.delivered++
@@ -169,7 +173,7 @@ export function installBridge(
     }
   }
 
-  bus.subscribe(({ envelope, own }) => deliver(envelope, own))
+  bus.subscribe(({ envelope, own, position }) => deliver(envelope, own, position))
   app.on('sync-in', receive)
   app.mixins.push((service: unknown, path: string, options: unknown) =>
     wrap(service as Service, path, options)

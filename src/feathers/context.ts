@@ -6,6 +6,19 @@ import type { Application, HookContext } from '@feathersjs/feathers'
  */
 export const SYNC: unique symbol = Symbol.for('feathers-fanout/sync') as never
 
+/**
+ * In durable mode, the log position of the message an event was emitted for, on the context the event
+ * is emitted with (client recovery reads it when the event is published to connections).
+ */
+export const POSITION: unique symbol = Symbol.for('feathers-fanout/position') as never
+
+/** The log position an event's context carries, if it came through a durable log. */
+export const positionOf = (context: unknown): string | undefined => {
+  if (typeof context !== 'object' || context === null) return undefined
+  const position = (context as { [POSITION]?: unknown })[POSITION]
+  return typeof position === 'string' ? position : undefined
+}
+
 /** Where a remote event came from; found on `context.remote` of events from other instances. */
 export interface RemoteOrigin {
   /** Instance id of the sender, or `null` when a feathers-sync 3.x instance sent it. */

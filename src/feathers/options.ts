@@ -1,6 +1,7 @@
 import type { BaseSyncOptions } from '../engine/options'
 import { SyncConfigError } from '../errors'
 import { DEFAULT_CONTEXT_PARAMS, travellingContext, type ContextBuilder } from './context'
+import { parseRecovery, type RecoveryOptions, type ResolvedRecovery } from './recovery/options'
 
 /** Options of the Feathers binding: what travels with an event, and in which order instances emit. */
 export interface FeathersOptions {
@@ -24,6 +25,13 @@ export interface FeathersOptions {
    * @default true
    */
   includeResult?: boolean
+  /**
+   * Client recovery: websocket clients that reconnect (to any instance) get the events they missed,
+   * filtered by the app's own channel publishers (docs/client-recovery.md). Needs `durable`, and makes
+   * `emitOrder` default to `'broker'` (every event a client gets must carry its log position).
+   * @default false
+   */
+  recovery?: boolean | RecoveryOptions
 }
 
 /** Every option of `FeathersOptions`; a missing or extra name does not compile. */
@@ -31,7 +39,8 @@ export const FEATHERS_OPTION_KEYS = {
   emitOrder: true,
   context: true,
   contextParams: true,
-  includeResult: true
+  includeResult: true,
+  recovery: true
 } satisfies Record<keyof FeathersOptions, true>
 
 /** The Feathers options with every default filled in. */
@@ -39,6 +48,7 @@ export interface ResolvedFeathersOptions {
   emitOrder: 'local-first' | 'broker'
   includeResult: boolean
   context: ContextBuilder
+  recovery: ResolvedRecovery | false
 }
 
 /**
@@ -50,6 +60,18 @@ export type FeathersSyncOptions = BaseSyncOptions & FeathersOptions
 /** Validates the binding's options, naming the bad one. */
 export function checkFeathersOptions(options: FeathersOptions): void {
   const { emitOrder, context, contextParams, includeResult } = options
+  if (parseRecovery(options.recovery) !== false) {
+    if (emitOrder === 'local-first') {
+      throw new SyncConfigError(
+        'emitOrder',
+        `Option "recovery" needs emitOrder 'broker': a local-first event reaches clients before the log gives it a position`
+      )
+    }
+    const durable = (options as { durable?: unknown }).durable
+    if (durable === undefined || durable === false) {
+      throw new SyncConfigError('recovery', 'Option "recovery" needs durable delivery: set "durable" too')
+    }
+  }
   if (emitOrder !== undefined && emitOrder !== 'local-first' && emitOrder !== 'broker') {
     throw new SyncConfigError(
       'emitOrder',
@@ -76,8 +98,10 @@ export function checkFeathersOptions(options: FeathersOptions): void {
 /** The binding's options with defaults, in a new object. */
 export function resolveFeathersOptions(options: FeathersOptions): ResolvedFeathersOptions {
   const params = options.contextParams ?? DEFAULT_CONTEXT_PARAMS
+  const recovery = parseRecovery(options.recovery)
   return {
-    emitOrder: options.emitOrder ?? 'local-first',
+    recovery,
+    emitOrder: options.emitOrder ?? (recovery ? 'broker' : 'local-first'),
     includeResult: options.includeResult ?? true,
     context: options.context ?? ((ctx) => travellingContext(ctx, params))
   }

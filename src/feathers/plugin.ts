@@ -10,7 +10,8 @@ import { bridgeOf, installBridge } from './bridge'
 import { useFeathersDebug } from './debug'
 import { differingOption } from './reconfigure'
 import { SYNC } from './context'
-import { checkFeathersOptions, type FeathersSyncOptions } from './options'
+import { checkFeathersOptions, resolveFeathersOptions, type FeathersSyncOptions } from './options'
+import { installRecovery } from './recovery'
 
 useFeathersDebug()
 
@@ -34,6 +35,7 @@ function start(
   const { bus } = bridge
   const onOut = (payload: Parameters<typeof bus.send>[0]) => bus.send(payload)
   bus.start(adapter)
+  if (bridge.options.recovery) installRecovery(app, bridge, bridge.options.recovery)
   bus.ready.catch(() => undefined)
   app.on('sync-out', onOut)
   // Closing stops the publish path too, whoever calls it: app.teardown() or app.sync.close().
@@ -56,7 +58,7 @@ function configureWith(input: SyncOptions | string, adapterName?: string): Confi
   if (typeof options === 'object' && options !== null) checkOptionNames(options)
   const parsed = parseOptions(options)
   checkFeathersOptions(options)
-  const resolved = { ...parsed, echo: options.emitOrder === 'broker' }
+  const resolved = { ...parsed, echo: resolveFeathersOptions(options).emitOrder === 'broker' }
   resolveSerializer(options)
   const factory = factoryFrom(resolved, adapterName)
   return (app) => {

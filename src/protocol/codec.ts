@@ -127,19 +127,46 @@ export class Codec {
    */
   decode(raw: Payload, mode: DeliveryMode = 'broadcast'): { envelope: Envelope; own: boolean } | undefined {
     const policy = POLICIES[mode]
-    const { maxMessageBytes, instanceId, keepOwn } = this.options
+    const { instanceId, keepOwn } = this.options
+    const unpacked = this.unpack(raw, policy.checkAge, this.drop)
+    if (!unpacked) return undefined
+    const { envelope, signed } = unpacked
+    const own = envelope.sender === instanceId
+    if (own && !keepOwn) {
+      this.drop('ownEcho')
+      return undefined
+    }
+    if (!this.firstTime(envelope, signed, policy)) return undefined
+    return { envelope, own }
+  }
+
+  /**
+   * Decodes a message read back from a durable log for a replay: size, signature (without the age
+   * limit), serializer and shape are checked, but neither the duplicate window nor the own-echo rule
+   * applies, and nothing is counted (live delivery counted it already). Undefined when it fails a check.
+   */
+  readStored(raw: Payload): Envelope | undefined {
+    return this.unpack(raw, false, () => undefined)?.envelope
+  }
+
+  private unpack(
+    raw: Payload,
+    checkAge: boolean,
+    drop: DropSink
+  ): { envelope: Envelope; signed: { sender: string; seq: number } | undefined } | undefined {
+    const { maxMessageBytes } = this.options
     const size = overLimit(raw, maxMessageBytes)
     if (size !== undefined) {
       const text = new SyncOversizeError(size, maxMessageBytes, 'An incoming message').message
-      this.drop('oversize', new SyncMessageError('oversize', text))
+      drop('oversize', new SyncMessageError('oversize', text))
       return undefined
     }
     let payload = raw
     let signed: { sender: string; seq: number } | undefined
     if (this.sealer) {
-      const opened = this.sealer.open(raw, Date.now(), false, policy.checkAge)
+      const opened = this.sealer.open(raw, Date.now(), false, checkAge)
       if ('refused' in opened) {
-        this.drop(opened.refused, new SyncMessageError(opened.refused, `Dropped a message: ${opened.why}`))
+        drop(opened.refused, new SyncMessageError(opened.refused, `Dropped a message: ${opened.why}`))
         return undefined
       }
       payload = opened.body
@@ -149,7 +176,7 @@ export class Codec {
     try {
       message = this.serializer.deserialize(payload)
     } catch (cause) {
-      this.drop(
+      drop(
         'undecodable',
         new SyncMessageError('undecodable', 'Could not decode an incoming message', { cause })
       )
@@ -157,17 +184,10 @@ export class Codec {
     }
     const problem = envelopeProblem(message)
     if (problem) {
-      this.drop('shape', new SyncMessageError('shape', `Dropped a malformed message: ${problem}`))
+      drop('shape', new SyncMessageError('shape', `Dropped a malformed message: ${problem}`))
       return undefined
     }
-    const envelope = message as Envelope
-    const own = envelope.sender === instanceId
-    if (own && !keepOwn) {
-      this.drop('ownEcho')
-      return undefined
-    }
-    if (!this.firstTime(envelope, signed, policy)) return undefined
-    return { envelope, own }
+    return { envelope: message as Envelope, signed }
   }
 
   /**
