@@ -3,6 +3,7 @@
  * the fault is over; the suite (test/faults/suite.ts) then waits for recovery and does the accounting.
  */
 import { canConnect, type BrokerHandle } from '../brokers'
+import type { Gate } from '../helpers/gate'
 import type { FaultWindow } from './accounting'
 import type { Instance } from './fleet'
 import { garbage } from './garbage'
@@ -16,7 +17,12 @@ export interface ScenarioContext {
   key: string
   /** The live instances; a scenario may replace one. */
   fleet: Instance[]
-  /** Starts a new instance that joins the fleet, streaming in the current scenario. */
+  /** Durable suite: the TCP gate between the last instance of the fleet and the broker. */
+  gate?: Gate
+  /**
+   * Starts a new instance that joins the fleet in the victim's place, streaming in the current scenario
+   * (in durable mode under the victim's consumer name, behind the same gate).
+   */
   replace(victim: Instance): Promise<Instance>
   probes(): Promise<Probe[]>
 }
@@ -32,6 +38,8 @@ export interface Injected {
   burst?: { perInstance: number; drainedMs: number }
   /** An instance killed mid-stream: its index, and how many events it had created when last asked. */
   killed?: { index: number; knownEnd: number }
+  /** Durable mode: the killed instance was restarted under its consumer name as `successor`. */
+  restarted?: { index: number; successor: number; killedAt: number }
 }
 type Garbage = ReturnType<typeof garbage>
 
