@@ -21,8 +21,8 @@ export class RedisAdapter implements Adapter {
   readonly type = 'redis'
   readonly target: string
   readonly capabilities: AdapterCapabilities = { broadcast: true, durable: false }
-  // Two instances retry at most ~2.1 s apart (the adapter's retryStrategy, and ioredis' default): plus a margin.
-  readonly resumeDelayMs = 2_600
+  // Two instances retry at most ~0.6 s apart (the adapter's retryStrategy): plus a margin.
+  readonly resumeDelayMs = 1_100
   protected readonly pub: RedisClient
   protected readonly sub: RedisClient
   private readonly ownsPub: boolean

@@ -12,6 +12,10 @@ import type { Probe, ScenarioReport } from './protocol'
 export interface DurableFigures {
   /** From the end of the fault to the last event emitted before it reaching its last receiver, in ms. */
   catchUpMs: number
+  /** That last event: its sender, number, emission (ms from the end of the fault) and receiver. */
+  lastCaughtUp: { sender: number; n: number; emittedMs: number; receiver: number } | null
+  /** From the end of the fault until every instance was ready (subscribed) again, in ms; 0 if none left. */
+  readyMs: number
   /** Events the killed instance had received that its successor received again (saved position lag). */
   redelivered: number
   /** `sync-gap` events reported during the scenario (none expected within retention). */
@@ -47,20 +51,41 @@ export function joinJournal(
   return { report: { ...successor, received, owedFromStart: true }, redelivered }
 }
 
-/** The latest first delivery, after `reachableAt`, of an event emitted before it; 0 when none came later. */
-export function catchUpMs(reports: ScenarioReport[], reachableAt: number): number {
+/**
+ * The latest first delivery, after `reachableAt`, of an event emitted before it (0 when none came later),
+ * and which event that was.
+ */
+export function catchUp(
+  reports: ScenarioReport[],
+  reachableAt: number
+): Pick<DurableFigures, 'catchUpMs' | 'lastCaughtUp'> {
   let latest = reachableAt
+  let which: DurableFigures['lastCaughtUp'] = null
   for (const receiver of reports) {
     for (const sender of reports) {
       if (sender === receiver) continue
       const at = new Map((receiver.received[sender.index] ?? []).map(([n, , first]) => [n, first]))
       for (const record of sender.sent) {
         if (record.emittedAt >= reachableAt) break
-        latest = Math.max(latest, at.get(record.n) ?? 0)
+        const delivered = at.get(record.n) ?? 0
+        if (delivered <= latest) continue
+        latest = delivered
+        const emittedMs = record.emittedAt - reachableAt
+        which = { sender: sender.index, n: record.n, emittedMs, receiver: receiver.index }
       }
     }
   }
-  return latest - reachableAt
+  return { catchUpMs: latest - reachableAt, lastCaughtUp: which }
+}
+
+/** When the last instance to get ready again did so, in ms after `at` (0: none was away then). */
+function readyAfter(reports: ScenarioReport[], at: number): number {
+  let latest = at
+  for (const { timeline } of reports) {
+    const ready = timeline.filter((change) => change.status === 'ready' && change.at >= at)
+    if (ready.length > 0) latest = Math.max(latest, ready[ready.length - 1].at)
+  }
+  return latest - at
 }
 
 const describe = (index: number, probe: Probe | undefined): string => {
@@ -110,7 +135,12 @@ export function assessDurable(
     if (grown > 0) failures.push(`${describe(report.index, end.get(report.index))}: ${grown} gaps reported`)
   }
   return {
-    figures: { catchUpMs: catchUpMs(reports, injected.endedAt), redelivered: redelivered.length, gaps },
+    figures: {
+      ...catchUp(reports, injected.endedAt),
+      readyMs: readyAfter(reports, injected.endedAt),
+      redelivered: redelivered.length,
+      gaps
+    },
     failures
   }
 }

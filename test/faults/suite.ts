@@ -53,7 +53,9 @@ export function faultSuite(target: FaultTarget): void {
     const rateHz = target.rateHz ?? RATE_HZ
     if (!target.durable) return { index, sync, rateHz }
     const uri =
-      gate && broker && slot === INSTANCES - 1 ? sync.uri?.replace(`:${broker.port}`, `:${gate.port}`) : sync.uri
+      gate && broker && slot === INSTANCES - 1
+        ? sync.uri?.replace(`:${broker.port}`, `:${gate.port}`)
+        : sync.uri
     const durable = typeof sync.durable === 'object' ? sync.durable : {}
     return {
       index,
@@ -143,9 +145,7 @@ export function faultSuite(target: FaultTarget): void {
       settledMs: Date.now() - drained
     }
 
-    let reports = await all((instance) =>
-      instance.run<ScenarioReport>({ cmd: 'report', scenario: current })
-    )
+    let reports = await all((instance) => instance.run<ScenarioReport>({ cmd: 'report', scenario: current }))
     // A durable instance restarted under its name: its books continue its predecessor's journal.
     let redelivered: [number, number][] = []
     const { restarted } = injected
