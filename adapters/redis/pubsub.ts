@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis'
 import { createDebug } from '../../src/engine/debug'
 import type { Adapter, AdapterCapabilities, AdapterHooks, Payload } from '../../src/adapter'
 import { SyncConnectionError } from '../../src/errors'
@@ -170,9 +171,14 @@ export class RedisAdapter implements Adapter {
     )
   }
 
-  /** A publish that fails because the connection is gone goes back to the core's outbox. */
+  /**
+   * A publish that fails because the connection is gone goes back to the core's outbox. ioredis refuses
+   * commands ("Stream isn't writeable") as soon as its socket has ended, while its status still says
+   * `ready` until the `close` event: that counts as gone too, or the core would take the refusal for a
+   * failed publish and drop the message.
+   */
   protected readonly publishFailed = (error: unknown): never => {
-    if (this.pub.status !== 'ready') {
+    if (this.pub.status !== 'ready' || !writable(this.pub)) {
       this.pubReady = false
       // Told again even if already told: the core may have missed it during startup.
       this.reported = undefined
@@ -244,4 +250,11 @@ export class RedisAdapter implements Adapter {
       else this.waiters.push(waiter)
     }
   }
+}
+
+/** Whether a standalone client's socket still takes writes (a Cluster routes per node: assumed so). */
+function writable(client: RedisClient): boolean {
+  if (client.isCluster) return true
+  const { stream } = client as Redis
+  return stream !== undefined && stream !== null && stream.writable
 }

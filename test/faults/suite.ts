@@ -218,7 +218,10 @@ export function faultSuite(target: FaultTarget): void {
     }, 60_000)
 
     const scenarios = target.durable ? DURABLE_SCENARIOS : SCENARIOS
-    for (const scenario of scenarios.filter((s) => !s.needsBroker || target.startBroker !== undefined)) {
+    const runnable = (s: Scenario) =>
+      (!s.needsBroker || target.startBroker !== undefined) &&
+      (!s.needsPublisherCut || target.cutPublishers !== undefined)
+    for (const scenario of scenarios.filter(runnable)) {
       it(`${scenario.title}: recovers, delivers once, accounts for every event`, () => run(scenario), 120_000)
     }
   })

@@ -27,6 +27,11 @@ export interface FaultTarget {
   version(broker: BrokerHandle | undefined): Promise<string>
   /** Longest time the instances may take to be ready again once the broker is back. */
   recoveryBoundMs: number
+  /**
+   * Cuts every publisher connection of the fleet and none of its subscriptions; resolves with how many
+   * were cut. Only where the adapter publishes on a connection of its own (Redis).
+   */
+  cutPublishers?: (broker: BrokerHandle) => Promise<number>
   /** Started before the fleet, stopped after it (the cluster relay). */
   setup?: () => () => void
 }
@@ -70,6 +75,9 @@ export const redisTarget: FaultTarget = {
       client.disconnect()
     }
   },
+  // Subscribers are `pubsub` clients; `normal` ones are the publishers (and this command's own, skipped).
+  cutPublishers: async (broker) =>
+    Number(await redisCommand(broker.port, ['CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes'])),
   async version(broker) {
     const info = await redisCommand(required(broker).port, ['INFO', 'server'])
     return `Redis ${/redis_version:(\S+)/.exec(info)?.[1] ?? '?'}`
