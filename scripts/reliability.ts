@@ -47,8 +47,8 @@ function notes(s: ScenarioFigures): string {
   if (s.durable) {
     const { readyMs, catchUpMs, redelivered } = s.durable
     parts.push(
-      `every instance ready ${n(readyMs)} ms after the fault ended, every event it had kept from someone ` +
-        `delivered ${n(catchUpMs)} ms after`
+      `every instance ready ${n(readyMs)} ms after the fault ended; every event created before then ` +
+        `delivered everywhere ${n(catchUpMs)} ms after it ended`
     )
     if (redelivered > 0)
       parts.push(`${n(redelivered)} events the killed instance had got came again to its successor`)
