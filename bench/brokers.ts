@@ -105,7 +105,8 @@ export async function startBroker(transport: Transport): Promise<RunningBroker> 
       return wrap(handle, `Redis ${await redisVersion(handle.port)}`)
     }
     case 'nats': {
-      const handle = await startNats({ jetstream: false })
+      // JetStream on (its store in the broker's temp dir) for the durable line; core NATS is unaffected.
+      const handle = await startNats({ jetstream: true })
       return wrap(handle, `nats-server ${await natsVersion(handle.port)}`)
     }
     case 'amqp': {

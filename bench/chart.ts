@@ -8,12 +8,14 @@ import type { SummaryRow } from './summary'
 const COLORS: Record<Impl, string> = {
   fanout: '#2b6cb0',
   'fanout-lean': '#63b3ed',
+  'fanout-durable': '#2f855a',
   'feathers-sync': '#dd8452',
   bare: '#8c8c8c'
 }
 const LABELS: Record<Impl, string> = {
   fanout: 'feathers-fanout',
   'fanout-lean': 'feathers-fanout, includeResult: false',
+  'fanout-durable': 'feathers-fanout, durable: true',
   'feathers-sync': 'feathers-sync 3.1.1',
   bare: 'bare client'
 }
@@ -85,8 +87,8 @@ function panel(rows: SummaryRow[], transports: Transport[], impls: Impl[], spec:
 export function chart(summary: SummaryRow[], size: number, perSecond: number): string {
   const rows = summary.filter((row) => row.size === size)
   const transports = [...new Set(rows.map((row) => row.transport))]
-  const impls = (['fanout', 'fanout-lean', 'feathers-sync', 'bare'] as Impl[]).filter((impl) =>
-    rows.some((r) => r.impl === impl)
+  const impls = (['fanout', 'fanout-lean', 'fanout-durable', 'feathers-sync', 'bare'] as Impl[]).filter(
+    (impl) => rows.some((r) => r.impl === impl)
   )
   const width = PANEL.width * 2 + 20
   const height = PANEL.height + 30

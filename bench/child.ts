@@ -6,7 +6,7 @@ import { bareAmqp } from './members/bare-amqp'
 import { bareCluster } from './members/bare-cluster'
 import { bareNats } from './members/bare-nats'
 import { bareRedis } from './members/bare-redis'
-import { fanout, fanoutLean, feathersSyncMember } from './members/feathers'
+import { fanout, fanoutDurable, fanoutLean, feathersSyncMember } from './members/feathers'
 import type { Member, MemberFactory } from './members/types'
 import {
   CONFIG_ENV,
@@ -58,9 +58,11 @@ async function main(): Promise<void> {
       ? fanout
       : config.impl === 'fanout-lean'
         ? fanoutLean
-        : config.impl === 'feathers-sync'
-          ? feathersSyncMember
-          : BARE[config.transport]
+        : config.impl === 'fanout-durable'
+          ? fanoutDurable
+          : config.impl === 'feathers-sync'
+            ? feathersSyncMember
+            : BARE[config.transport]
   const member = await factory(config, receiver.receive)
   process.on('message', (message: unknown) => {
     if (!isBench(message) || message.bench !== 'cmd') return

@@ -2,6 +2,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { chart } from './chart'
+import { durableCost } from './durable'
 import { markdownTable, sizeLabel } from './format'
 import { machineLine, type Machine } from './machine'
 import type { BenchOptions } from './options'
@@ -192,6 +193,8 @@ function markdown(result: BenchResult): string {
     '',
     ...includeResultCost(result),
     '',
+    ...durableCost(result.summary, result.ratios, result.command),
+    '',
     '### Targets',
     '',
     ...targetList(result.targets),
@@ -208,7 +211,8 @@ function markdown(result: BenchResult): string {
     'npm run bench -- --broker redis,nats --subscribers 3 --runs 5',
     '```',
     '',
-    'Flags: `--broker` (redis, amqp, nats, cluster), `--impl` (fanout, feathers-sync, bare; `fanout-lean` is',
+    'Flags: `--broker` (redis, amqp, nats, cluster), `--impl` (fanout, fanout-durable, feathers-sync, bare;',
+    '`fanout-durable` is feathers-fanout with `durable: true`, on the brokers that keep messages; `fanout-lean` is',
     'feathers-fanout with `includeResult: false`, measured only when named), `--subscribers`,',
     '`--runs`, `--sizes` (bytes of event data), `--rate` (events/s of the latency runs), `--out` (where',
     '`latest.json` goes, default `bench/results`), `--no-docs` (leave this page alone). It needs `redis-server`,',

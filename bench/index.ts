@@ -16,7 +16,7 @@ import { join, measureBurst, measureRate } from './measure'
 import { sampleFeathersSync } from './members/feathers'
 import { sampleFanout } from './members/service'
 import { parseArgs, type BenchOptions } from './options'
-import type { Impl, Transport } from './protocol'
+import { DURABLE_TRANSPORTS, type Impl, type Transport } from './protocol'
 import { startBareRelay } from './relay'
 import { ratios, summarize, type Measurement } from './summary'
 import { checkTargets } from './targets'
@@ -26,8 +26,12 @@ const print = (text: string): void => {
 }
 
 const implsFor = (transport: Transport, options: BenchOptions): Impl[] =>
-  // feathers-sync has no cluster adapter.
-  options.impls.filter((impl) => !(transport === 'cluster' && impl === 'feathers-sync'))
+  // feathers-sync has no cluster adapter; durable delivery needs an adapter that keeps messages.
+  options.impls.filter(
+    (impl) =>
+      !(transport === 'cluster' && impl === 'feathers-sync') &&
+      !(impl === 'fanout-durable' && !DURABLE_TRANSPORTS.includes(transport))
+  )
 
 const burstCount = (options: BenchOptions, transport: Transport, impl: Impl, size: number): number =>
   transport === 'nats' && impl === 'feathers-sync'

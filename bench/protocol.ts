@@ -4,14 +4,19 @@
  * share that channel in cluster mode) leave them alone.
  */
 
-/** Which implementation a child runs. `fanout-lean`: feathers-fanout with `includeResult: false`. */
-export type Impl = 'fanout' | 'fanout-lean' | 'feathers-sync' | 'bare'
+/**
+ * Which implementation a child runs. `fanout-lean`: feathers-fanout with `includeResult: false`;
+ * `fanout-durable`: feathers-fanout with `durable: true` (only where the adapter keeps messages).
+ */
+export type Impl = 'fanout' | 'fanout-lean' | 'fanout-durable' | 'feathers-sync' | 'bare'
 /** Which transport carries the events. */
 export type Transport = 'redis' | 'amqp' | 'nats' | 'cluster'
 
-export const IMPLS: readonly Impl[] = ['fanout', 'fanout-lean', 'feathers-sync', 'bare']
+export const IMPLS: readonly Impl[] = ['fanout', 'fanout-lean', 'fanout-durable', 'feathers-sync', 'bare']
 /** What a run measures unless `--impl` says otherwise. */
-export const DEFAULT_IMPLS: readonly Impl[] = ['fanout', 'feathers-sync', 'bare']
+export const DEFAULT_IMPLS: readonly Impl[] = ['fanout', 'fanout-durable', 'feathers-sync', 'bare']
+/** The transports whose adapter has durable delivery (`fanout-durable` runs only there). */
+export const DURABLE_TRANSPORTS: readonly Transport[] = ['redis', 'nats']
 export const TRANSPORTS: readonly Transport[] = ['redis', 'amqp', 'nats', 'cluster']
 
 /** What a child is told at fork time, in its environment as JSON. */

@@ -2,6 +2,7 @@
  * The project's targets, checked against the ratios of one run (200-byte events; the targets assume
  * two subscribers). A missed target is reported, never hidden.
  */
+import { durableShare } from './durable'
 import { sizeLabel } from './format'
 import type { Transport } from './protocol'
 import type { RatioRow, SummaryRow } from './summary'
@@ -31,6 +32,9 @@ export function checkTargets(
     if (row.versus === 'bare') {
       add(row.transport, 'throughput vs bare client', row.throughput, '≥ 0.9×', row.throughput >= 0.9)
       add(row.transport, 'p99 latency vs bare client', row.p99, '≤ 1.5×', row.p99 <= 1.5)
+    } else if (row.versus === 'fanout-durable') {
+      const share = durableShare(row)
+      add(row.transport, 'durable throughput vs pub/sub', share, '≥ 0.7×', share >= 0.7)
     } else if (row.versus === 'feathers-sync') {
       const factor = FEATHERS_SYNC_FACTOR[row.transport]
       if (factor !== undefined) {
@@ -48,8 +52,9 @@ export function checkTargets(
     const local = row.localP99 ?? NaN
     add(row.transport, "sender's local delivery p99 (ms)", local, '< 1 ms', local < 1)
   }
-  for (const row of summary.filter((r) => r.impl === 'fanout')) {
-    add(row.transport, `delivered ratio, ${sizeLabel(row.size)}`, row.delivered, '= 1.0', row.delivered === 1)
+  for (const row of summary.filter((r) => r.impl === 'fanout' || r.impl === 'fanout-durable')) {
+    const what = row.impl === 'fanout' ? 'delivered ratio' : 'durable delivered ratio'
+    add(row.transport, `${what}, ${sizeLabel(row.size)}`, row.delivered, '= 1.0', row.delivered === 1)
   }
   return checks
 }

@@ -13,12 +13,14 @@ import type { SoakResult } from './soak/run'
 
 const ROOT = path.join(__dirname, '..')
 const DOC = path.join(ROOT, 'docs', 'reliability.md')
-const ORDER = ['redis', 'amqp', 'nats', 'cluster']
+const ORDER = ['redis', 'amqp', 'nats', 'cluster', 'redis-durable', 'nats-durable']
 const TITLES: Record<string, string> = {
   redis: 'Redis',
   amqp: 'RabbitMQ',
   nats: 'NATS',
-  cluster: 'Node cluster (no broker)'
+  cluster: 'Node cluster (no broker)',
+  'redis-durable': 'Redis Streams, `durable` (appendfsync always)',
+  'nats-durable': 'NATS JetStream, `durable` (file store)'
 }
 
 const argument = (name: string, fallback: string) => {
@@ -42,7 +44,16 @@ function notes(s: ScenarioFigures): string {
       `the killed instance had created ${s.killed.knownSent} when last asked; the others got ${s.killed.deliveredPerReceiver.join(' and ')}, no gap`
     )
   }
-  if (s.recoveryMs !== null && !s.killed && s.reconnects === 0) {
+  if (s.durable) {
+    const { readyMs, catchUpMs, redelivered } = s.durable
+    parts.push(
+      `every instance ready ${n(readyMs)} ms after the fault ended; every event created before then ` +
+        `delivered everywhere ${n(catchUpMs)} ms after it ended`
+    )
+    if (redelivered > 0)
+      parts.push(`${n(redelivered)} events the killed instance had got came again to its successor`)
+  }
+  if (s.recoveryMs !== null && !s.killed && s.reconnects === 0 && !s.durable) {
     parts.push('no instance noticed: publishes waited in the client until the broker answered again')
   }
   if (s.inFlightHandedMs) {
@@ -87,9 +98,12 @@ function faultTable(figures: TargetFigures): string {
     'notes'
   ]
   const first = figures.scenarios[0]
+  const hold = figures.durable
+    ? 'no resume hold (durable)'
+    : `resume delay ${n(first?.resumeDelayMs ?? 0)} ms`
   const setup =
     `${figures.broker}, ${figures.instances} instances in separate processes, ${figures.rateHz} events/s each, ` +
-    `outbox bound ${n(figures.outboxMaxMessages)} messages, resume delay ${n(first?.resumeDelayMs ?? 0)} ms; ` +
+    `outbox bound ${n(figures.outboxMaxMessages)} messages, ${hold}; ` +
     `Node ${figures.node}, ${figures.date.slice(0, 10)}.`
   return `### ${TITLES[figures.target] ?? figures.target}\n\n${setup}\n\n${table(header, rows)}`
 }

@@ -42,7 +42,7 @@ describe('npm run bench', () => {
     fs.rmSync(dir, { recursive: true, force: true })
   })
 
-  it('measures feathers-fanout, feathers-sync and the bare client on Redis and writes its results', async () => {
+  it('measures feathers-fanout (pub/sub and durable), feathers-sync and the bare client on Redis and writes its results', async () => {
     const { code, output } = await runBench(['--smoke', '--broker', 'redis', '--no-docs', '--out', dir])
     expect({ code, output: code === 0 ? '' : output }).toEqual({ code: 0, output: '' })
     expect(output).toMatch(/transport\s+implementation/)
@@ -52,6 +52,7 @@ describe('npm run bench', () => {
     expect(result.summary.map((row) => `${row.transport}/${row.impl}`).sort()).toEqual([
       'redis/bare',
       'redis/fanout',
+      'redis/fanout-durable',
       'redis/feathers-sync'
     ])
     for (const row of result.summary) {
@@ -65,7 +66,7 @@ describe('npm run bench', () => {
     // The bare client has no listeners of its own; the Feathers apps do.
     expect(result.summary.find((row) => row.impl === 'bare')?.localP99).toBeNull()
     expect(result.summary.find((row) => row.impl === 'fanout')?.localP99).toEqual(expect.any(Number))
-    expect(result.ratios.map((row) => row.versus).sort()).toEqual(['bare', 'feathers-sync'])
+    expect(result.ratios.map((row) => row.versus).sort()).toEqual(['bare', 'fanout-durable', 'feathers-sync'])
     const [wire] = result.wire
     expect(wire.feathersSync).toBeGreaterThan(wire.fanout)
   }, 120_000)

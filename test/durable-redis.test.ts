@@ -139,6 +139,26 @@ describeRedis('redis durable delivery', () => {
     expect(reader.messages.map(({ position }) => position)).toEqual(kept.map(({ position }) => position))
   })
 
+  it('reports a gap when a burst above retention passes a live reader between two reads', async () => {
+    const key = uniqueKey('live-gap')
+    const writer = await instance('writer', { key, durable: { maxMessages: 10 } })
+    const reader = await instance('reader', { key, durable: { maxMessages: 10 } })
+    await subscribe(reader, { kind: 'tail' })
+    const [first] = await publishAll(writer, ['first'])
+    await waitOn([reader], 'the first message', () => reader.messages.length === 1)
+    // One transaction: the blocked read is answered after all 300, by when the stream is trimmed.
+    const burst = raw.multi()
+    for (const text of texts('m', 300)) burst.xadd(`{${key}}:log`, 'MAXLEN', '~', 10, '*', 'p', text)
+    await burst.exec()
+    await waitOn([reader], 'the last of the burst', () => reader.texts().includes('m-299'))
+    const kept = await writer.adapter.readRange('0-0', 1_000)
+    expect(kept.length).toBeLessThan(300)
+    expect(reader.gaps).toEqual([{ after: first, firstAvailable: kept[0].position, missing: undefined }])
+    expect(reader.messages.slice(1).map(({ position }) => position)).toEqual(
+      kept.map(({ position }) => position)
+    )
+  })
+
   it('reports no gap when only messages before the start position were trimmed', async () => {
     const key = uniqueKey('nogap')
     const writer = await instance('writer', { key, durable: { maxMessages: 10 } })

@@ -20,9 +20,14 @@ const CLOSE_TIMEOUT_MS = 2_000
 // when the adapter closes (the core waited for every publish), so a short bound costs nothing.
 const DISCONNECT_TIMEOUT_MS = 200
 
-/** Backoff with jitter, capped low: a sync channel is worth getting back quickly. */
+/**
+ * Backoff with jitter, capped low: a sync channel is worth getting back quickly. The cap bounds how long
+ * an instance stays away once Redis is reachable again (durable mode delivers what it missed within
+ * about that); an attempt every half second against a Redis that is down costs next to nothing.
+ */
+export const MAX_RETRY_DELAY_MS = 500
 const retryStrategy = (times: number): number =>
-  Math.min(100 * 2 ** Math.min(times - 1, 5), 2_000) + Math.floor(Math.random() * 100)
+  Math.min(100 * 2 ** Math.min(times - 1, 3), MAX_RETRY_DELAY_MS) + Math.floor(Math.random() * 100)
 
 // The core's outbox queues while Redis is away, so the publisher fails fast instead of keeping a
 // second, unbounded copy in ioredis' offline queue. Auto-pipelining batches a burst into one write.

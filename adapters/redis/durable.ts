@@ -72,7 +72,8 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog {
         stream: this.durable.stream,
         info: () => this.info(this.sub),
         problem: (error) => this.problem(error),
-        badEntry: (error) => this.hooks?.error(error)
+        badEntry: (error) => this.hooks?.error(error),
+        keeps: this.durable.maxMessages
       },
       hooks,
       last,

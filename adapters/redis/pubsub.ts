@@ -32,8 +32,8 @@ export class RedisAdapter implements Adapter {
   readonly type = 'redis'
   readonly target: string
   readonly capabilities: AdapterCapabilities = { broadcast: true, durable: false }
-  // Two instances retry at most ~2.1 s apart (the adapter's retryStrategy, and ioredis' default): plus a margin.
-  readonly resumeDelayMs = 2_600
+  // Two instances retry at most ~0.6 s apart (the adapter's retryStrategy): plus a margin.
+  readonly resumeDelayMs = 1_100
   protected readonly pub: RedisClient
   protected readonly sub: RedisClient
   private readonly ownsPub: boolean
@@ -181,7 +181,12 @@ export class RedisAdapter implements Adapter {
     )
   }
 
-  /** A publish that fails because the connection is gone goes back to the core's outbox. */
+  /**
+   * A publish that fails because the connection is gone goes back to the core's outbox. ioredis refuses
+   * commands ("Stream isn't writeable") as soon as its socket has ended, while its status still says
+   * `ready` until the `close` event: that counts as gone too, or the core would take the refusal for a
+   * failed publish and drop the message.
+   */
   protected readonly publishFailed = (error: unknown): never => {
     if (connectionGone(this.pub, error)) {
       this.pubReady = false

@@ -26,6 +26,12 @@ export interface ReaderLink {
   problem(error: unknown): void
   /** An entry without a payload (written by something else), skipped. */
   badEntry(error: SyncMessageError): void
+  /**
+   * The stream's count retention (`MAXLEN ~` keeps at least this many). Trimming past the reader leaves
+   * at least this many entries after it, so a read returning fewer (and not a full batch) cannot follow
+   * a gap, and only a larger one needs checking.
+   */
+  readonly keeps: number
 }
 
 /** Ids and payloads of raw entries, oldest first; entries without a payload are reported and skipped. */
@@ -100,7 +106,8 @@ export class StreamReader {
   }
 
   private async hand(entries: RawEntry[]): Promise<void> {
-    const check = this.suspect
+    // A live reader can fall behind too: a burst above the retention between two reads trims past it.
+    const check = this.suspect || entries.length >= Math.min(READ_BATCH, this.link.keeps)
     this.suspect = entries.length >= READ_BATCH
     const decoded = decodeEntries(entries, this.link.badEntry)
     if (check) await this.checkGap(decoded[0].position)

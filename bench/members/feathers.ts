@@ -48,6 +48,10 @@ export const fanout: MemberFactory = (config, onRecord) => createApp(sync(fanout
 
 export const fanoutLean: MemberFactory = (config, onRecord) => createApp(sync(leanOptions(config)), onRecord)
 
+/** Durable delivery with its default retention; the broker stores each event before it is confirmed. */
+export const fanoutDurable: MemberFactory = (config, onRecord) =>
+  createApp(sync({ ...fanoutOptions(config), durable: true }), onRecord)
+
 export const feathersSyncMember: MemberFactory = (config, onRecord) =>
   createApp(feathersSync(feathersSyncOptions(config)), onRecord)
 

@@ -4,7 +4,10 @@
  * heap after a full GC, and RSS, sampled at every tenth of the run. Prints a table and writes
  * scripts/results/soak.json (results of brokers not run this time are kept).
  *
- *   npm run soak -- [--brokers redis,nats,amqp] [--events 1000000] [--instances 3] [--minutes 10]
+ * With `--durable`, the instances run with `durable: true` (its default retention) on the brokers that
+ * keep messages, and the results are named `<broker>-durable`.
+ *
+ *   npm run soak -- [--brokers redis,nats,amqp] [--events 1000000] [--instances 3] [--minutes 10] [--durable]
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -16,17 +19,28 @@ import { soak, type SoakResult, type SoakTarget } from './run'
 const target = (
   name: string,
   start: () => Promise<BrokerHandle>,
-  version: SoakTarget['version']
+  version: SoakTarget['version'],
+  durable = false
 ): SoakTarget => ({
   name,
   start,
-  options: (broker, key) => ({ uri: broker.url, key }),
+  options: (broker, key) => (durable ? { uri: broker.url, key, durable: true } : { uri: broker.url, key }),
   version
 })
 const TARGETS: Record<string, SoakTarget> = {
   redis: target('redis', () => startRedis(), redisTarget.version),
   nats: target('nats', () => startNats({ jetstream: false }), natsTarget.version),
   amqp: target('amqp', () => startRabbitMq(), amqpTarget.version)
+}
+/** Durable delivery: Redis with its append-only file written on every command, NATS with JetStream. */
+const DURABLE_TARGETS: Record<string, SoakTarget> = {
+  redis: target(
+    'redis-durable',
+    () => startRedis({ extraArgs: ['--appendonly', 'yes', '--appendfsync', 'always'] }),
+    redisTarget.version,
+    true
+  ),
+  nats: target('nats-durable', () => startNats({ jetstream: true }), natsTarget.version, true)
 }
 const OUT = path.join(__dirname, '..', 'results', 'soak.json')
 
@@ -88,24 +102,27 @@ export const HEADER = [
 ]
 
 async function main(): Promise<void> {
-  const names = argument('brokers', 'redis,nats,amqp').split(',')
+  const durable = process.argv.includes('--durable')
+  const targets = durable ? DURABLE_TARGETS : TARGETS
+  const names = argument('brokers', durable ? 'redis,nats' : 'redis,nats,amqp').split(',')
   const events = Number(argument('events', '1000000'))
   const instances = Number(argument('instances', '3'))
   const maxMs = Number(argument('minutes', '10')) * 60_000
-  const unknown = names.filter((name) => !TARGETS[name])
+  const unknown = names.filter((name) => !targets[name])
   if (unknown.length > 0)
-    throw new Error(`unknown broker(s) ${unknown.join(', ')}; use ${Object.keys(TARGETS)}`)
+    throw new Error(`unknown broker(s) ${unknown.join(', ')}; use ${Object.keys(targets)}`)
   const results: SoakResult[] = []
   for (const name of names) {
     process.stdout.write(`${name}: ${events.toLocaleString('en')} events, ${instances} instances …\n`)
-    const result = await soak(TARGETS[name], events, instances, maxMs)
+    const result = await soak(targets[name], events, instances, maxMs)
     results.push(result)
     process.stdout.write(`${row(result).join(' | ')}\n`)
   }
   const previous = fs.existsSync(OUT)
     ? (JSON.parse(fs.readFileSync(OUT, 'utf8')) as { results: SoakResult[] })
     : undefined
-  const kept = (previous?.results ?? []).filter((r) => !names.includes(r.target))
+  const ran = results.map((r) => r.target)
+  const kept = (previous?.results ?? []).filter((r) => !ran.includes(r.target))
   const all = [...kept, ...results].sort((a, b) => a.target.localeCompare(b.target))
   fs.mkdirSync(path.dirname(OUT), { recursive: true })
   fs.writeFileSync(

@@ -56,6 +56,10 @@ function progress(): SoakProgress {
     sent,
     received: out,
     statusChanges,
+    syncGaps: stats.gaps.reported,
+    droppedBy: Object.fromEntries(
+      Object.entries(stats.dropped).filter(([reason, n]) => n > 0 && reason !== 'ownEcho')
+    ),
     dropped: Object.values(stats.dropped).reduce((sum, n) => sum + n, 0) - stats.dropped.ownEcho,
     publishErrors: stats.publishErrors
   }

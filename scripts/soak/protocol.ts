@@ -17,6 +17,10 @@ export interface SoakProgress {
   /** Per sender index: events received in order, numbers skipped, and copies seen again. */
   received: Record<number, { count: number; gaps: number; duplicates: number }>
   statusChanges: number
+  /** `sync-gap` events (durable mode). */
+  syncGaps: number
+  /** The core's drops by reason, own echoes aside (only reasons that occurred). */
+  droppedBy: Record<string, number>
   /** Messages the core dropped, own echoes aside. */
   dropped: number
   publishErrors: number

@@ -35,7 +35,11 @@ export interface SoakResult {
   gaps: number
   duplicates: number
   statusChanges: number
+  /** `sync-gap` events reported by the instances (durable mode). */
+  syncGaps: number
   dropped: number
+  /** The core's drops by reason, summed over the instances. */
+  droppedBy: Record<string, number>
   publishErrors: number
   durationMs: number
   completed: boolean
@@ -146,6 +150,11 @@ export async function soak(
       gaps: sum(pairs.map((p) => p.gaps)),
       duplicates: sum(pairs.map((p) => p.duplicates)),
       statusChanges: sum(progress.map((p) => p.statusChanges)),
+      syncGaps: sum(progress.map((p) => p.syncGaps)),
+      droppedBy: progress.reduce<Record<string, number>>((all, p) => {
+        for (const [reason, n] of Object.entries(p.droppedBy)) all[reason] = (all[reason] ?? 0) + n
+        return all
+      }, {}),
       dropped: sum(progress.map((p) => p.dropped)),
       publishErrors: sum(progress.map((p) => p.publishErrors)),
       durationMs,

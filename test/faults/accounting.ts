@@ -68,6 +68,10 @@ function away(timeline: StatusChange[], at: number, marginMs: number): boolean {
   return next !== undefined && next.at - at <= marginMs
 }
 
+/** How many times `receiver` got each event of `sender`, by number. */
+const timesOf = (receiver: ScenarioReport, sender: number): Map<number, number> =>
+  new Map((receiver.received[sender] ?? []).map(([n, times]) => [n, times]))
+
 const notHanded = (record: SentRecord) => record.handoffs === 0 || record.outcome === 'failed'
 
 /** The figures of every sender → receiver pair among `reports`. */
@@ -81,10 +85,12 @@ export function accountPairs(
   for (const sender of reports) {
     for (const receiver of reports) {
       if (receiver === sender) continue
-      const counts = new Map(receiver.received[sender.index] ?? [])
+      const counts = timesOf(receiver, sender.index)
       // An instance that joined during the scenario is owed only what was sent once it was subscribed
       // (strictly after: within the same millisecond the order is unknown).
-      const joinedAt = receiver.timeline.find((change) => change.status === 'ready')?.at ?? Infinity
+      const joinedAt = receiver.owedFromStart
+        ? -Infinity
+        : (receiver.timeline.find((change) => change.status === 'ready')?.at ?? Infinity)
       const owed = sender.sent.filter(
         (record) => counts.has(record.n) || (record.handedAt ?? record.emittedAt) > joinedAt
       )
@@ -150,7 +156,7 @@ export function prefixOf(
   sender: number,
   first: number
 ): { delivered: number; last: number; gaps: number; duplicates: number } {
-  const counts = new Map(receiver.received[sender] ?? [])
+  const counts = timesOf(receiver, sender)
   const numbers = [...counts.keys()].sort((a, b) => a - b)
   const last = numbers.length > 0 ? numbers[numbers.length - 1] : first - 1
   const duplicates = [...counts.values()].reduce((sum, times) => sum + times - 1, 0)

@@ -94,7 +94,7 @@ export function assess(run: ScenarioRun): { figures: ScenarioFigures; failures: 
     if (pair.duplicates > 0) failures.push(`${label}: ${pair.duplicates} events delivered twice`)
     if (pair.missedAfterRecovery > 0)
       failures.push(`${label}: ${pair.missedAfterRecovery} events sent after recovery did not arrive`)
-    if (!faulty && pair.delivered !== pair.sent)
+    if ((!faulty || injected.expectEvery) && pair.delivered !== pair.sent)
       failures.push(`${label}: ${pair.sent - pair.delivered} events lost without any fault`)
   }
 

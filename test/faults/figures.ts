@@ -6,6 +6,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import type { Loss } from './accounting'
+import type { DurableFigures } from './durable'
 
 export interface ScenarioFigures {
   id: string
@@ -44,6 +45,8 @@ export interface ScenarioFigures {
   socketsLeft: number
   /** When some were left: how long until every instance was back to its start count. */
   socketsSettledMs: number | null
+  /** Durable mode only. */
+  durable?: DurableFigures
 }
 
 export interface TargetFigures {
@@ -53,6 +56,8 @@ export interface TargetFigures {
   date: string
   instances: number
   rateHz: number
+  /** Whether the instances ran in durable mode. */
+  durable?: boolean
   outboxMaxMessages: number
   scenarios: ScenarioFigures[]
 }

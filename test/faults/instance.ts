@@ -6,10 +6,20 @@
  * broker's death from one that never left the outbox.
  */
 import { feathers } from '@feathersjs/feathers'
+import fs from 'node:fs'
 import { frame, toWire } from '../../adapters/cluster/protocol'
-import { sync, type Adapter, type SyncError, type SyncOptions, type SyncStatusEvent } from '../../src/index'
+import type { DurableLog } from '../../src/adapter'
+import {
+  sync,
+  type Adapter,
+  type SyncError,
+  type SyncGap,
+  type SyncOptions,
+  type SyncStatusEvent
+} from '../../src/index'
 import { parseOptions, schemeOf } from '../../src/engine/options'
 import { factoryFor } from '../../src/registry'
+import type { Payload } from '../../src/protocol/serializers'
 import { Ledger } from './ledger'
 import {
   CONFIG_ENV,
@@ -21,7 +31,8 @@ import {
 } from './protocol'
 
 const config = JSON.parse(process.env[CONFIG_ENV] ?? '{}') as InstanceConfig
-const ledger = new Ledger(config.index)
+const ledger = new Ledger(config.index, config.journal ? fs.openSync(config.journal, 'a') : undefined)
+const gaps: SyncGap[] = []
 const problems: string[] = []
 const errors: Record<string, number> = {}
 process.on('uncaughtException', (error) => problems.push(`uncaught: ${error.stack ?? error.message}`))
@@ -34,8 +45,34 @@ function tapped(options: SyncOptions): Adapter {
   const resolved = parseOptions(options)
   const real = factoryFor(schemeOf(resolved.uri ?? ''))(resolved)
   const settle = (n: number | undefined, ok: boolean) => n !== undefined && ledger.settle(n, ok)
-  return {
+  // Notes the hand-off of one of this instance's messages, then its outcome.
+  const tap = <T>(payload: Payload, hand: () => T): T => {
+    const n = ledger.ownNumber(payload)
+    if (n !== undefined) ledger.handOff(n)
+    try {
+      const result = hand()
+      if (!(result instanceof Promise)) {
+        settle(n, true)
+        return result
+      }
+      return result.then(
+        (value: unknown) => {
+          settle(n, true)
+          return value
+        },
+        (error: unknown) => {
+          settle(n, false)
+          throw error
+        }
+      ) as T
+    } catch (error) {
+      settle(n, false)
+      throw error
+    }
+  }
+  const adapter: Adapter = {
     type: real.type,
+    capabilities: real.capabilities,
     get target() {
       return real.target
     },
@@ -43,31 +80,29 @@ function tapped(options: SyncOptions): Adapter {
     connect: (hooks) => real.connect(hooks),
     subscribe: (onMessage) => real.subscribe(onMessage),
     close: () => real.close(),
-    publish(payload) {
-      const n = ledger.ownNumber(payload)
-      if (n !== undefined) ledger.handOff(n)
-      try {
-        const result = real.publish(payload)
-        if (!(result instanceof Promise)) return void settle(n, true)
-        return result.then(
-          () => void settle(n, true),
-          (error: unknown) => {
-            settle(n, false)
-            throw error
-          }
-        )
-      } catch (error) {
-        settle(n, false)
-        throw error
-      }
-    }
+    publish: (payload) => tap(payload, () => real.publish(payload))
   }
+  if (!real.capabilities?.durable) return adapter
+  // Durable mode: the same tap on publishDurable; everything else goes straight to the real log.
+  const log = real as Adapter & DurableLog
+  const durable: Adapter & DurableLog = {
+    ...adapter,
+    publishDurable: (payload) => tap(payload, () => log.publishDurable(payload)),
+    subscribeDurable: (start, hooks) => log.subscribeDurable(start, hooks),
+    readRange: (after, limit) => log.readRange(after, limit),
+    lastPosition: () => log.lastPosition(),
+    savePosition: (name, position) => log.savePosition(name, position),
+    loadPosition: (name) => log.loadPosition(name),
+    comparePositions: (a, b) => log.comparePositions(a, b)
+  }
+  return durable
 }
 
 const app = feathers()
 app.use('feed', { create: async (data: Tick) => data })
 app.on('sync-status', ({ status }: SyncStatusEvent) => ledger.timeline.push({ status, at: Date.now() }))
 app.on('sync-error', (error: SyncError) => (errors[error.code] = (errors[error.code] ?? 0) + 1))
+app.on('sync-gap', (gap: SyncGap) => gaps.push(gap))
 const adapter = tapped(config.sync)
 app.configure(sync({ ...config.sync, adapter }))
 app.service('feed').on('created', (data: Tick, context: { remote?: unknown }) => {
@@ -80,15 +115,21 @@ const create = () => app.service('feed').create(ledger.emit(app.sync.status))
 const STREAM_LIMIT_MS = 10 * 60_000
 let stream: NodeJS.Timeout | undefined
 let streamEnds = 0
+// Steady on average: a late timer (a busy machine) creates what is due, at most MAX_CATCH_UP at once.
+const TICK_MS = 10
+const MAX_CATCH_UP = 50
 function setStream(on: boolean): void {
   clearInterval(stream)
   stream = undefined
   if (!on) return
-  streamEnds = Date.now() + STREAM_LIMIT_MS
+  const startedAt = Date.now()
+  const firstN = ledger.count
+  streamEnds = startedAt + STREAM_LIMIT_MS
   stream = setInterval(() => {
     if (Date.now() > streamEnds) return setStream(false)
-    void create()
-  }, 1000 / config.rateHz)
+    const due = Math.floor(((Date.now() - startedAt) * config.rateHz) / 1000) - (ledger.count - firstN)
+    for (let i = 0; i < Math.min(due, MAX_CATCH_UP); i++) void create()
+  }, TICK_MS)
 }
 
 async function burst(count: number): Promise<number> {
@@ -118,6 +159,7 @@ function probe(): Probe {
     },
     handles,
     errors: { ...errors },
+    gaps: [...gaps],
     problems: [...problems]
   }
 }

@@ -3,6 +3,7 @@
  * it was handed to the broker client and with what outcome) and every remote event it received, per
  * scenario. Kept inside the instance so that the figures do not depend on IPC timing.
  */
+import fs from 'node:fs'
 import type { SyncStatus } from '../../src/index'
 import type { Payload } from '../../src/protocol/serializers'
 import type { ScenarioReport, SentRecord, StatusChange, Tick } from './protocol'
@@ -21,8 +22,14 @@ export class Ledger {
   private readonly outcome: SentRecord['outcome'][] = []
   // scenario → sender index → sequence number → times delivered
   private readonly received = new Map<string, Map<number, Map<number, number>>>()
+  // scenario → sender index → sequence number → when first delivered
+  private readonly firstAt = new Map<string, Map<number, Map<number, number>>>()
 
-  constructor(private readonly index: number) {}
+  constructor(
+    private readonly index: number,
+    /** Durable mode: where each receipt is appended as `scenario sender n at` (see InstanceConfig). */
+    private readonly journal?: number
+  ) {}
 
   /** Events created so far; the next one gets this number. */
   get count(): number {
@@ -69,11 +76,12 @@ export class Ledger {
   }
 
   receive(tick: Tick): void {
-    let bySender = this.received.get(tick.s)
-    if (!bySender) this.received.set(tick.s, (bySender = new Map()))
-    let counts = bySender.get(tick.f)
-    if (!counts) bySender.set(tick.f, (counts = new Map()))
-    counts.set(tick.n, (counts.get(tick.n) ?? 0) + 1)
+    const at = Date.now()
+    const counts = perSender(this.received, tick)
+    const times = (counts.get(tick.n) ?? 0) + 1
+    counts.set(tick.n, times)
+    if (times === 1) perSender(this.firstAt, tick).set(tick.n, at)
+    if (this.journal !== undefined) fs.writeSync(this.journal, `${tick.s} ${tick.f} ${tick.n} ${at}\n`)
   }
 
   /** Distinct events received from each sender in the current scenario, and the highest number. */
@@ -101,7 +109,44 @@ export class Ledger {
       })
     }
     const received: ScenarioReport['received'] = {}
-    for (const [sender, counts] of this.received.get(scenario) ?? []) received[sender] = [...counts]
+    const firstAt = this.firstAt.get(scenario)
+    for (const [sender, counts] of this.received.get(scenario) ?? []) {
+      const at = firstAt?.get(sender)
+      received[sender] = [...counts].map(([n, times]) => [n, times, at?.get(n) ?? 0])
+    }
     return { index: this.index, sent, received, timeline: this.timeline, startedAt: this.startedAt }
   }
+}
+
+function perSender(books: Map<string, Map<number, Map<number, number>>>, tick: Tick): Map<number, number> {
+  let bySender = books.get(tick.s)
+  if (!bySender) books.set(tick.s, (bySender = new Map()))
+  let values = bySender.get(tick.f)
+  if (!values) bySender.set(tick.f, (values = new Map()))
+  return values
+}
+
+/** What a journal file says an instance received in `scenario`: sender → [n, times, first at]. */
+export function readJournal(file: string, scenario: string): Map<number, [number, number, number][]> {
+  const times = new Map<string, Map<number, Map<number, number>>>()
+  const firstAt = new Map<string, Map<number, Map<number, number>>>()
+  const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : ''
+  for (const line of text.split('\n')) {
+    const [s, f, n, at] = line.split(' ')
+    if (s !== scenario || at === undefined) continue
+    const tick = { s, f: Number(f), n: Number(n) }
+    const counts = perSender(times, tick)
+    counts.set(tick.n, (counts.get(tick.n) ?? 0) + 1)
+    const first = perSender(firstAt, tick)
+    if (!first.has(tick.n)) first.set(tick.n, Number(at))
+  }
+  const books = new Map<number, [number, number, number][]>()
+  for (const [sender, counts] of times.get(scenario) ?? []) {
+    const first = firstAt.get(scenario)?.get(sender)
+    books.set(
+      sender,
+      [...counts].map(([n, count]) => [n, count, first?.get(n) ?? 0])
+    )
+  }
+  return books
 }

@@ -13,6 +13,11 @@ export interface InstanceConfig {
   sync: SyncOptions
   /** Steady stream: events per second. */
   rateHz: number
+  /**
+   * Durable mode: a file where every remote event received is appended as it arrives, written straight
+   * to the kernel so that it outlives a SIGKILL; a restarted instance's books are joined to it.
+   */
+  journal?: string
 }
 
 export const CONFIG_ENV = 'FANOUT_FAULT_INSTANCE'
@@ -59,6 +64,8 @@ export interface Probe {
   handles: Record<string, number>
   /** `sync-error` events so far, by code. */
   errors: Record<string, number>
+  /** `sync-gap` events so far (durable mode). */
+  gaps: { channel: string; after: string; firstAvailable: string; missing: number | undefined }[]
   /** Uncaught exceptions and unhandled rejections seen by the process. */
   problems: string[]
 }
@@ -68,10 +75,19 @@ export interface ScenarioReport {
   index: number
   /** Events this instance created during the scenario, in order. */
   sent: SentRecord[]
-  /** received[sender index] = [n, times delivered] pairs for that sender's events of the scenario. */
-  received: Record<number, [number, number][]>
+  /**
+   * received[sender index] = [n, times delivered, first delivered at] for that sender's events of the
+   * scenario.
+   */
+  received: Record<number, [number, number, number][]>
   timeline: StatusChange[]
   startedAt: number
+  /**
+   * Owed every event of the scenario, whenever it joined: set by the suite for a durable instance
+   * restarted under its name (its books joined to its predecessor's journal). By default an instance
+   * is owed what was sent once it was first ready.
+   */
+  owedFromStart?: boolean
 }
 
 export type Command =

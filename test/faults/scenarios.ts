@@ -3,6 +3,7 @@
  * the fault is over; the suite (test/faults/suite.ts) then waits for recovery and does the accounting.
  */
 import { canConnect, type BrokerHandle } from '../brokers'
+import type { Gate } from '../helpers/gate'
 import type { FaultWindow } from './accounting'
 import type { Instance } from './fleet'
 import { garbage } from './garbage'
@@ -16,7 +17,12 @@ export interface ScenarioContext {
   key: string
   /** The live instances; a scenario may replace one. */
   fleet: Instance[]
-  /** Starts a new instance that joins the fleet, streaming in the current scenario. */
+  /** Durable suite: the TCP gate between the last instance of the fleet and the broker. */
+  gate?: Gate
+  /**
+   * Starts a new instance that joins the fleet in the victim's place, streaming in the current scenario
+   * (in durable mode under the victim's consumer name, behind the same gate).
+   */
   replace(victim: Instance): Promise<Instance>
   probes(): Promise<Probe[]>
 }
@@ -32,6 +38,10 @@ export interface Injected {
   burst?: { perInstance: number; drainedMs: number }
   /** An instance killed mid-stream: its index, and how many events it had created when last asked. */
   killed?: { index: number; knownEnd: number }
+  /** No event may be missed, whatever the receivers' status said (the fault never reached them). */
+  expectEvery?: boolean
+  /** Durable mode: the killed instance was restarted under its consumer name as `successor`. */
+  restarted?: { index: number; successor: number; killedAt: number }
 }
 type Garbage = ReturnType<typeof garbage>
 
@@ -40,6 +50,8 @@ export interface Scenario {
   title: string
   /** Only for targets with a broker to kill, pause and restart. */
   needsBroker: boolean
+  /** Only for targets that can cut the publishers' connections alone (see FaultTarget.cutPublishers). */
+  needsPublisherCut?: boolean
   inject(context: ScenarioContext): Promise<Injected>
 }
 
@@ -50,6 +62,9 @@ const PAUSE_MS = 6_000
 /** How long the broker stays up between the kills of the restart loop: some instances are back, some not. */
 const LOOP_UPTIMES_MS = [0, 200, 500, 1_000, 2_000]
 const BURST_PER_INSTANCE = 2_000
+/** The publishers' connections are cut this often, this many times (an idle timeout in a proxy). */
+const FLAP_EVERY_MS = 1_000
+const FLAPS = 20
 
 const broker = (context: ScenarioContext): BrokerHandle => {
   if (!context.broker) throw new Error(`${context.target.name} has no broker`)
@@ -175,6 +190,23 @@ export const SCENARIOS: Scenario[] = [
       }
       const to = Date.now()
       return { windows: [{ from, to }], endedAt: to }
+    }
+  },
+  {
+    id: 'publisher-flap',
+    title: `every instance's publisher connection cut every ${FLAP_EVERY_MS / 1000} s for ${(FLAPS * FLAP_EVERY_MS) / 1000} s, subscriptions untouched`,
+    needsBroker: true,
+    needsPublisherCut: true,
+    async inject(context) {
+      const { cutPublishers } = context.target
+      if (!cutPublishers) throw new Error(`${context.target.name} cannot cut publishers alone`)
+      for (let flap = 0; flap < FLAPS; flap++) {
+        const next = Date.now() + FLAP_EVERY_MS
+        const cut = await cutPublishers(broker(context))
+        if (cut === 0) throw new Error(`flap ${flap}: no publisher connection to cut`)
+        await lasting(Math.max(0, next - Date.now()))
+      }
+      return { windows: [], endedAt: Date.now(), expectEvery: true }
     }
   },
   {

@@ -4,9 +4,15 @@
  * recovery, lets the stream run on, stops it, waits for the last events, and accounts for every
  * event (see assess.ts). One private broker and one fleet per target, shared by its scenarios in turn.
  */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import type { BrokerHandle } from '../brokers'
 import { uniqueKey } from '../helpers/apps'
+import { startGate, type Gate } from '../helpers/gate'
 import { assess } from './assess'
+import { assessDurable, joinJournal } from './durable'
+import { DURABLE_SCENARIOS } from './durable-scenarios'
 import { writeFigures, type ScenarioFigures } from './figures'
 import { killAll, startFleet, startInstance, type Instance } from './fleet'
 import type { InstanceConfig, Probe, ScenarioReport } from './protocol'
@@ -14,7 +20,7 @@ import { SCENARIOS, untilEvery, type Scenario, type ScenarioContext } from './sc
 import type { FaultTarget } from './targets'
 
 const INSTANCES = 3
-/** Events per second per instance in the steady stream. */
+/** Events per second per instance in the steady stream (durable targets set their own). */
 const RATE_HZ = 100
 /** Events each instance must have received from every other before a fault, and sent after recovery. */
 const FLOWING = 20
@@ -38,11 +44,26 @@ export function faultSuite(target: FaultTarget): void {
   let current = ''
   const baseline = new Map<number, Probe>()
   const key = uniqueKey(`faults-${target.name}`)
-  const config = (): InstanceConfig => ({
-    index: nextIndex++,
-    sync: target.options(broker, key),
-    rateHz: RATE_HZ
-  })
+  // Durable mode: the last slot connects through a gate, and each slot has its consumer name and journal.
+  let gate: Gate | undefined
+  let journals = ''
+  const config = (slot: number): InstanceConfig => {
+    const index = nextIndex++
+    const sync = target.options(broker, key)
+    const rateHz = target.rateHz ?? RATE_HZ
+    if (!target.durable) return { index, sync, rateHz }
+    const uri =
+      gate && broker && slot === INSTANCES - 1
+        ? sync.uri?.replace(`:${broker.port}`, `:${gate.port}`)
+        : sync.uri
+    const durable = typeof sync.durable === 'object' ? sync.durable : {}
+    return {
+      index,
+      rateHz,
+      sync: { ...sync, uri, durable: { ...durable, consumerName: `slot${slot}` } },
+      journal: path.join(journals, `${index}.log`)
+    }
+  }
   const all = <T>(run: (instance: Instance) => Promise<T>) => Promise.all(context.fleet.map(run))
 
   const context: ScenarioContext = {
@@ -53,8 +74,11 @@ export function faultSuite(target: FaultTarget): void {
     key,
     fleet: [],
     probes: () => all((instance) => instance.run<Probe>({ cmd: 'probe' })),
+    get gate() {
+      return gate
+    },
     async replace(victim) {
-      const instance = startInstance(config(), target.spawn)
+      const instance = startInstance(config(context.fleet.indexOf(victim)), target.spawn)
       await instance.started
       baseline.set(instance.index, await instance.run<Probe>({ cmd: 'probe' }))
       await instance.run({ cmd: 'begin', scenario: current })
@@ -121,15 +145,24 @@ export function faultSuite(target: FaultTarget): void {
       settledMs: Date.now() - drained
     }
 
-    const reports = await all((instance) =>
-      instance.run<ScenarioReport>({ cmd: 'report', scenario: current })
-    )
+    let reports = await all((instance) => instance.run<ScenarioReport>({ cmd: 'report', scenario: current }))
+    // A durable instance restarted under its name: its books continue its predecessor's journal.
+    let redelivered: [number, number][] = []
+    const { restarted } = injected
+    if (restarted) {
+      reports = reports.map((report) => {
+        if (report.index !== restarted.successor) return report
+        const joined = joinJournal(report, path.join(journals, `${restarted.index}.log`), current)
+        redelivered = joined.redelivered
+        return joined.report
+      })
+    }
     const end = new Map((await context.probes()).map((probe, i) => [context.fleet[i].index, probe]))
     const crashes = context.fleet.flatMap((instance) => {
       const crash = instance.crashed()
       return crash ? [`instance ${instance.index} ${crash}`] : []
     })
-    const result = assess({
+    const scenarioRun = {
       scenario,
       injected,
       started,
@@ -141,7 +174,13 @@ export function faultSuite(target: FaultTarget): void {
       crashes,
       sockets,
       marginMs: IN_FLIGHT_MARGIN_MS
-    })
+    }
+    const result = assess(scenarioRun)
+    if (target.durable) {
+      const durable = assessDurable(scenarioRun, redelivered)
+      result.figures.durable = durable.figures
+      result.failures.push(...durable.failures)
+    }
     figures.push(result.figures)
     expect(result.failures).toEqual([])
   }
@@ -151,11 +190,18 @@ export function faultSuite(target: FaultTarget): void {
       teardown = target.setup?.()
       broker = await target.startBroker?.()
       version = await target.version(broker)
-      context.fleet = await startFleet(Array.from({ length: INSTANCES }, config), target.spawn)
+      if (target.durable && broker) {
+        gate = await startGate(broker.port)
+        journals = fs.mkdtempSync(path.join(os.tmpdir(), 'fanout-journals-'))
+      }
+      const configs = Array.from({ length: INSTANCES }, (_, slot) => config(slot))
+      context.fleet = await startFleet(configs, target.spawn)
     }, 120_000)
 
     afterAll(async () => {
       await killAll()
+      await gate?.close()
+      if (journals) fs.rmSync(journals, { recursive: true, force: true })
       await broker?.stop()
       teardown?.()
       writeFigures({
@@ -164,13 +210,18 @@ export function faultSuite(target: FaultTarget): void {
         node: process.version,
         date: new Date().toISOString(),
         instances: INSTANCES,
-        rateHz: RATE_HZ,
+        rateHz: target.rateHz ?? RATE_HZ,
+        durable: target.durable,
         outboxMaxMessages: target.options(broker, key).outbox?.maxMessages ?? 0,
         scenarios: figures
       })
     }, 60_000)
 
-    for (const scenario of SCENARIOS.filter((s) => !s.needsBroker || target.startBroker !== undefined)) {
+    const scenarios = target.durable ? DURABLE_SCENARIOS : SCENARIOS
+    const runnable = (s: Scenario) =>
+      (!s.needsBroker || target.startBroker !== undefined) &&
+      (!s.needsPublisherCut || target.cutPublishers !== undefined)
+    for (const scenario of scenarios.filter(runnable)) {
       it(`${scenario.title}: recovers, delivers once, accounts for every event`, () => run(scenario), 120_000)
     }
   })

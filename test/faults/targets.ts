@@ -11,8 +11,12 @@ import { redisCommand, startNats, startRabbitMq, startRedis, type BrokerHandle }
 import type { Instance, Spawn } from './fleet'
 
 export interface FaultTarget {
-  name: 'redis' | 'nats' | 'amqp' | 'cluster'
+  name: 'redis' | 'nats' | 'amqp' | 'cluster' | 'redis-durable' | 'nats-durable'
   spawn: Spawn
+  /** Durable delivery on: the durable scenarios, each instance named by its slot; none may lose an event. */
+  durable?: boolean
+  /** Events per second per instance. @default 100 */
+  rateHz?: number
   /** Starts a private broker, which the suite kills, pauses and restarts; none for the cluster adapter. */
   startBroker?: () => Promise<BrokerHandle>
   /** Sync options of an instance, JSON-safe; `uri` picks the adapter. */
@@ -23,6 +27,11 @@ export interface FaultTarget {
   version(broker: BrokerHandle | undefined): Promise<string>
   /** Longest time the instances may take to be ready again once the broker is back. */
   recoveryBoundMs: number
+  /**
+   * Cuts every publisher connection of the fleet and none of its subscriptions; resolves with how many
+   * were cut. Only where the adapter publishes on a connection of its own (Redis).
+   */
+  cutPublishers?: (broker: BrokerHandle) => Promise<number>
   /** Started before the fleet, stopped after it (the cluster relay). */
   setup?: () => () => void
 }
@@ -66,6 +75,9 @@ export const redisTarget: FaultTarget = {
       client.disconnect()
     }
   },
+  // Subscribers are `pubsub` clients; `normal` ones are the publishers (and this command's own, skipped).
+  cutPublishers: async (broker) =>
+    Number(await redisCommand(broker.port, ['CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes'])),
   async version(broker) {
     const info = await redisCommand(required(broker).port, ['INFO', 'server'])
     return `Redis ${/redis_version:(\S+)/.exec(info)?.[1] ?? '?'}`
@@ -155,4 +167,33 @@ export const clusterTarget: FaultTarget = {
     const relay: ClusterRelay = setupPrimary()
     return () => relay.close()
   }
+}
+
+/**
+ * Durable targets: 200 events/s per instance; the outbox holds a 10 s cut-off at that rate (nothing may
+ * be lost, so nothing may overflow); retention far above what any scenario needs.
+ */
+const DURABLE: SyncOptions = {
+  outbox: { maxMessages: 10_000 },
+  durable: { maxMessages: 1_000_000, maxAgeMs: 3_600_000 }
+}
+
+export const redisDurableTarget: FaultTarget = {
+  ...redisTarget,
+  name: 'redis-durable',
+  durable: true,
+  rateHz: 200,
+  // Every write on disk before Redis answers: a SIGKILL loses nothing it acknowledged.
+  startBroker: () => startRedis({ extraArgs: ['--appendonly', 'yes', '--appendfsync', 'always'] }),
+  options: (broker, key) => ({ ...redisTarget.options(broker, key), ...DURABLE })
+}
+
+export const natsDurableTarget: FaultTarget = {
+  ...natsTarget,
+  name: 'nats-durable',
+  durable: true,
+  rateHz: 200,
+  // JetStream on, with its store in the broker's dir, which a restart keeps.
+  startBroker: () => startNats({ jetstream: true, config: 'ping_interval: "2s"\nping_max: 2\n' }),
+  options: (broker, key) => ({ ...natsTarget.options(broker, key), ...DURABLE })
 }

@@ -1,0 +1,41 @@
+/**
+ * What durable delivery costs, for docs/benchmarks.md: per transport, the throughput, latency and CPU of
+ * `fanout-durable` (`durable: true`) against plain pub/sub (`fanout`) in the same run.
+ */
+import { sizeLabel } from './format'
+import type { RatioRow, SummaryRow } from './summary'
+
+/** Durable over pub/sub throughput for a ratio row of `fanout` against `fanout-durable`. */
+export const durableShare = (row: RatioRow): number => 1 / row.throughput
+
+export function durableCost(summary: SummaryRow[], ratioRows: RatioRow[], command: string): string[] {
+  const lines = ['### What durable delivery costs', '']
+  const rows = ratioRows.filter((row) => row.versus === 'fanout-durable')
+  for (const row of rows) {
+    const of = (impl: SummaryRow['impl']) =>
+      summary.find((s) => s.transport === row.transport && s.size === row.size && s.impl === impl)
+    const [plain, durable] = [of('fanout'), of('fanout-durable')]
+    const cpu =
+      plain && durable
+        ? `; CPU per event: publisher ${durable.publisherCpuUs.toFixed(1)} µs (pub/sub ${plain.publisherCpuUs.toFixed(1)}), ` +
+          `server ${durable.serverCpuUs.toFixed(1)} µs (pub/sub ${plain.serverCpuUs.toFixed(1)})`
+        : ''
+    lines.push(
+      `- ${row.transport}, ${sizeLabel(row.size)}: \`durable: true\` gives ${durableShare(row).toFixed(2)}× the throughput ` +
+        `of plain pub/sub, p99 latency ${(1 / row.p99).toFixed(2)}×${cpu}.`
+    )
+  }
+  if (rows.length === 0) {
+    lines.push(
+      '- Not measured in this run; `npm run bench -- --broker redis,nats --impl fanout,fanout-durable` compares both.'
+    )
+  }
+  lines.push(
+    '',
+    'Each durable event is stored in the broker (a Redis stream entry, a JetStream message) and confirmed',
+    '(the `XADD` reply, the PubAck) before the publisher counts it as sent; subscribers read the log from',
+    'their position instead of a live subscription. See [delivery-guarantees.md](delivery-guarantees.md).',
+    `Measured by \`${command}\`.`
+  )
+  return lines
+}
