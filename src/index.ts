@@ -5,6 +5,7 @@ import {
   SyncConfigError,
   SyncConnectionError,
   SyncDeliveryError,
+  SyncDependencyError,
   SyncError,
   SyncMessageError,
   SyncOutboxOverflowError,
@@ -15,6 +16,7 @@ import {
 import { registerAdapter, knownSchemes } from './registry'
 import { bson, json } from './protocol/serializers'
 import { memoryBus } from '../adapters/memory'
+import { syncMetrics } from './ops/metrics'
 import { setupPrimary } from '../adapters/cluster/primary'
 
 export {
@@ -31,7 +33,9 @@ export {
   bson,
   memoryBus,
   setupPrimary,
+  syncMetrics,
   SyncError,
+  SyncDependencyError,
   SyncConfigError,
   SyncConnectionError,
   SyncDeliveryError,
@@ -56,6 +60,9 @@ export type { DropReason, SyncErrorCode } from './errors'
 export type { BaseSyncOptions, DurableOptions } from './engine/options'
 export type { OutboxOptions } from './engine/outbox'
 export type { SyncStats, SyncStatus, SyncStatusEvent } from './engine/stats'
+export type { SyncHealth } from './engine/health'
+export type { ReportCounts } from './engine/reports'
+export type { SyncMetrics, SyncMetricsOptions, SyncedApp } from './ops/metrics'
 export type { SecurityOptions } from './protocol/security'
 export type { DeserializeFn, SerializeFn, Serializer, SerializerOptions } from './protocol/serializers'
 export type { AdapterFactory } from './registry'
