@@ -1,8 +1,8 @@
 import type { SyncStats } from '../../src/index'
 import { waitFor, type TestApp } from './apps'
 
-/** The counters worth reading in a failure message: everything not zero. */
-function nonZero(stats: SyncStats): string {
+/** The counters worth reading in a failure message: totals, drops that happened, outbox, errors. */
+export function describeStats(stats: SyncStats): string {
   const { dropped, outbox, gaps, errors, ...totals } = stats
   const parts = Object.entries(totals).map(([name, value]) => `${name} ${value}`)
   const drops = Object.entries(dropped).filter(([, count]) => count > 0)
@@ -21,7 +21,7 @@ export function fleetState(members: TestApp[], names?: string[]): string {
       const name = names?.[index] ?? `instance ${index}`
       const last = errors.at(-1)
       return (
-        `  ${name} (${app.sync.instanceId}): ${app.sync.status}; ${nonZero(app.sync.stats())}` +
+        `  ${name} (${app.sync.instanceId}): ${app.sync.status}; ${describeStats(app.sync.stats())}` +
         (last ? `; last error: ${last.message}` : '')
       )
     })
@@ -49,3 +49,7 @@ export async function untilEvery(
     timeoutMs
   )
 }
+
+/** A `waitFor` description that, on timeout, lists the state of every member of `members()`. */
+export const describing = (what: string, members: () => TestApp[], names?: string[]) => (): string =>
+  `${what}; instances:\n${fleetState(members(), names)}`
