@@ -293,7 +293,9 @@ describe('amqp adapter against a private RabbitMQ', () => {
     const key = uniqueKey('amqp-churn')
     const gate = await createGate(rabbit.port)
     try {
-      fleet = await createFleet(2, options(key, { uri: `amqp://guest:guest@127.0.0.1:${gate.port}` }))
+      // Each forced close is counted below, so every report is emitted (no storm summary).
+      const uri = `amqp://guest:guest@127.0.0.1:${gate.port}`
+      fleet = await createFleet(2, options(key, { uri, errorReportIntervalMs: 0 }))
       const [a, b] = fleet
       const listeners = (member: TestApp) =>
         member.app.eventNames().reduce((sum, name) => sum + member.app.listenerCount(name), 0)
