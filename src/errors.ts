@@ -14,11 +14,14 @@ export type SyncErrorCode =
   | 'SYNC_OUTBOX_OVERFLOW'
   | 'SYNC_OVERSIZE'
   | 'SYNC_SERVICE_EVENTS'
+  | 'SYNC_DEPENDENCY'
 
 export interface SyncErrorOptions {
   cause?: unknown
   /** Whether sending again may succeed; see {@link SyncError.retryable}. */
   retryable?: boolean
+  /** A summary stands for this many reports of the same kind that were not raised one by one. */
+  repeats?: number
 }
 
 /** Base class of every error of this library. */
@@ -31,12 +34,19 @@ export class SyncError extends Error {
    * publish errors, false for the rest
    */
   readonly retryable: boolean
+  /**
+   * Set on a summary of an error storm: how many reports of this kind (same code and drop reason) it
+   * stands for, raised within one `errorReportIntervalMs` after the first one and counted in `stats()`.
+   * @default undefined (a single report)
+   */
+  readonly repeats?: number
 
   constructor(code: SyncErrorCode, message: string, options: SyncErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
     this.name = new.target.name
     this.retryable = options.retryable ?? (code === 'SYNC_CONNECTION' || code === 'SYNC_PUBLISH')
+    if (options.repeats !== undefined) this.repeats = options.repeats
   }
 }
 
@@ -183,5 +193,20 @@ export class SyncServiceEventsError extends SyncError {
     )
     this.path = path
     this.assumed = assumed
+  }
+}
+
+/** A feature needs an optional package that is not installed; `packageName` says which to install. */
+export class SyncDependencyError extends SyncError {
+  /** The npm package to install, e.g. `prom-client`. */
+  readonly packageName: string
+
+  constructor(packageName: string, feature: string, options?: SyncErrorOptions) {
+    super(
+      'SYNC_DEPENDENCY',
+      `${feature} needs the optional package "${packageName}": install it with npm install ${packageName}`,
+      options
+    )
+    this.packageName = packageName
   }
 }

@@ -5,6 +5,7 @@ import {
   SyncConfigError,
   SyncConnectionError,
   SyncDeliveryError,
+  SyncDependencyError,
   SyncError,
   SyncMessageError,
   SyncOutboxOverflowError,
@@ -19,6 +20,7 @@ import { bson } from './protocol/bson'
 import { json } from './protocol/serializers'
 
 import { memoryBus } from '../adapters/memory'
+import { syncMetrics } from './ops/metrics'
 import { setupPrimary } from '../adapters/cluster/primary'
 
 /** The adapters by name, also reachable as `sync.redis` and so on, as in feathers-sync. */
@@ -44,7 +46,9 @@ export {
   bson,
   memoryBus,
   setupPrimary,
+  syncMetrics,
   SyncError,
+  SyncDependencyError,
   SyncConfigError,
   SyncConnectionError,
   SyncDeliveryError,
@@ -72,6 +76,9 @@ export type { BaseSyncOptions, DurableOptions } from './engine/options'
 export type { SyncGap } from './engine/durable'
 export type { OutboxOptions } from './engine/outbox'
 export type { SyncStats, SyncStatus, SyncStatusEvent } from './engine/stats'
+export type { SyncHealth } from './engine/health'
+export type { ReportCounts } from './engine/reports'
+export type { SyncMetrics, SyncMetricsOptions, SyncedApp } from './ops/metrics'
 export type { SecurityOptions } from './protocol/security'
 export type { DeserializeFn, SerializeFn, Serializer, SerializerOptions } from './protocol/serializers'
 export type { AdapterFactory } from './registry'

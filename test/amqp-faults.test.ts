@@ -19,6 +19,7 @@ import {
   waitFor,
   type TestApp
 } from './helpers/apps'
+import { describing } from './helpers/fleet-state'
 
 jest.setTimeout(60_000)
 
@@ -101,6 +102,8 @@ describe('amqp adapter against a private RabbitMQ', () => {
   let distPort: number
   let broker: BrokerHandle | undefined
   let fleet: TestApp[] = []
+  // On timeout, every instance's status and counters are in the message.
+  const about = (what: string) => describing(what, () => fleet)
   const fast = { amqpRecovery: { initialDelayMs: 50, maxDelayMs: 300 } }
   const options = (key: string, extra: SyncOptions = {}): SyncOptions => ({
     uri: `amqp://guest:guest@127.0.0.1:${port}`,
@@ -157,13 +160,13 @@ describe('amqp adapter against a private RabbitMQ', () => {
       expect(sender.app.sync.stats().outbox.messages).toBe(1)
 
       await running()
-      await waitFor('the receiver to connect', () => receiver.app.sync.status === 'ready', 15_000)
+      await waitFor(about('the receiver to connect'), () => receiver.app.sync.status === 'ready', 15_000)
       gate.open = true
-      await waitFor('the sender to connect', () => sender.app.sync.status === 'ready', 15_000)
-      await waitFor('the early event', () => receiver.seen('created', marker).length === 1)
+      await waitFor(about('the sender to connect'), () => sender.app.sync.status === 'ready', 15_000)
+      await waitFor(about('the early event'), () => receiver.seen('created', marker).length === 1)
       await barrier([sender, receiver], sender)
       // Wrong credentials: refused, reported, and retried, without ever showing who or the password.
-      await waitFor('the refusal to be reported', () =>
+      await waitFor(about('the refusal to be reported'), () =>
         stranger.errors.some((e) => /ACCESS.REFUSED/.test(e.message))
       )
       expect(stranger.app.sync.status).not.toBe('ready')
@@ -222,9 +225,9 @@ describe('amqp adapter against a private RabbitMQ', () => {
       expect(sender.app.sync.stats().outbox.messages).toBeGreaterThanOrEqual(60)
 
       await rabbit.restart()
-      await waitFor('the receivers to resubscribe', () => everyStatus(receivers, 'ready'), 15_000)
+      await waitFor(about('the receivers to resubscribe'), () => everyStatus(receivers, 'ready'), 15_000)
       gate.open = true
-      await waitFor('the sender to reconnect', () => sender.app.sync.status === 'ready', 15_000)
+      await waitFor(about('the sender to reconnect'), () => sender.app.sync.status === 'ready', 15_000)
       await barrier(fleet, sender)
       const sent = [
         ...[...Array(40).keys()].map((n) => `before ${n}`),
@@ -264,14 +267,16 @@ describe('amqp adapter against a private RabbitMQ', () => {
     const key = uniqueKey('amqp-churn')
     const gate = await createGate(rabbit.port)
     try {
-      fleet = await createFleet(2, options(key, { uri: `amqp://guest:guest@127.0.0.1:${gate.port}` }))
+      // Each forced close is counted below, so every report is emitted (no storm summary).
+      const uri = `amqp://guest:guest@127.0.0.1:${gate.port}`
+      fleet = await createFleet(2, options(key, { uri, errorReportIntervalMs: 0 }))
       const [a, b] = fleet
       const listeners = (member: TestApp) =>
         member.app.eventNames().reduce((sum, name) => sum + member.app.listenerCount(name), 0)
       const cycle = async (drop: () => Promise<void>) => {
         const before = fleet.map(({ app }) => app.sync.stats().reconnects)
         await drop()
-        await waitFor('every app to reconnect', () =>
+        await waitFor(about('every app to reconnect'), () =>
           fleet.every(({ app }, i) => app.sync.stats().reconnects > before[i] && app.sync.status === 'ready')
         )
         await barrier(fleet, a)
@@ -340,10 +345,10 @@ describe('amqp adapter against a private RabbitMQ', () => {
     await admin.close()
     const lost = uniqueKey('lost-exchange')
     await Promise.all([a, b].map(({ app }) => app.service('todos').create({ marker: lost })))
-    await waitFor('the channel errors', () =>
+    await waitFor(about('the channel errors'), () =>
       fleet.every(({ errors }) => errors.some((e) => /404/.test(e.message)))
     )
-    await waitFor('both apps to reconnect', () =>
+    await waitFor(about('both apps to reconnect'), () =>
       fleet.every(({ app }) => app.sync.stats().reconnects === 1 && app.sync.status === 'ready')
     )
     await barrier(fleet, a)
@@ -352,11 +357,11 @@ describe('amqp adapter against a private RabbitMQ', () => {
     // A hung broker: no heartbeats for 2-3 s, so both apps drop the connection and retry.
     rabbit.pause()
     try {
-      await waitFor('heartbeat timeouts', () => everyStatus(fleet, 'reconnecting'), 10_000)
+      await waitFor(about('heartbeat timeouts'), () => everyStatus(fleet, 'reconnecting'), 10_000)
     } finally {
       rabbit.resume()
     }
-    await waitFor('both apps to reconnect', () => everyStatus(fleet, 'ready'), 20_000)
+    await waitFor(about('both apps to reconnect'), () => everyStatus(fleet, 'ready'), 20_000)
     await barrier(fleet, a)
     await barrier(fleet, b)
     for (const { errors } of fleet) {
@@ -375,8 +380,8 @@ describe('amqp adapter against a private RabbitMQ', () => {
       const [sender, receiver] = fleet
       const big = uniqueKey('big')
       await sender.app.service('todos').create({ marker: big, text: 'x'.repeat(8_000) })
-      await waitFor('the oversize drop', () => sender.app.sync.stats().dropped.oversize === 1)
-      await waitFor('the sender to reconnect', () => sender.app.sync.status === 'ready')
+      await waitFor(about('the oversize drop'), () => sender.app.sync.stats().dropped.oversize === 1)
+      await waitFor(about('the sender to reconnect'), () => sender.app.sync.status === 'ready')
       await barrier(fleet, sender)
       expect(receiver.seen('created', big)).toHaveLength(0)
       expect(sender.app.sync.stats().reconnects).toBe(1)
@@ -394,12 +399,14 @@ describe('amqp adapter against a private RabbitMQ', () => {
     try {
       const marker = uniqueKey('blocked')
       await sender.app.service('todos').create({ marker })
-      await waitFor('the block to be reported', () => sender.errors.some((e) => /blocked/i.test(e.message)))
+      await waitFor(about('the block to be reported'), () =>
+        sender.errors.some((e) => /blocked/i.test(e.message))
+      )
       expect(sender.errors[0]).toBeInstanceOf(SyncConnectionError)
       expect(receiver.seen('created', marker)).toHaveLength(0)
       expect(sender.app.sync.status).toBe('ready')
       await rabbitmqctl(rabbit, 'set_vm_memory_high_watermark', '0.4')
-      await waitFor('the event that waited', () => receiver.seen('created', marker).length === 1)
+      await waitFor(about('the event that waited'), () => receiver.seen('created', marker).length === 1)
     } finally {
       await rabbitmqctl(rabbit, 'set_vm_memory_high_watermark', '0.4')
     }

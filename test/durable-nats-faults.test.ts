@@ -57,17 +57,20 @@ describe('nats durable: one instance cut off', () => {
     await waitFor('a first part to arrive', () => cut.got.length >= 20)
     gate.block()
     gate.cut()
-    await waitFor(`the cut instance to notice (${describeProbe(cut)})`, statusIs(cut, 'reconnecting'))
+    await waitFor(() => `the cut instance to notice (${describeProbe(cut)})`, statusIs(cut, 'reconnecting'))
     const atCut = stream.confirmed.length
     await waitFor('50 messages published while it is away', () => stream.confirmed.length >= atCut + 50)
     gate.open()
     const reopened = Date.now()
-    await waitFor(`the cut instance to be ready (${describeProbe(cut)})`, statusIs(cut, 'ready'))
+    await waitFor(() => `the cut instance to be ready (${describeProbe(cut)})`, statusIs(cut, 'ready'))
     const readyMs = Date.now() - reopened
     const atReady = stream.confirmed.length
     await waitFor('more published after', () => stream.confirmed.length >= atReady + 20)
     await stream.stop()
-    await waitFor(`everything at the cut instance (${describeProbe(cut)})`, has(cut, last(stream.confirmed)))
+    await waitFor(
+      () => `everything at the cut instance (${describeProbe(cut)})`,
+      has(cut, last(stream.confirmed))
+    )
     console.log(`cut instance ready ${readyMs} ms after its connection was let through again`)
     expect(texts(cut)).toEqual(stream.confirmed)
     expect(stream.resent).toBe(0)
@@ -86,10 +89,10 @@ describe('nats durable: one instance cut off', () => {
     await waitFor('the first 10', has(cut, 'before-9'))
     gate.block()
     gate.cut()
-    await waitFor(`the cut instance to notice (${describeProbe(cut)})`, statusIs(cut, 'reconnecting'))
+    await waitFor(() => `the cut instance to notice (${describeProbe(cut)})`, statusIs(cut, 'reconnecting'))
     const positions = await publishAll(publisher, numbered('away', 50))
     gate.open()
-    await waitFor(`the retained ones (${describeProbe(cut)})`, has(cut, 'away-49'))
+    await waitFor(() => `the retained ones (${describeProbe(cut)})`, has(cut, 'away-49'))
     // Positions 1-10 seen, 11-60 published away, the stream keeps 41-60: 11-40 are gone.
     expect(positions[49]).toBe('60')
     expect(cut.gaps).toEqual([{ after: '10', firstAvailable: '41', missing: 30 }])
@@ -126,19 +129,24 @@ describe('nats durable: the server killed and restarted on its store', () => {
     const stream = publishSteadily(publisher, 'm')
     await waitFor('a first part to arrive', () => reader.got.length >= 30)
     await broker.kill('SIGKILL')
-    await waitFor(`both to notice (${describeProbe(reader)}; ${describeProbe(publisher)})`, () =>
-      [reader, publisher].every((probe) => last(probe.statuses) === 'reconnecting')
+    await waitFor(
+      () => `both to notice (${describeProbe(reader)}; ${describeProbe(publisher)})`,
+      () => [reader, publisher].every((probe) => last(probe.statuses) === 'reconnecting')
     )
     await broker.restart()
     const restarted = Date.now()
-    await waitFor(`both ready (${describeProbe(reader)}; ${describeProbe(publisher)})`, () =>
-      [reader, publisher].every((probe) => last(probe.statuses) === 'ready')
+    await waitFor(
+      () => `both ready (${describeProbe(reader)}; ${describeProbe(publisher)})`,
+      () => [reader, publisher].every((probe) => last(probe.statuses) === 'ready')
     )
     const readyMs = Date.now() - restarted
     const atReady = stream.confirmed.length
     await waitFor('more published after', () => stream.confirmed.length >= atReady + 30)
     await stream.stop()
-    await waitFor(`everything at the reader (${describeProbe(reader)})`, has(reader, last(stream.confirmed)))
+    await waitFor(
+      () => `everything at the reader (${describeProbe(reader)})`,
+      has(reader, last(stream.confirmed))
+    )
     console.log(
       `both ready ${readyMs} ms after the server accepted clients again; ${stream.resent} publishes resent`
     )

@@ -80,6 +80,22 @@ describe('the published package', () => {
     expect(JSON.parse(esm)).toEqual(['function', true])
   })
 
+  it('loads prom-client only when metrics are asked for', () => {
+    const out = runNode([
+      '-e',
+      `const { feathers } = require('@feathersjs/feathers')
+       const sync = require('feathers-fanout')
+       const loaded = () => Object.keys(require.cache).some((f) => f.includes('/node_modules/prom-client/'))
+       const app = feathers()
+       app.configure(sync({ uri: 'memory://package-metrics' }))
+       const before = loaded()
+       app.sync.metrics({ registry: new (require('prom-client').Registry)() })
+       console.log(JSON.stringify([before, loaded()]))
+       void app.sync.close()`
+    ])
+    expect(JSON.parse(out)).toEqual([false, true])
+  })
+
   it('ships declarations that augment the Feathers application type', () => {
     const declarations = readFileSync(join(root, 'dist/src/feathers/declarations.d.ts'), 'utf8')
     expect(declarations).toContain("declare module '@feathersjs/feathers/lib/declarations'")

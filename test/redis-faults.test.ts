@@ -13,6 +13,7 @@ import {
   waitFor,
   type TestApp
 } from './helpers/apps'
+import { describing } from './helpers/fleet-state'
 import { startGate, type Gate } from './helpers/gate'
 
 const tcpHandles = (): number =>
@@ -22,6 +23,8 @@ const tcpHandles = (): number =>
 const ACL = ['--user', 'app', 'on', '>hunter2-pw', '~*', '&*', '+@all']
 
 let fleet: TestApp[] = []
+// On timeout, every instance's status and counters are in the message.
+const about = (what: string) => describing(what, () => fleet)
 let broker: BrokerHandle | undefined
 let gate: Gate | undefined
 
@@ -60,7 +63,7 @@ describe('redis outages', () => {
     for (const round of [1, 2]) {
       gate.block()
       await broker.kill()
-      await waitFor('every app to notice the outage', () =>
+      await waitFor(about('every app to notice the outage'), () =>
         fleet.every(({ app }) => app.sync.status === 'reconnecting')
       )
       await burst(`during-${round}`)
@@ -69,11 +72,11 @@ describe('redis outages', () => {
       expect(ids(sender, `during-${round}`)).toEqual(range(10))
 
       await broker.restart()
-      await waitFor('the receivers to resubscribe', () =>
+      await waitFor(about('the receivers to resubscribe'), () =>
         receivers.every(({ app }) => app.sync.status === 'ready')
       )
       gate.open()
-      await waitFor('the sender to reconnect', () => sender.app.sync.status === 'ready')
+      await waitFor(about('the sender to reconnect'), () => sender.app.sync.status === 'ready')
       await burst(`after-${round}`)
       await barrier(fleet, sender)
     }
@@ -128,10 +131,10 @@ describe('redis outages', () => {
 
     // Nothing gave up in the background: once Redis is there, the apps connect and sync.
     broker = await startRedis({ port, extraArgs: ACL })
-    await waitFor('both apps to connect', () => fleet.every(({ app }) => app.sync.status === 'ready'))
+    await waitFor(about('both apps to connect'), () => fleet.every(({ app }) => app.sync.status === 'ready'))
     const marker = uniqueKey('late')
     await fleet[0].app.service('todos').create({ marker })
-    await waitFor('the event after a late start', () => fleet[1].seen('created', marker).length === 1)
+    await waitFor(about('the event after a late start'), () => fleet[1].seen('created', marker).length === 1)
   })
 
   it('names every cluster seed node when none can be reached', async () => {
@@ -162,6 +165,6 @@ describe('redis outages', () => {
     await app.app.teardown()
     expect(Date.now() - started).toBeLessThan(1_000)
     expect(app.app.sync.status).toBe('closed')
-    await waitFor('the sockets to close', () => tcpHandles() <= before)
+    await waitFor(about('the sockets to close'), () => tcpHandles() <= before)
   })
 })

@@ -165,6 +165,13 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
 
   // amqplib runs this after every successful (re)connect, before it reports the connection up.
   const setup = async (model: ChannelModel): Promise<void> => {
+    // amqplib binds its own 'error' listener to a new connection only after setup. A socket error during
+    // setup (the broker killed mid-handshake of the channel) would then throw out of amqplib's error
+    // handling before it closes the connection, so setup would wait forever and recovery would stop.
+    model.on('error', (cause: Error) => {
+      lastCause = cause
+      debug(`connection error during setup at ${target}`, cause)
+    })
     const next = await openSession(model)
     connectedOnce = true
     if (onMessage && !durable) await next.consume(onMessage)

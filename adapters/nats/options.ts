@@ -8,7 +8,7 @@ export interface NatsAdapterOptions {
    * Options for the `nats` client's `connect()`: auth (`user`/`pass`, `token`, `authenticator`), `tls`,
    * `name`, timings … Its `servers` are merged with `uri` without duplicates. Credentials in `uri`
    * (`nats://user:pass@host` or `nats://token@host`) are used unless these options set their own.
-   * @default { maxReconnectAttempts: -1, name: 'feathers-fanout' }
+   * @default { maxReconnectAttempts: -1, name: 'feathers-fanout', pingInterval: 2_000, maxPingOut: 1 }
    */
   natsConnectionOptions?: ConnectionOptions
   /**
@@ -160,12 +160,19 @@ function connectionFrom(
     name: 'feathers-fanout',
     // Local-first senders drop their own echo anyway; the server need not send it.
     noEcho: settings.echo !== true,
+    // A hung server (SIGSTOP, a silent network) is noticed within two pings, ~4 s, instead of the
+    // client's default 2 min × 2: until then it buffers publishes outside the core's outbox.
+    pingInterval: DEFAULT_PING_INTERVAL_MS,
+    maxPingOut: 1,
     ...given,
     ...auth,
     ...tls,
     servers: servers.length > 0 ? servers : [DEFAULT_SERVER]
   }
 }
+
+/** The client's ping period; with `maxPingOut: 1` a server that misses one ping counts as lost. */
+export const DEFAULT_PING_INTERVAL_MS = 2_000
 
 function isConnection(value: unknown): value is NatsConnection {
   const candidate = value as Partial<NatsConnection> | null

@@ -73,14 +73,25 @@ export const asRedisValue = (payload: Payload): string | Buffer =>
     ? payload
     : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
 
+/**
+ * With the heartbeat on, a publish on a standalone connection waits for Redis at most the heartbeat timeout and then fails back
+ * into the core's outbox (as the connection counts as hung): nothing piles up in ioredis on a hung
+ * server. ioredis keeps no copy to resend after a reconnect, which the core does.
+ */
+const timeouts = ({ heartbeat }: RedisSettings): RedisOptions =>
+  heartbeat.intervalMs > 0
+    ? { commandTimeout: heartbeat.timeoutMs, autoResendUnfulfilledCommands: false }
+    : {}
+
 /** Opens nothing yet (every client is lazy): `connect()` on each starts it. */
-export function createConnections({ plan, sharded }: RedisSettings): RedisConnections {
+export function createConnections(settings: RedisSettings): RedisConnections {
+  const { plan, sharded } = settings
   if (plan.kind === 'client') {
     return { pub: plan.client, sub: duplicateForSubscribing(plan.client, sharded), ownsPub: false }
   }
   const option = plan.kind === 'cluster' ? 'clusterOptions' : 'redisOptions'
   try {
-    const pub = plan.kind === 'cluster' ? openCluster(plan) : openRedis(plan)
+    const pub = plan.kind === 'cluster' ? openCluster(plan) : openRedis(plan, timeouts(settings))
     return { pub, sub: duplicateForSubscribing(pub, sharded), ownsPub: true }
   } catch (cause) {
     // ioredis checks some options in its constructors (e.g. `scaleReads`, `replyMapping`).
@@ -88,11 +99,12 @@ export function createConnections({ plan, sharded }: RedisSettings): RedisConnec
   }
 }
 
-function openRedis(plan: Extract<RedisPlan, { kind: 'standalone' }>): Redis {
-  const options: RedisOptions = { ...PUBLISHER, ...plan.redisOptions, lazyConnect: true }
+function openRedis(plan: Extract<RedisPlan, { kind: 'standalone' }>, timeouts: RedisOptions): Redis {
+  const options: RedisOptions = { ...PUBLISHER, ...timeouts, ...plan.redisOptions, lazyConnect: true }
   return plan.uri === undefined ? new Redis(options) : new Redis(plan.uri, options)
 }
 
+// No command timeout on a Cluster: it redirects and retries commands itself; the heartbeat still watches it.
 function openCluster({ nodes, clusterOptions }: Extract<RedisPlan, { kind: 'cluster' }>): Cluster {
   return new Cluster(nodes, {
     ...CLUSTER_PUBLISHER,

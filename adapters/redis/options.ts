@@ -28,6 +28,18 @@ export interface RedisAdapterOptions {
    * @default false
    */
   sharded?: boolean
+  /**
+   * Every this many ms the adapter PINGs each of its connections; one that does not answer within
+   * `heartbeatTimeoutMs` counts as lost (status `reconnecting`, publishes wait in the outbox) and, if the
+   * adapter opened it, is reconnected. This is how a hung server (SIGSTOP, a silent network) is noticed
+   * within two heartbeats instead of when TCP gives up. `0` turns it off. @default 2_000
+   */
+  heartbeatIntervalMs?: number
+  /**
+   * How long a PING, and a publish on a connection the adapter opened (ioredis `commandTimeout`), may
+   * wait for Redis before the connection counts as hung. @default 2_000
+   */
+  heartbeatTimeoutMs?: number
 }
 
 /** Every option of `RedisAdapterOptions`; a missing or extra name does not compile. */
@@ -36,7 +48,9 @@ export const REDIS_OPTION_KEYS = {
   redisOptions: true,
   clusterNodes: true,
   clusterOptions: true,
-  sharded: true
+  sharded: true,
+  heartbeatIntervalMs: true,
+  heartbeatTimeoutMs: true
 } satisfies Record<keyof RedisAdapterOptions, true>
 
 /** Where and how to connect, decided once at configure time. */
@@ -54,6 +68,21 @@ export interface RedisSettings {
   target: string
   /** Durable mode's stream and retention; undefined for plain pub/sub. */
   durable: RedisDurableSettings | undefined
+  /** PING period and answer timeout, in ms; `intervalMs` 0 when off. */
+  heartbeat: { intervalMs: number; timeoutMs: number }
+}
+
+export const HEARTBEAT_DEFAULTS = { intervalMs: 2_000, timeoutMs: 2_000 }
+
+function millis(option: string, value: unknown, fallback: number, min: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new SyncConfigError(
+      option,
+      `Option "${option}" must be a number >= ${min} (ms), got ${String(value)}`
+    )
+  }
+  return value
 }
 
 const DEFAULT_HOST = 'localhost'
@@ -130,7 +159,16 @@ export function parseRedisOptions(options: ResolvedOptions & RedisAdapterOptions
   if (!isPlain(clusterOptions)) {
     throw new SyncConfigError('clusterOptions', 'Option "clusterOptions" must be an object')
   }
-  const settings = { channel: options.key, sharded, durable: parseDurable(options.key, options.durable) }
+  const heartbeat = {
+    intervalMs: millis('heartbeatIntervalMs', options.heartbeatIntervalMs, HEARTBEAT_DEFAULTS.intervalMs, 0),
+    timeoutMs: millis('heartbeatTimeoutMs', options.heartbeatTimeoutMs, HEARTBEAT_DEFAULTS.timeoutMs, 1)
+  }
+  const settings = {
+    channel: options.key,
+    sharded,
+    durable: parseDurable(options.key, options.durable),
+    heartbeat
+  }
 
   if (redisClient !== undefined) {
     const client = redisClient as Partial<Redis>

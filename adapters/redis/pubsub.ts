@@ -3,6 +3,7 @@ import { createDebug } from '../../src/engine/debug'
 import type { Adapter, AdapterCapabilities, AdapterHooks, Payload } from '../../src/adapter'
 import { SyncConnectionError } from '../../src/errors'
 import { asRedisValue, closeClient, createConnections, type RedisClient } from './clients'
+import { Heartbeat, type Watched } from './heartbeat'
 import type { RedisSettings } from './options'
 
 const debug = createDebug('feathers-fanout/redis')
@@ -52,6 +53,7 @@ export class RedisAdapter implements Adapter {
   private retries = 0
   private waiters: Waiter[] = []
   private readonly attached: [RedisClient, string, Listener][] = []
+  private heartbeat: Heartbeat | undefined
 
   constructor(protected readonly settings: RedisSettings) {
     this.target = settings.target
@@ -74,6 +76,7 @@ export class RedisAdapter implements Adapter {
     this.listen(sub, 'ready', () => this.subscriberReady())
     this.listen(sub, 'close', () => this.subscriberLost())
     this.pubReady = pub.status === 'ready'
+    this.startHeartbeat()
     if (pub.status === 'end') this.problem(new Error('the redisClient given has been closed'))
     // Failures arrive as `error` events and ioredis keeps retrying, so the promises are not needed.
     if (pub.status === 'wait') pub.connect().catch(ignore)
@@ -109,6 +112,7 @@ export class RedisAdapter implements Adapter {
     if (this.closed) return
     this.closed = true
     clearTimeout(this.retryTimer)
+    this.heartbeat?.stop()
     this.settle()
     for (const [client, event, listener] of this.attached.splice(0)) client.off(event, listener)
     const { pub, sub, ownsPub } = this
@@ -182,13 +186,43 @@ export class RedisAdapter implements Adapter {
   }
 
   /**
-   * A publish that fails because the connection is gone goes back to the core's outbox. ioredis refuses
-   * commands ("Stream isn't writeable") as soon as its socket has ended, while its status still says
-   * `ready` until the `close` event: that counts as gone too, or the core would take the refusal for a
-   * failed publish and drop the message.
+   * PINGs both connections. In durable mode the subscriber blocks in XREAD, where a PING would wait
+   * behind it: only the publisher is watched then.
+   */
+  private startHeartbeat(): void {
+    const { intervalMs, timeoutMs } = this.settings.heartbeat
+    const watched: Watched[] = [{ client: this.pub, role: 'pub', owned: this.ownsPub }]
+    if (this.settings.durable === undefined) watched.push({ client: this.sub, role: 'sub', owned: true })
+    this.heartbeat = new Heartbeat(watched, intervalMs, timeoutMs, {
+      missed: (role, cause) => {
+        debug('%s connection to %s missed a heartbeat', role, this.target)
+        this.lastError = cause
+        if (role === 'pub') this.pubReady = false
+        else this.subActive = false
+        this.update()
+      },
+      answered: (role) => {
+        // The user's publisher, marked hung, is back once it answers; the adapter's own reconnect.
+        if (role === 'pub' && !this.pubReady && this.pub.status === 'ready') {
+          this.pubReady = true
+          this.update()
+        }
+      }
+    })
+    this.heartbeat.start()
+  }
+
+  /**
+   * A publish that fails because the connection is gone goes back to the core's outbox, and so does one
+   * Redis did not answer within the heartbeat timeout (a hung server). ioredis refuses commands ("Stream
+   * isn't writeable") as soon as its socket has ended, while its status still says `ready` until the
+   * `close` event: that counts as gone too, or the core would take the refusal for a failed publish.
    */
   protected readonly publishFailed = (error: unknown): never => {
-    if (connectionGone(this.pub, error)) {
+    if (
+      connectionGone(this.pub, error) ||
+      (error instanceof Error && error.message === 'Command timed out')
+    ) {
       this.pubReady = false
       // Told again even if already told: the core may have missed it during startup.
       this.reported = undefined

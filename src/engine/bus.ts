@@ -8,7 +8,10 @@ import { createDebug } from './debug'
 import type { SyncGap } from './durable'
 import { runEngine, type Engine } from './engine'
 import type { EngineOptions } from './options'
+import { outboxFill, type SyncHealth } from './health'
+import { ReportLimiter } from './reports'
 import { createStats, snapshot, type SyncStats, type SyncStatus, type SyncStatusEvent } from './stats'
+import { traceCarrier, type TraceCarrier } from '../ops/trace'
 
 const debug = createDebug('feathers-fanout/bus')
 
@@ -33,6 +36,17 @@ export interface BusListeners {
  */
 export type Delivery = { envelope: Envelope; own: boolean; position?: Position }
 
+/** Timings for metrics; see `Bus.observe`. */
+export interface BusObserver {
+  /**
+   * A message was decoded and is being handed to subscribers. `latencyMs`: from the sender's timestamp
+   * (its clock) to now, undefined for messages without one (feathers-sync's).
+   */
+  delivering?(latencyMs: number | undefined): void
+  /** The adapter took a publish: `latencyMs` from the send to the adapter's publish settling. */
+  published?(latencyMs: number): void
+}
+
 /**
  * The framework-agnostic core: one per app and channel. It owns the codec (envelope, serializer,
  * signing, duplicate window), the engine (outbox, retries, drain), status and counters. Bindings use
@@ -50,6 +64,11 @@ export class Bus {
   private durableLog: (Adapter & DurableLog) | undefined
   private readonly subscribers = new Set<(delivery: Delivery) => void>()
   private closing: Promise<void> | undefined
+  private readonly observers = new Set<BusObserver>()
+  private readonly limiter: ReportLimiter
+  private readonly trace: TraceCarrier | undefined
+  private statusSince = Date.now()
+  private lastMessageAt: number | undefined
   private markClosed: () => void = () => undefined
   /** Resolves once `close()` has finished. */
   readonly whenClosed = new Promise<void>((resolve) => (this.markClosed = resolve))
@@ -67,6 +86,12 @@ export class Bus {
       (r, e) => this.drop(r, e)
     )
     if (serializer) this.codec.serializer = serializer
+    this.limiter = new ReportLimiter(options.errorReportIntervalMs, (error) => {
+      debug(error)
+      this.call(() => this.listeners.error?.(error))
+    })
+    this.counters.errors = this.limiter.counts
+    this.trace = traceCarrier(options.traceContext)
   }
 
   get status(): SyncStatus {
@@ -97,6 +122,7 @@ export class Bus {
         return current()
       },
       report: (error) => this.report(error),
+      published: (latencyMs) => this.notify((observer) => observer.published?.(latencyMs)),
       drop: (reason, error) => this.drop(reason, error),
       refresh: (payload) => this.codec.refresh(payload),
       setStatus: (status, cause) => this.setStatus(status, cause),
@@ -122,7 +148,8 @@ export class Bus {
 
   /** Encodes a message (counted as published) without sending it. */
   encode(message: Message): { envelope: Envelope; payload: Payload } | undefined {
-    const encoded = this.codec.encode(message)
+    const trace = message.trace ?? this.trace?.capture()
+    const encoded = this.codec.encode(trace === undefined ? message : { ...message, trace })
     if (encoded) this.counters.published++
     return encoded
   }
@@ -138,11 +165,21 @@ export class Bus {
    */
   receive(raw: Payload, position?: Position): Delivery | undefined {
     this.counters.received++
+    this.lastMessageAt = Date.now()
     const mode: DeliveryMode = position === undefined ? 'broadcast' : 'durable'
     const decoded = this.codec.decode(raw, mode)
     if (!decoded) return undefined
     const delivery: Delivery = position === undefined ? decoded : { ...decoded, position }
-    for (const subscriber of this.subscribers) subscriber(delivery)
+    const { t, trace } = decoded.envelope
+    if (this.observers.size > 0) {
+      const latencyMs = t === undefined ? undefined : Math.max(0, this.lastMessageAt - t)
+      this.notify((observer) => observer.delivering?.(latencyMs))
+    }
+    const handOver = () => {
+      for (const subscriber of this.subscribers) subscriber(delivery)
+    }
+    if (this.trace && trace !== undefined) this.trace.run(trace, handOver)
+    else handOver()
     return delivery
   }
 
@@ -157,16 +194,40 @@ export class Bus {
     return snapshot(this.counters)
   }
 
+  /** Readiness, liveness and backlog, for health probes (see {@link SyncHealth}). */
+  health(): SyncHealth {
+    const now = Date.now()
+    const { messages, bytes } = this.counters.outbox
+    return {
+      status: this.current,
+      ready: this.current === 'ready',
+      live: this.current !== 'closed',
+      statusAgeMs: now - this.statusSince,
+      lastMessageAgeMs: this.lastMessageAt === undefined ? null : now - this.lastMessageAt,
+      outbox: { messages, bytes, fill: outboxFill({ messages, bytes }, this.options.outbox) },
+      adapter: this.type,
+      instanceId: this.instanceId
+    }
+  }
+
+  /** Calls `observer` with delivery and publish timings from now on; returns the function that stops it. */
+  observe(observer: BusObserver): () => void {
+    this.observers.add(observer)
+    return () => this.observers.delete(observer)
+  }
+
   /** Counts a dropped message and, unless it is routine, reports why. */
   drop(reason: DropReason, error?: SyncError): void {
     this.counters.dropped[reason]++
     if (error) this.report(error)
   }
 
-  /** Reports an operational problem to the `error` listener. */
+  /**
+   * Reports an operational problem to the `error` listener; repeats of a kind within
+   * `errorReportIntervalMs` are counted and summarised once (see {@link ReportLimiter}).
+   */
   report(error: SyncError): void {
-    debug(error)
-    this.call(() => this.listeners.error?.(error))
+    this.limiter.report(error)
   }
 
   /** Moves to `status` and tells the listener, once per actual change. */
@@ -174,6 +235,7 @@ export class Bus {
     const previous = this.current
     if (previous === status || previous === 'closed') return
     this.current = status
+    this.statusSince = Date.now()
     const event: SyncStatusEvent = cause ? { status, previous, cause } : { status, previous }
     this.call(() => this.listeners.status?.(event))
   }
@@ -181,11 +243,17 @@ export class Bus {
   /** Drains (bounded by `closeTimeoutMs`) and closes the adapter. Safe to call more than once. */
   close(): Promise<void> {
     this.closing ??= (this.engine ? this.engine.close() : Promise.resolve()).finally(() => {
+      this.limiter.flush()
       this.subscribers.clear()
+      this.observers.clear()
       this.setStatus('closed')
       this.markClosed()
     })
     return this.closing
+  }
+
+  private notify(fn: (observer: BusObserver) => void): void {
+    for (const observer of this.observers) this.call(() => fn(observer))
   }
 
   // Listeners are called from broker callbacks: a throwing one must not crash the process.

@@ -33,6 +33,8 @@ export interface EngineHost {
   received(payload: Payload, position?: Position): void
   /** Durable delivery found messages that retention dropped before this instance read them. */
   gap(gap: SyncGap): void
+  /** The adapter took a publish, `latencyMs` after it was handed to it. */
+  published?(latencyMs: number): void
 }
 
 /** A running adapter: where messages are sent, when it is ready, how it stops. */
@@ -120,13 +122,18 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
     state.report(new SyncPublishError(`The ${adapter.type} adapter failed to publish a message`, { cause }))
   }
   const send = (payload: Payload, seq = ++sendSeq) => {
+    const started = performance.now()
     try {
       const result = durable ? durable.publish(payload) : adapter.publish(payload)
-      if (!isPromise(result)) return
+      if (!isPromise(result)) {
+        host.published?.(performance.now() - started)
+        return
+      }
       inflight++
       result.then(
         () => {
           inflight--
+          host.published?.(performance.now() - started)
           settle()
         },
         (cause: unknown) => {

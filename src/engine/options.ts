@@ -31,7 +31,7 @@ export interface BaseSyncOptions extends SecurityOptions, SerializerOptions {
    * that the other instances, which reconnect on their own schedule, are subscribed again to receive
    * them (plain pub/sub keeps nothing for absent subscribers). Messages published meanwhile queue behind
    * them. Not applied on the first connect, nor when nothing is queued; closing sends at once. `0`: no hold.
-   * @default the adapter's (about one reconnect interval plus a margin): Redis 2_600, NATS 2_600, RabbitMQ 5_500, memory and cluster 0
+   * @default the adapter's (about one reconnect interval plus a margin): Redis 2_600, NATS 2_600, RabbitMQ 2_500, memory and cluster 0
    */
   resumeDelayMs?: number
   /**
@@ -40,6 +40,18 @@ export interface BaseSyncOptions extends SecurityOptions, SerializerOptions {
    * every default. See docs/delivery-guarantees.md. @default false (plain pub/sub, feathers-sync's wire)
    */
   durable?: boolean | DurableOptions
+  /**
+   * Error storms: the first `sync-error` of a kind (code and drop reason) is emitted at once, later ones
+   * within this many ms are counted (in `stats()`) and emitted as one summary when it ends
+   * ("1,204 more undecodable messages in the last 10 s"). `0` emits every one. @default 10_000
+   */
+  errorReportIntervalMs?: number
+  /**
+   * With `@opentelemetry/api` installed and a tracer registered, each message carries the W3C trace
+   * context of the call that raised it, and receivers run its listeners inside it. See
+   * docs/operations.md. @default true
+   */
+  traceContext?: boolean
 }
 
 /** Every option of `BaseSyncOptions`; a missing or extra name does not compile. */
@@ -58,7 +70,9 @@ export const BASE_OPTION_KEYS = {
   deserialize: true,
   secrets: true,
   encrypt: true,
-  maxMessageAgeMs: true
+  maxMessageAgeMs: true,
+  errorReportIntervalMs: true,
+  traceContext: true
 } satisfies Record<keyof BaseSyncOptions, true>
 
 /** Retention and naming of durable delivery. */
@@ -101,10 +115,15 @@ export type EngineOptions = Omit<BaseSyncOptions, 'durable'> & {
   maxMessageBytes: number
   connectTimeoutMs: number
   closeTimeoutMs: number
+  errorReportIntervalMs: number
+  traceContext: boolean
   outbox: Required<OutboxOptions>
 }
 
 export const DEFAULT_KEY = 'feathers-sync'
+
+/** Window of one error-storm summary, in ms. */
+export const DEFAULT_ERROR_REPORT_INTERVAL_MS = 10_000
 
 /** A number >= 0 or undefined (the adapter then decides). */
 function nonNegative(option: string, value: unknown): number | undefined {
@@ -157,6 +176,12 @@ export function parseOptions<O extends BaseSyncOptions>(options: O): Resolved<O>
   if (encrypt && secrets === undefined) {
     throw new SyncConfigError('encrypt', 'Option "encrypt" needs "secrets" to derive the encryption key from')
   }
+  if (options.traceContext !== undefined && typeof options.traceContext !== 'boolean') {
+    throw new SyncConfigError(
+      'traceContext',
+      `Option "traceContext" must be true or false, got ${String(options.traceContext)}`
+    )
+  }
   // Every secret is checked now rather than when the first message flows.
   if (secrets !== undefined) checkSecurityOptions(options)
   return {
@@ -166,6 +191,9 @@ export function parseOptions<O extends BaseSyncOptions>(options: O): Resolved<O>
     connectTimeoutMs: positive('connectTimeoutMs', options.connectTimeoutMs, 10_000),
     closeTimeoutMs: positive('closeTimeoutMs', options.closeTimeoutMs, 5_000),
     resumeDelayMs: nonNegative('resumeDelayMs', options.resumeDelayMs),
+    errorReportIntervalMs:
+      nonNegative('errorReportIntervalMs', options.errorReportIntervalMs) ?? DEFAULT_ERROR_REPORT_INTERVAL_MS,
+    traceContext: options.traceContext ?? true,
     durable: parseDurable(options.durable),
     outbox: {
       maxMessages: positive('outbox.maxMessages', outbox.maxMessages, OUTBOX_DEFAULTS.maxMessages),

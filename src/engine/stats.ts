@@ -1,4 +1,5 @@
 import type { DropReason } from '../errors'
+import type { ReportCounts } from './reports'
 
 /** Connection status of an instance, the same on every adapter. */
 export type SyncStatus = 'connecting' | 'ready' | 'reconnecting' | 'closing' | 'closed'
@@ -32,6 +33,11 @@ export interface SyncStats {
    * them (JetStream, RabbitMQ streams; Redis gaps add to `reported` only).
    */
   gaps: { reported: number; missing: number }
+  /**
+   * Problems raised (`sync-error`), and how many of them were folded into an error-storm summary
+   * instead of being emitted one by one (see `errorReportIntervalMs`).
+   */
+  errors: ReportCounts
 }
 
 export const emptyDropCounts = (): Record<DropReason, number> => ({
@@ -58,7 +64,8 @@ export const createStats = (): SyncStats => ({
   publishErrors: 0,
   reconnects: 0,
   outbox: { messages: 0, bytes: 0 },
-  gaps: { reported: 0, missing: 0 }
+  gaps: { reported: 0, missing: 0 },
+  errors: { raised: 0, suppressed: 0 }
 })
 
 /** A copy that the caller may keep and compare. */
@@ -66,5 +73,6 @@ export const snapshot = (stats: SyncStats): SyncStats => ({
   ...stats,
   dropped: { ...stats.dropped },
   outbox: { ...stats.outbox },
-  gaps: { ...stats.gaps }
+  gaps: { ...stats.gaps },
+  errors: { ...stats.errors }
 })

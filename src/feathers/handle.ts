@@ -1,5 +1,7 @@
 import type { Bus } from '../engine/bus'
+import type { SyncHealth } from '../engine/health'
 import type { SyncStats, SyncStatus } from '../engine/stats'
+import { busMetrics, type SyncMetrics, type SyncMetricsOptions } from '../ops/metrics'
 import { SyncConfigError } from '../errors'
 import type { DeserializeFn, SerializeFn } from '../protocol/serializers'
 
@@ -23,6 +25,14 @@ export interface SyncHandle extends SyncInfo {
   readonly status: SyncStatus
   /** A copy of the counters. */
   stats(): SyncStats
+  /** Readiness, liveness, last message age and outbox fill, for health probes (docs/operations.md). */
+  health(): SyncHealth
+  /**
+   * Reports this app's counters, status, outbox and latencies as Prometheus metrics through
+   * `prom-client` (an optional peer, loaded only now); see docs/operations.md for the list.
+   * @throws SyncDependencyError when `prom-client` is not installed
+   */
+  metrics(options?: SyncMetricsOptions): SyncMetrics
   /**
    * Waits (bounded by `closeTimeoutMs`) for queued messages to reach the broker, then releases
    * what the adapter opened. Safe to call more than once; `app.teardown()` calls it too.
@@ -70,6 +80,14 @@ export class SyncState implements SyncHandle {
 
   stats(): SyncStats {
     return this.bus.stats()
+  }
+
+  health(): SyncHealth {
+    return this.bus.health()
+  }
+
+  metrics(options?: SyncMetricsOptions): SyncMetrics {
+    return busMetrics(this.bus, options)
   }
 
   close(): Promise<void> {

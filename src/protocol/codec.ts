@@ -30,7 +30,7 @@ export const POLICIES: Readonly<Record<DeliveryMode, DeliveryPolicy>> = {
 }
 
 /** What travels, before the codec stamps it. */
-export type Message = Pick<Envelope, 'event' | 'path' | 'data' | 'context'>
+export type Message = Pick<Envelope, 'event' | 'path' | 'data' | 'context' | 'trace'>
 
 /** Where the codec sends the messages it refuses: counted, and reported when `error` is given. */
 export type DropSink = (reason: DropReason, error?: SyncError) => void
@@ -96,8 +96,10 @@ export class Codec {
       context: message.context,
       v: ENVELOPE_VERSION,
       sender: instanceId,
-      id
+      id,
+      t: Date.now()
     }
+    if (message.trace !== undefined) envelope.trace = message.trace
     let payload: Payload
     try {
       payload = this.serializer.serialize(envelope)

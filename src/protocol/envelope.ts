@@ -17,12 +17,22 @@ export interface Envelope {
   sender?: string
   /** Per-sender message number, increasing; absent on messages written by feathers-sync. */
   id?: number
+  /** When the sender encoded it, in ms since the epoch (its clock); absent on feathers-sync messages. */
+  t?: number
+  /**
+   * W3C trace context of the call that raised the event (`traceparent`, `tracestate`), when the sender
+   * runs OpenTelemetry; receivers run the event's listeners inside it.
+   */
+  trace?: Record<string, string>
 }
 
 export const ENVELOPE_VERSION = 1
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
+
+const isStringRecord = (value: unknown): boolean =>
+  isPlainObject(value) && Object.values(value).every((entry) => typeof entry === 'string')
 
 /**
  * Checks a decoded message and says what is wrong with it, or returns `undefined` when it
@@ -40,6 +50,10 @@ export function envelopeProblem(message: unknown): string | undefined {
     return 'field "sender" must be a string'
   if (message.id !== undefined && !(Number.isSafeInteger(message.id) && (message.id as number) >= 0)) {
     return 'field "id" must be a whole number of zero or more'
+  }
+  if (message.t !== undefined && !Number.isFinite(message.t)) return 'field "t" must be a number'
+  if (message.trace !== undefined && !isStringRecord(message.trace)) {
+    return 'field "trace" must be an object of strings'
   }
   return undefined
 }

@@ -20,7 +20,9 @@ const envelope = (marker: string, sender = 'feedfacecafebeef', id = 1) =>
 async function securedFleet(extra: Record<string, unknown> = {}) {
   const name = uniqueKey('secure')
   const key = 'secure'
-  fleet = await createFleet(2, { uri: `memory://${name}`, key, secrets: [SECRET], ...extra })
+  // Every drop reported one by one (no storm summary), so each one's reason can be checked.
+  const options = { uri: `memory://${name}`, key, secrets: [SECRET], errorReportIntervalMs: 0, ...extra }
+  fleet = await createFleet(2, options)
   const captured: Payload[] = []
   fleet[0].app.on('sync-out', (payload: Payload) => captured.push(payload))
   return { bus: memoryBus(name), key, captured, sender: fleet[0], receiver: fleet[1] }

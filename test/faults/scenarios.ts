@@ -6,6 +6,7 @@ import { canConnect, type BrokerHandle } from '../brokers'
 import type { Gate } from '../helpers/gate'
 import type { FaultWindow } from './accounting'
 import type { Instance } from './fleet'
+import { describeStats } from '../helpers/fleet-state'
 import { garbage } from './garbage'
 import type { Probe } from './protocol'
 import type { FaultTarget } from './targets'
@@ -100,9 +101,33 @@ export async function untilEvery(
   for (;;) {
     const probes = await context.probes()
     if (probes.every(check)) return probes
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`)
+    if (Date.now() > deadline) {
+      throw new Error(
+        `Timed out after ${timeoutMs} ms waiting for ${what}; not yet:\n${probeState(context, probes, check)}`
+      )
+    }
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
+}
+
+/** The instances `check` fails for: index, status, counters and errors by code, one line each. */
+function probeState(
+  context: ScenarioContext,
+  probes: Probe[],
+  check: (probe: Probe, position: number) => boolean
+): string {
+  return probes
+    .map((probe, i) => ({ probe, i }))
+    .filter(({ probe, i }) => !check(probe, i))
+    .map(({ probe, i }) => {
+      const errors = Object.entries(probe.errors).map(([code, n]) => `${code} ${n}`)
+      return (
+        `  instance ${context.fleet[i]?.index ?? i}: ${probe.status}; ${describeStats(probe.stats)}` +
+        (errors.length > 0 ? `; errors by code {${errors.join(', ')}}` : '') +
+        (probe.problems.length > 0 ? `; process problems: ${probe.problems.join(' | ')}` : '')
+      )
+    })
+    .join('\n')
 }
 
 export const SCENARIOS: Scenario[] = [

@@ -53,13 +53,23 @@ export async function teardownFleet(fleet: TestApp[]): Promise<void> {
 }
 
 /**
- * Waits until `check` holds, polling every few ms, and fails with `what` after `timeoutMs`.
+ * Waits until `check` holds, polling every few ms, and fails with `what` after `timeoutMs` (a function
+ * is called then, so the message can say what each instance's state was).
  * Used to wait for deliveries, never as a fixed sleep.
  */
-export async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+export async function waitFor(
+  what: string | (() => string),
+  check: () => boolean,
+  timeoutMs = 10_000
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`)
+    if (Date.now() > deadline) {
+      // A function describes the state at the timeout (see fleetState), not at the start.
+      throw new Error(
+        `Timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`
+      )
+    }
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
 }
