@@ -75,14 +75,18 @@ export class MemoryGroup {
       this.hand(member, seq, pending)
     }
     this.next = Math.max(this.next, this.source.bounds().first)
-    // Bounded by the entries held: each turn hands one out and moves the cursor on.
-    for (let member = this.freeMember(); member && this.next <= this.source.bounds().last;) {
+    // Bounded by the entries held: each turn hands one out (or skips a trimmed one) and moves the cursor on.
+    while (this.next <= this.source.bounds().last) {
+      if (this.source.entry(this.next) === undefined) {
+        this.next++
+        continue
+      }
+      const member = this.freeMember()
+      if (!member) break
       const seq = this.next++
-      if (this.source.entry(seq) === undefined) continue
       const pending: Pending = { member: undefined, deliveries: 0, availableAt: 0 }
       this.pending.set(seq, pending)
       this.hand(member, seq, pending)
-      member = this.freeMember()
     }
     this.schedule(soonest, now)
   }

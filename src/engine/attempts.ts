@@ -33,6 +33,8 @@ async function attemptOnce(
       controller.abort(error)
       reject(error)
     }, timeoutMs)
+    // The handler's own work keeps the process alive if it must; the bound alone should not.
+    timer.unref()
   })
   try {
     await Promise.race([Promise.resolve().then(() => run(controller.signal)), timeout])

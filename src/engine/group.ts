@@ -33,6 +33,8 @@ export type GroupHandler<T = unknown, M = GroupMessageMeta> = (data: T, meta: M)
 /** Counters and state of one consumer group on this instance. */
 export interface GroupStats {
   group: string
+  /** Whether this instance is a member of the broker's group right now (false before joining and after leaving). */
+  joined: boolean
   /** Messages this member holds right now (being handled or waiting to be retried). */
   pending: number
   /** Messages handled successfully and acknowledged. */
@@ -113,7 +115,13 @@ export class ConsumerGroup {
         new SyncGroupError(this.name, `Could not read the lag of group "${this.name}"`, { cause })
       )
     }
-    return { group: this.name, pending: this.held.size, ...this.counts, lag }
+    return {
+      group: this.name,
+      joined: this.membership !== undefined,
+      pending: this.held.size,
+      ...this.counts,
+      lag
+    }
   }
 
   /** The raw payload of a dead letter kept in process. */
@@ -276,6 +284,7 @@ export class ConsumerGroup {
         resolve(!this.stopped)
       }
       const timer = setTimeout(wake, ms)
+      timer.unref()
       this.wakeAll.add(wake)
     })
   }
