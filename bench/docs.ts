@@ -1,4 +1,5 @@
 /** Writes docs/benchmarks.md and its chart, docs/benchmarks.svg, from a run's results. */
+import type { GroupBench } from './groups'
 import fs from 'node:fs'
 import path from 'node:path'
 import { chart } from './chart'
@@ -30,6 +31,8 @@ export interface BenchResult {
   ratios: RatioRow[]
   targets: TargetCheck[]
   measurements: Measurement[]
+  /** Consumer group of 3: handled events per second, per broker with groups. */
+  groups?: GroupBench[]
 }
 
 const DOCS = path.join(__dirname, '..', 'docs')

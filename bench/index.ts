@@ -10,6 +10,7 @@ import { setupPrimary } from '../src/index'
 import { startBroker, type RunningBroker } from './brokers'
 import { writeDocs, type BenchResult, type WireSize } from './docs'
 import { startFleet, type Fleet } from './fleet'
+import { benchGroup, supportsGroups, type GroupBench } from './groups'
 import { consoleTable, sizeLabel, targetLines } from './format'
 import { describeMachine, finish, machineLine } from './machine'
 import { join, measureBurst, measureRate } from './measure'
@@ -105,6 +106,31 @@ async function benchTransport(transport: Transport, options: BenchOptions, versi
   return measurements
 }
 
+/** Handled events/s of a consumer group of 3, on each transport whose adapter has groups. */
+async function benchGroups(options: BenchOptions): Promise<GroupBench[]> {
+  const results: GroupBench[] = []
+  for (const transport of options.transports) {
+    if (transport === 'cluster') continue
+    const broker = await startBroker(transport)
+    try {
+      if (!supportsGroups(broker.url)) {
+        print(`\n${transport}: no consumer groups in this adapter yet; skipped`)
+        continue
+      }
+      const result = await benchGroup(transport, broker.url, options.groupEvents)
+      results.push(result)
+      print(
+        `\n${transport}: consumer group of ${result.members}: ${result.events} events handled in ` +
+          `${result.seconds.toFixed(2)} s, ${Math.round(result.eventsPerSecond).toLocaleString('en-US')} handled events/s` +
+          `, handled twice ${result.repeats}`
+      )
+    } finally {
+      await broker.stop()
+    }
+  }
+  return results
+}
+
 async function wireSizes(sizes: number[]): Promise<WireSize[]> {
   const rows: WireSize[] = []
   for (const size of sizes) {
@@ -125,6 +151,7 @@ async function main(): Promise<void> {
   for (const transport of options.transports) {
     measurements.push(...(await benchTransport(transport, options, machine.brokers)))
   }
+  const groups = await benchGroups(options)
   finish(machine)
   const summary = summarize(measurements)
   const ratioRows = ratios(measurements)
@@ -143,7 +170,8 @@ async function main(): Promise<void> {
     summary,
     ratios: ratioRows,
     targets,
-    measurements
+    measurements,
+    groups
   }
   fs.mkdirSync(options.outDir, { recursive: true })
   const file = path.join(options.outDir, 'latest.json')

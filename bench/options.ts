@@ -19,6 +19,8 @@ export interface BenchOptions {
   perSecond: number
   rateSeconds: number
   warmUp: number
+  /** Events of the consumer group run (3 members in one group). */
+  groupEvents: number
   /** Where results/latest.json goes; docs/benchmarks.md and its chart are written unless `docs` is false. */
   outDir: string
   docs: boolean
@@ -39,7 +41,8 @@ const SMOKE: Partial<BenchOptions> = {
   feathersSyncNatsBurst: 100,
   perSecond: 200,
   rateSeconds: 0.5,
-  warmUp: 100
+  warmUp: 100,
+  groupEvents: 300
 }
 
 function list<T extends string>(flag: string, value: string, known: readonly T[]): T[] {
@@ -70,6 +73,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     perSecond: 1_000,
     rateSeconds: quick ? 1 : 3,
     warmUp: quick ? 2_000 : 5_000,
+    groupEvents: quick ? 3_000 : 10_000,
     outDir: 'bench/results',
     docs: true,
     quick,

@@ -177,6 +177,24 @@ export interface GroupOptions {
 /** A member's place in a consumer group; `leave()` stops deliveries (what it holds unacked is claimed later). */
 export interface GroupMembership {
   leave(): Promise<void>
+  /**
+   * Optional: how many messages of the log the group has not been handed yet, where the broker tells it
+   * (Redis 7 `XINFO GROUPS` lag, JetStream `num_pending`, RabbitMQ queue depth); undefined otherwise.
+   */
+  lag?(): Promise<number | undefined>
+}
+
+/** A message a consumer group gave up on, as an adapter may keep it in the broker for inspection. */
+export interface StoredDeadLetter {
+  /** The dead letter's id (the message's idempotency key). */
+  id: string
+  payload: Payload
+  /** Its position in the channel's log. */
+  position: Position
+  /** How many times the handler ran on it. */
+  attempts: number
+  /** The last failure's message. */
+  reason: string
 }
 
 /**
@@ -195,4 +213,9 @@ export interface GroupLog {
     options: GroupOptions,
     onMessage: (message: GroupMessage) => void
   ): Promise<GroupMembership>
+  /**
+   * Optional: keeps a dead letter of `group` in the broker where that is cheap (Redis: a capped stream
+   * `{key}:dead:<group>`), so it outlives the process. The engine keeps a bounded list in process anyway.
+   */
+  storeDeadLetter?(group: string, letter: StoredDeadLetter): Promise<void>
 }

@@ -15,6 +15,8 @@ export type SyncErrorCode =
   | 'SYNC_OVERSIZE'
   | 'SYNC_SERVICE_EVENTS'
   | 'SYNC_DEPENDENCY'
+  | 'SYNC_DEAD_LETTER'
+  | 'SYNC_GROUP'
 
 export interface SyncErrorOptions {
   cause?: unknown
@@ -208,5 +210,41 @@ export class SyncDependencyError extends SyncError {
       options
     )
     this.packageName = packageName
+  }
+}
+
+/**
+ * A consumer group handler failed on every attempt (threw, rejected or timed out `maxAttempts` times):
+ * the message was acknowledged, counted and kept as a dead letter the app can list and replay. Emitted
+ * as `sync-dead-letter` (Feathers) or through the bus's `deadLetter` listener; never thrown.
+ */
+export class SyncDeadLetterError extends SyncError {
+  /** The consumer group. */
+  readonly group: string
+  /** The dead letter's id, for `replay(group, id)`: the message's idempotency key. */
+  readonly id: string
+  /** How many times the handler ran on it. */
+  readonly attempts: number
+
+  constructor(group: string, id: string, what: string, attempts: number, options?: SyncErrorOptions) {
+    super(
+      'SYNC_DEAD_LETTER',
+      `Consumer group "${group}" gave up on ${what} after ${attempts} attempts; kept as dead letter ${id}`,
+      options
+    )
+    this.group = group
+    this.id = id
+    this.attempts = attempts
+  }
+}
+
+/** A consumer group could not join, acknowledge or read its broker state; it keeps trying where it can. */
+export class SyncGroupError extends SyncError {
+  /** The consumer group. */
+  readonly group: string
+
+  constructor(group: string, message: string, options?: SyncErrorOptions) {
+    super('SYNC_GROUP', message, { retryable: true, ...options })
+    this.group = group
   }
 }

@@ -4,8 +4,10 @@ import { core, sync } from './feathers/plugin'
 import {
   SyncConfigError,
   SyncConnectionError,
+  SyncDeadLetterError,
   SyncDeliveryError,
   SyncDependencyError,
+  SyncGroupError,
   SyncError,
   SyncMessageError,
   SyncOutboxOverflowError,
@@ -51,7 +53,9 @@ export {
   SyncDependencyError,
   SyncConfigError,
   SyncConnectionError,
+  SyncDeadLetterError,
   SyncDeliveryError,
+  SyncGroupError,
   SyncMessageError,
   SyncOutboxOverflowError,
   SyncOversizeError,
@@ -67,6 +71,11 @@ export type {
   AdapterHooks,
   DurableHooks,
   DurableLog,
+  GroupLog,
+  GroupMembership,
+  GroupMessage,
+  GroupOptions,
+  StoredDeadLetter,
   Payload,
   Position,
   StartPosition
@@ -74,6 +83,11 @@ export type {
 export type { DropReason, SyncErrorCode } from './errors'
 export type { BaseSyncOptions, DurableOptions } from './engine/options'
 export type { SyncGap } from './engine/durable'
+export type { DeadLetter } from './engine/dead-letters'
+export type { GroupHandler, GroupMessageMeta, GroupStats } from './engine/group'
+export type { ConsumerGroupOptions } from './engine/group-options'
+export type { GroupFilter } from './engine/groups'
+export type { ConsumeHandler, ConsumeMeta, ConsumerGroupApi } from './feathers/groups'
 export type { OutboxOptions } from './engine/outbox'
 export type { SyncStats, SyncStatus, SyncStatusEvent } from './engine/stats'
 export type { SyncHealth } from './engine/health'

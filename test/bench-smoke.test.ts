@@ -69,5 +69,15 @@ describe('npm run bench', () => {
     expect(result.ratios.map((row) => row.versus).sort()).toEqual(['bare', 'fanout-durable', 'feathers-sync'])
     const [wire] = result.wire
     expect(wire.feathersSync).toBeGreaterThan(wire.fanout)
+    // The consumer group of 3 on Redis: every event handled once.
+    expect(
+      result.groups?.map(({ transport, members, events, repeats }) => ({
+        transport,
+        members,
+        events,
+        repeats
+      }))
+    ).toEqual([{ transport: 'redis', members: 3, events: 300, repeats: 0 }])
+    expect(result.groups?.[0].eventsPerSecond).toBeGreaterThan(0)
   }, 120_000)
 })

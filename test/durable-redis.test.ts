@@ -37,9 +37,13 @@ describeRedis('redis durable delivery', () => {
     open = []
   })
 
-  it('declares the durable capability only when asked to', () => {
+  it('declares the durable and group capabilities only when asked to', () => {
     expect(make({ key: uniqueKey() }).capabilities).toEqual({ broadcast: true, durable: false })
-    expect(make({ key: uniqueKey(), durable: true }).capabilities).toEqual({ broadcast: true, durable: true })
+    expect(make({ key: uniqueKey(), durable: true }).capabilities).toEqual({
+      broadcast: true,
+      durable: true,
+      group: true
+    })
     expect('publishDurable' in make({ key: uniqueKey() })).toBe(false)
   })
 

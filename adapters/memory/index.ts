@@ -3,6 +3,7 @@ import {
   type Adapter,
   type AdapterHooks,
   type DurableLog,
+  type GroupLog,
   type ResolvedOptions,
   type Payload,
   type Position
@@ -155,13 +156,13 @@ function durableAdapter(
   retention: ResolvedDurable,
   base: Pick<Adapter, 'type' | 'target' | 'connect'>,
   hooksOf: () => AdapterHooks | undefined
-): Adapter & DurableLog {
+): Adapter & DurableLog & GroupLog {
   const log = bus.log(key, retention)
   let reader: LogReader | undefined
   const offline = () => new Error(`memory bus "${bus.name}" is offline`)
   return {
     ...base,
-    capabilities: { broadcast: true, durable: true },
+    capabilities: { broadcast: true, durable: true, group: true },
     subscribe: () => Promise.reject(new Error('a durable memory adapter reads with subscribeDurable()')),
     publish: () => {
       throw new Error('a durable memory adapter publishes with publishDurable()')
@@ -190,6 +191,10 @@ function durableAdapter(
       return log.load(name)
     },
     comparePositions: (a: Position, b: Position) => parse(a) - parse(b),
+    async joinGroup(group, member, groupOptions, onMessage) {
+      if (!bus.online) throw offline()
+      return log.group(group, () => bus.online).join(member, groupOptions, onMessage)
+    },
     async close() {
       log.close(reader)
       reader = undefined

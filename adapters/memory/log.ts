@@ -1,6 +1,7 @@
 import type { DurableHooks, Payload, Position, StartPosition } from '../../src/adapter'
 import type { ResolvedDurable } from '../../src/engine/options'
 import { SyncConfigError } from '../../src/errors'
+import { MemoryGroup } from './groups'
 
 interface Entry {
   seq: number
@@ -27,6 +28,7 @@ export class MemoryLog {
   private last = 0
   private readonly readers = new Set<LogReader>()
   private readonly positions = new Map<string, Position>()
+  private readonly groups = new Map<string, MemoryGroup>()
 
   constructor(private readonly retention: ResolvedDurable) {}
 
@@ -35,6 +37,7 @@ export class MemoryLog {
     this.entries.push({ seq, payload, at: now })
     this.trim(now)
     for (const reader of this.readers) queueMicrotask(() => this.pump(reader))
+    for (const group of this.groups.values()) queueMicrotask(() => group.dispatch())
     return String(seq)
   }
 
@@ -55,6 +58,21 @@ export class MemoryLog {
   /** Catches every active reader up, e.g. when the bus is back online. */
   resume(): void {
     for (const reader of this.readers) this.pump(reader)
+    for (const group of this.groups.values()) group.dispatch()
+  }
+
+  /** The consumer group `name`, created at the log's tail on first use. */
+  group(name: string, active: () => boolean): MemoryGroup {
+    let group = this.groups.get(name)
+    if (!group) {
+      group = new MemoryGroup(name, {
+        entry: (seq) => this.entries[seq - this.first()]?.payload,
+        bounds: () => ({ first: this.first(), last: this.last }),
+        active
+      })
+      this.groups.set(name, group)
+    }
+    return group
   }
 
   range(after: Position, limit: number): { payload: Payload; position: Position }[] {

@@ -54,7 +54,8 @@ const SUBSCRIBER: RedisOptions = {
   disconnectTimeout: DISCONNECT_TIMEOUT_MS
 }
 
-function duplicateForSubscribing(client: RedisClient, sharded: boolean): RedisClient {
+/** A new lazy connection like `client`, for subscribing or blocking reads (an offline queue, resends). */
+export function duplicateForSubscribing(client: RedisClient, sharded: boolean): RedisClient {
   if (client.isCluster) {
     const options: ClusterOptions = {
       lazyConnect: true,

@@ -2,12 +2,18 @@ import type {
   AdapterCapabilities,
   DurableHooks,
   DurableLog,
+  GroupLog,
+  GroupMembership,
+  GroupMessage,
+  GroupOptions,
   Position,
-  StartPosition
+  StartPosition,
+  StoredDeadLetter
 } from '../../src/adapter'
 import { SyncConfigError, SyncConnectionError } from '../../src/errors'
 import type { Payload } from '../../src/adapter'
-import { asRedisValue, type RedisClient } from './clients'
+import { asRedisValue, duplicateForSubscribing, type RedisClient } from './clients'
+import { RedisGroupMember } from './group'
 import type { RedisSettings } from './options'
 import {
   checkPosition,
@@ -21,6 +27,9 @@ import { RedisAdapter } from './pubsub'
 import { decodeEntries, PAYLOAD_FIELD, StreamReader, type RawEntry } from './reader'
 import type { RedisDurableSettings } from './retention'
 
+/** Dead letters kept per group in Redis, roughly (`MAXLEN ~`). */
+const DEAD_LETTERS_KEPT = 10_000
+
 const isMissingKey = (error: unknown): boolean => error instanceof Error && /no such key/i.test(error.message)
 
 /**
@@ -29,8 +38,9 @@ const isMissingKey = (error: unknown): boolean => error instanceof Error && /no 
  * `XADD … MAXLEN ~`, and by age with `XTRIM … MINID ~` at most once per `trimIntervalMs`. The
  * subscription blocks in `XREAD` on the subscriber connection, which carries nothing else.
  */
-export class DurableRedisAdapter extends RedisAdapter implements DurableLog {
-  override readonly capabilities: AdapterCapabilities = { broadcast: true, durable: true }
+export class DurableRedisAdapter extends RedisAdapter implements DurableLog, GroupLog {
+  override readonly capabilities: AdapterCapabilities = { broadcast: true, durable: true, group: true }
+  private readonly members = new Set<RedisGroupMember>()
   private reader: StreamReader | undefined
   private nextAgeTrim = 0
 
@@ -136,7 +146,69 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog {
     return compareIds(a, b)
   }
 
+  /** A member of the stream consumer group `group` on a connection of its own (see ./group.ts). */
+  async joinGroup(
+    group: string,
+    member: string,
+    options: GroupOptions,
+    onMessage: (message: GroupMessage) => void
+  ): Promise<GroupMembership> {
+    const link = {
+      pub: this.pub,
+      stream: this.durable.stream,
+      problem: (error: unknown) => this.problem(error),
+      badEntry: (error: Parameters<NonNullable<typeof this.hooks>['error']>[0]) => this.hooks?.error(error)
+    }
+    const connection = duplicateForSubscribing(this.pub, false)
+    const joined = new RedisGroupMember(link, connection, group, member, options, onMessage)
+    try {
+      await joined.start()
+    } catch (error) {
+      await joined.leave()
+      return this.failed(`join consumer group "${group}"`)(error)
+    }
+    this.members.add(joined)
+    return {
+      leave: async () => {
+        this.members.delete(joined)
+        await joined.leave()
+      },
+      lag: () => joined.lag()
+    }
+  }
+
+  /** Keeps a dead letter in the capped stream `{key}:dead:<group>` (the newest `DEAD_LETTERS_KEPT`). */
+  async storeDeadLetter(group: string, letter: StoredDeadLetter): Promise<void> {
+    const { id, payload, position, attempts, reason } = letter
+    await this.pub
+      .xadd(
+        this.deadLetterStream(group),
+        'MAXLEN',
+        '~',
+        DEAD_LETTERS_KEPT,
+        '*',
+        'id',
+        id,
+        PAYLOAD_FIELD,
+        asRedisValue(payload),
+        'position',
+        position,
+        'attempts',
+        attempts,
+        'reason',
+        reason
+      )
+      .catch(this.failed('store a dead letter'))
+  }
+
+  /** `{<key>}:dead:<group>`: beside the log, in its hash slot. */
+  deadLetterStream(group: string): string {
+    return this.durable.stream.replace(/:log$/, `:dead:${group}`)
+  }
+
   override async close(): Promise<void> {
+    await Promise.all([...this.members].map((member) => member.leave()))
+    this.members.clear()
     this.reader?.stop()
     await super.close()
   }

@@ -1,6 +1,7 @@
 import type { DurableHooks, Position } from '../../src/adapter'
 import { SyncMessageError } from '../../src/errors'
 import type { RedisClient } from './clients'
+import { Pause } from './pause'
 import { trimmedAfter, type StreamInfo } from './positions'
 
 /** Entries per `XREAD`; a full batch means the reader is behind, so the next one checks for a gap. */
@@ -61,7 +62,7 @@ export function decodeEntries(
  */
 export class StreamReader {
   private stopped = false
-  private wake: (() => void) | undefined
+  private readonly pause = new Pause()
 
   constructor(
     private readonly link: ReaderLink,
@@ -83,7 +84,7 @@ export class StreamReader {
 
   stop(): void {
     this.stopped = true
-    this.wake?.()
+    this.pause.wake()
   }
 
   private async loop(): Promise<void> {
@@ -97,7 +98,7 @@ export class StreamReader {
         if (this.stopped) return
         this.link.problem(error)
         this.suspect = true
-        await this.pause(Math.min(100 * 2 ** failures++, MAX_RETRY_DELAY_MS))
+        await this.pause.wait(Math.min(100 * 2 ** failures++, MAX_RETRY_DELAY_MS))
         continue
       }
       const entries = reply?.[0]?.[1] ?? []
@@ -132,17 +133,5 @@ export class StreamReader {
     } catch (error) {
       this.link.problem(error)
     }
-  }
-
-  /** Waits before retrying a failed read; `stop()` ends the wait at once. */
-  private pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => this.wake?.(), ms)
-      this.wake = () => {
-        clearTimeout(timer)
-        this.wake = undefined
-        resolve()
-      }
-    })
   }
 }

@@ -1,12 +1,17 @@
 import { randomBytes } from 'node:crypto'
-import { capabilitiesOf, type Adapter, type DurableLog, type Position } from '../adapter'
-import { SyncConfigError, type DropReason, type SyncError } from '../errors'
+import { capabilitiesOf, type Adapter, type DurableLog, type GroupLog, type Position } from '../adapter'
+import { SyncConfigError, SyncGroupError, type DropReason, type SyncError } from '../errors'
 import { Codec, type DeliveryMode, type Message } from '../protocol/codec'
 import type { Envelope } from '../protocol/envelope'
 import type { Payload, Serializer } from '../protocol/serializers'
 import { createDebug } from './debug'
 import type { SyncGap } from './durable'
 import { runEngine, type Engine } from './engine'
+import type { DeadLetter } from './dead-letters'
+import type { SyncDeadLetterError } from '../errors'
+import type { GroupHandler, GroupStats } from './group'
+import type { ConsumerGroupOptions } from './group-options'
+import { ConsumerGroups, type GroupFilter } from './groups'
 import type { EngineOptions } from './options'
 import { outboxFill, type SyncHealth } from './health'
 import { ReportLimiter } from './reports'
@@ -28,6 +33,8 @@ export interface BusListeners {
   incoming?(payload: Payload, position?: Position): void
   /** Durable delivery found messages that retention dropped before this instance read them. */
   gap?(gap: SyncGap): void
+  /** A consumer group gave up on a message after `maxAttempts`; it is kept for `replay`. */
+  deadLetter?(letter: DeadLetter, error: SyncDeadLetterError): void
 }
 
 /**
@@ -62,6 +69,7 @@ export class Bus {
   private current: SyncStatus = 'connecting'
   private engine: Engine | undefined
   private durableLog: (Adapter & DurableLog) | undefined
+  private adapter: Adapter | undefined
   private readonly subscribers = new Set<(delivery: Delivery) => void>()
   private closing: Promise<void> | undefined
   private readonly observers = new Set<BusObserver>()
@@ -74,6 +82,13 @@ export class Bus {
   readonly whenClosed = new Promise<void>((resolve) => (this.markClosed = resolve))
   /** Settles once the adapter is subscribed; rejects after `connectTimeoutMs` (it keeps trying). */
   ready: Promise<void> = Promise.resolve()
+  /**
+   * The context a consumer group handler gets, from the travelling one; a binding rebuilds its own here.
+   * @default the travelling context as it arrived
+   */
+  groupContext: (envelope: Envelope) => unknown = (envelope) => envelope.context
+  /** The consumer groups of this instance (see `consume`). */
+  readonly groups: ConsumerGroups
 
   constructor(
     readonly options: EngineOptions & { keepOwn?: boolean },
@@ -92,6 +107,18 @@ export class Bus {
     })
     this.counters.errors = this.limiter.counts
     this.trace = traceCarrier(options.traceContext)
+    const { durable } = options
+    const member = (durable !== false && durable.consumerName) || this.instanceId
+    this.groups = new ConsumerGroups(options, member, {
+      decode: (payload) => this.codec.decode(payload, 'group')?.envelope,
+      report: (error) => this.report(error),
+      context: (envelope) => this.groupContext(envelope),
+      deadLetter: (letter, error) => {
+        debug(error)
+        this.call(() => this.listeners.deadLetter?.(letter, error))
+        this.storeDeadLetter(letter)
+      }
+    })
   }
 
   get status(): SyncStatus {
@@ -137,6 +164,39 @@ export class Bus {
       }
     })
     this.ready = this.engine.ready
+    this.adapter = adapter
+    this.groups.attach(adapter, this.engine.connected)
+  }
+
+  /**
+   * Registers `handler` for one service event under the consumer group `group`: each such event is handled
+   * by one member of the group (one instance), acknowledged when the handler's promise resolves, retried
+   * with backoff when it throws or times out, and dead-lettered after `maxAttempts`. Needs `durable` and an
+   * adapter with the group capability. Returns the function that removes the handler.
+   * @throws SyncConfigError naming the bad argument or option
+   */
+  consume<T = unknown>(
+    group: string,
+    filter: GroupFilter,
+    handler: GroupHandler<T>,
+    options?: ConsumerGroupOptions
+  ): () => void {
+    return this.groups.consume(group, filter, handler as GroupHandler, options)
+  }
+
+  /** Counters of every consumer group of this instance, with the broker's lag where it tells it. */
+  groupStats(): Promise<GroupStats[]> {
+    return this.groups.stats()
+  }
+
+  /** The dead letters of `group` kept in process, oldest first. */
+  deadLetters(group: string): DeadLetter[] {
+    return this.groups.deadLetters(group)
+  }
+
+  /** Runs `group`'s handler again on a dead letter; resolves once handled (the letter is then removed). */
+  replay(group: string, id: string): Promise<void> {
+    return this.groups.require(group).replay(id)
   }
 
   /** Encodes and sends a message; false when it could not be encoded (counted and reported). */
@@ -242,18 +302,35 @@ export class Bus {
 
   /** Drains (bounded by `closeTimeoutMs`) and closes the adapter. Safe to call more than once. */
   close(): Promise<void> {
-    this.closing ??= (this.engine ? this.engine.close() : Promise.resolve()).finally(() => {
-      this.limiter.flush()
-      this.subscribers.clear()
-      this.observers.clear()
-      this.setStatus('closed')
-      this.markClosed()
-    })
+    this.closing ??= this.groups
+      .close(this.options.closeTimeoutMs)
+      .then(() => (this.engine ? this.engine.close() : undefined))
+      .finally(() => {
+        this.limiter.flush()
+        this.subscribers.clear()
+        this.observers.clear()
+        this.setStatus('closed')
+        this.markClosed()
+      })
     return this.closing
   }
 
   private notify(fn: (observer: BusObserver) => void): void {
     for (const observer of this.observers) this.call(() => fn(observer))
+  }
+
+  private storeDeadLetter(letter: DeadLetter): void {
+    const adapter = this.adapter as (Adapter & Partial<GroupLog>) | undefined
+    const store = adapter?.storeDeadLetter
+    if (!store) return
+    const kept = this.groups.get(letter.group)?.payloadOf(letter.id)
+    if (kept === undefined) return
+    const { group, id, position, attempts, error } = letter
+    store
+      .call(adapter, group, { id, payload: kept, position, attempts, reason: error.message })
+      .catch((cause: unknown) =>
+        this.report(new SyncGroupError(group, `Could not store dead letter ${id} in the broker`, { cause }))
+      )
   }
 
   // Listeners are called from broker callbacks: a throwing one must not crash the process.

@@ -43,6 +43,8 @@ export interface Engine {
   send(payload: Payload): void
   /** Settles once subscribed (or rejects after `connectTimeoutMs`; the adapter keeps trying). */
   readonly ready: Promise<void>
+  /** Resolves once connected and subscribed, however long that takes; rejects only if starting failed. */
+  readonly connected: Promise<void>
   /** Drains (bounded by `closeTimeoutMs`), then closes the adapter. Call once. */
   close(): Promise<void>
 }
@@ -299,5 +301,6 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
     }
   }
 
-  return { send: onOut, ready, close }
+  startup.catch(() => undefined)
+  return { send: onOut, ready, connected: startup, close }
 }

@@ -12,6 +12,7 @@ import type { Envelope } from '../protocol/envelope'
 import type { Position } from '../adapter'
 import type { Payload, Serializer } from '../protocol/serializers'
 import { POSITION, SYNC, remoteContext } from './context'
+import { bindGroups } from './groups'
 import { SyncState } from './handle'
 import { resolveFeathersOptions, type FeathersOptions, type ResolvedFeathersOptions } from './options'
 import { routedContext } from './routing'
@@ -60,11 +61,13 @@ export function installBridge(
       error: (error) => app.emit('sync-error', error),
       // The position rides along as a second argument; feathers-sync style listeners read only the first.
       incoming: (payload, position) => app.emit('sync-in', payload, position),
-      gap: (gap) => app.emit('sync-gap', gap)
+      gap: (gap) => app.emit('sync-gap', gap),
+      deadLetter: (letter, error) => app.emit('sync-dead-letter', letter, error)
     },
     serializer
   )
   const { counters: stats } = bus
+  bindGroups(app, bus)
   // The original `emit` of each wrapped service and the events that travel for it.
   const wrapped = new WeakMap<object, { emit: Emit; events: ReadonlySet<string> }>()
   const pending = new Map<number, unknown>()

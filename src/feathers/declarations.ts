@@ -1,6 +1,7 @@
 import type { SYNC } from './context'
 import type { SyncGap } from '../engine/durable'
-import type { SyncError } from '../errors'
+import type { SyncDeadLetterError, SyncError } from '../errors'
+import type { DeadLetter } from '../engine/dead-letters'
 import type { SyncHandle, SyncInfo } from './handle'
 import type { SyncStatusEvent } from '../engine/stats'
 
@@ -28,10 +29,13 @@ declare module '@feathersjs/feathers/lib/declarations' {
     on(event: 'sync-status', listener: (event: SyncStatusEvent) => void): this
     /** Durable delivery: messages retention dropped before this instance read them (tell clients to refetch). */
     on(event: 'sync-gap', listener: (gap: SyncGap) => void): this
+    /** A consumer group gave up on an event after `maxAttempts`; list it with `app.sync.deadLetters(group)`. */
+    on(event: 'sync-dead-letter', listener: (letter: DeadLetter, error: SyncDeadLetterError) => void): this
     on(event: string | symbol, listener: AnyListener): this
     once(event: 'sync-error', listener: (error: SyncError) => void): this
     once(event: 'sync-status', listener: (event: SyncStatusEvent) => void): this
     once(event: 'sync-gap', listener: (gap: SyncGap) => void): this
+    once(event: 'sync-dead-letter', listener: (letter: DeadLetter, error: SyncDeadLetterError) => void): this
     once(event: string | symbol, listener: AnyListener): this
   }
   // eslint-disable-next-line @typescript-eslint/no-unused-vars

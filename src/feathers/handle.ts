@@ -4,6 +4,7 @@ import type { SyncStats, SyncStatus } from '../engine/stats'
 import { busMetrics, type SyncMetrics, type SyncMetricsOptions } from '../ops/metrics'
 import { SyncConfigError } from '../errors'
 import type { DeserializeFn, SerializeFn } from '../protocol/serializers'
+import { groupApi, type ConsumerGroupApi } from './groups'
 
 /**
  * What a custom adapter sets as `app.sync`, exactly as feathers-sync documents it.
@@ -17,7 +18,7 @@ export interface SyncInfo {
 }
 
 /** `app.sync` once the library is configured. */
-export interface SyncHandle extends SyncInfo {
+export interface SyncHandle extends SyncInfo, ConsumerGroupApi {
   deserialize: DeserializeFn
   /** Random id of this instance, carried by every message it sends. */
   readonly instanceId: string
@@ -48,11 +49,19 @@ export interface SyncHandle extends SyncInfo {
 export class SyncState implements SyncHandle {
   private adopted: Promise<unknown> | undefined
   private closing: Promise<void> | undefined
+  private readonly groups: ConsumerGroupApi
 
   constructor(
     private readonly bus: Bus,
     private readonly detach: () => void
-  ) {}
+  ) {
+    this.groups = groupApi(bus)
+  }
+
+  consume: ConsumerGroupApi['consume'] = (...args) => this.groups.consume(...args)
+  groupStats: ConsumerGroupApi['groupStats'] = () => this.groups.groupStats()
+  deadLetters: ConsumerGroupApi['deadLetters'] = (group) => this.groups.deadLetters(group)
+  replay: ConsumerGroupApi['replay'] = (group, id) => this.groups.replay(group, id)
 
   get type(): string {
     return this.bus.type

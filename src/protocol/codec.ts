@@ -22,11 +22,17 @@ export interface DeliveryPolicy {
   readonly repeat: 'replayed' | 'duplicate'
 }
 
-export type DeliveryMode = 'broadcast' | 'durable'
+/**
+ * `group`: a consumer group delivery. Every member of a group reads the log for the group, so the sender's
+ * own messages are kept (it may be the member that handles them), and no duplicate window applies: a
+ * redelivery (after a crash, a claim or a replay) must reach the handler again.
+ */
+export type DeliveryMode = 'broadcast' | 'durable' | 'group'
 
 export const POLICIES: Readonly<Record<DeliveryMode, DeliveryPolicy>> = {
   broadcast: { checkAge: true, repeat: 'replayed' },
-  durable: { checkAge: false, repeat: 'duplicate' }
+  durable: { checkAge: false, repeat: 'duplicate' },
+  group: { checkAge: false, repeat: 'duplicate' }
 }
 
 /** What travels, before the codec stamps it. */
@@ -134,6 +140,8 @@ export class Codec {
     if (!unpacked) return undefined
     const { envelope, signed } = unpacked
     const own = envelope.sender === instanceId
+    // A group member may be the sender, and a redelivery must reach the handler again.
+    if (mode === 'group') return { envelope, own }
     if (own && !keepOwn) {
       this.drop('ownEcho')
       return undefined

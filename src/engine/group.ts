@@ -1,0 +1,297 @@
+import type { GroupLog, GroupMembership, GroupMessage, Position } from '../adapter'
+import { SyncConfigError, SyncDeadLetterError, SyncGroupError, type SyncError } from '../errors'
+import type { Envelope } from '../protocol/envelope'
+import { runAttempts } from './attempts'
+import { DeadLetterList, type DeadLetter, type KeptLetter } from './dead-letters'
+import type { ResolvedGroupOptions } from './group-options'
+
+/** What a consumer group handler gets beside the event's data. */
+export interface GroupMessageMeta {
+  /** The consumer group. */
+  group: string
+  /** Stable across redeliveries and replays: `<sender instance>:<message id>`. Use it to skip repeats. */
+  idempotencyKey: string
+  path: string
+  event: string
+  /** The context that travelled with the event (the Feathers binding passes a rebuilt hook context). */
+  context: unknown
+  /** How many times the broker has handed this message to the group, this time included. */
+  deliveries: number
+  /** Which attempt this is (1 the first time), counting earlier deliveries. */
+  attempt: number
+  /** Its position in the channel's log. */
+  position: Position
+  /** Aborted when the attempt times out (`timeoutMs`), so the handler can stop its work. */
+  signal: AbortSignal
+  /** True when the app replays a dead letter. */
+  replay: boolean
+}
+
+/** A consumer group handler: its promise resolving acknowledges the message; throwing retries it. */
+export type GroupHandler<T = unknown, M = GroupMessageMeta> = (data: T, meta: M) => unknown
+
+/** Counters and state of one consumer group on this instance. */
+export interface GroupStats {
+  group: string
+  /** Whether this instance is a member of the broker's group right now (false before joining and after leaving). */
+  joined: boolean
+  /** Messages this member holds right now (being handled or waiting to be retried). */
+  pending: number
+  /** Messages handled successfully and acknowledged. */
+  handled: number
+  /** Attempts that failed and were retried. */
+  retried: number
+  /** Messages given up on after `maxAttempts` (kept as dead letters). */
+  deadLettered: number
+  /** Messages of the log no handler of this group listens to; acknowledged at once. */
+  skipped: number
+  /** Messages of the log not yet handed to the group, where the broker tells it; else undefined. */
+  lag: number | undefined
+}
+
+/** What a group needs from the bus that runs it. */
+export interface GroupHost {
+  /** Decodes a group delivery (own messages kept, no duplicate window); undefined when dropped. */
+  decode(payload: GroupMessage['payload']): Envelope | undefined
+  report(error: SyncError): void
+  deadLetter(letter: DeadLetter, error: SyncDeadLetterError): void
+  /** Rebuilds the context a handler gets from the travelling one (identity without a binding). */
+  context(envelope: Envelope, handler: GroupHandler): unknown
+}
+
+const handlerKey = (path: string, event: string): string => `${path}\u0000${event}`
+const stripSlashes = (path: string): string => path.replace(/^\/+|\/+$/g, '')
+
+/**
+ * One consumer group on this instance: its handlers by path and event, its membership in the broker's
+ * group, retries, dead letters and counters.
+ */
+export class ConsumerGroup {
+  private readonly handlers = new Map<string, GroupHandler>()
+  private readonly letters: DeadLetterList
+  private readonly held = new Set<Promise<void>>()
+  private readonly counts = { handled: 0, retried: 0, deadLettered: 0, skipped: 0 }
+  private membership: GroupMembership | undefined
+  private stopped = false
+  private wakeAll = new Set<() => void>()
+
+  constructor(
+    readonly name: string,
+    readonly options: ResolvedGroupOptions,
+    private readonly host: GroupHost
+  ) {
+    this.letters = new DeadLetterList(options.maxDeadLetters)
+  }
+
+  /** @throws SyncConfigError when `path`/`event` already has a handler in this group */
+  add(path: string, event: string, handler: GroupHandler): () => void {
+    const key = handlerKey(stripSlashes(path), event)
+    if (this.handlers.has(key)) {
+      throw new SyncConfigError(
+        'event',
+        `Consumer group "${this.name}" already has a handler for "${event}" of "${path}"`
+      )
+    }
+    this.handlers.set(key, handler)
+    return () => this.handlers.delete(key)
+  }
+
+  /** Joins the broker's group as `member`. */
+  async join(log: GroupLog, member: string): Promise<void> {
+    const { claimAfterMs, prefetch } = this.options
+    const membership = await log.joinGroup(this.name, member, { claimAfterMs, prefetch }, (message) =>
+      this.track(this.handle(message))
+    )
+    if (this.stopped) await membership.leave()
+    else this.membership = membership
+  }
+
+  async stats(): Promise<GroupStats> {
+    let lag: number | undefined
+    try {
+      lag = await this.membership?.lag?.()
+    } catch (cause) {
+      this.host.report(
+        new SyncGroupError(this.name, `Could not read the lag of group "${this.name}"`, { cause })
+      )
+    }
+    return {
+      group: this.name,
+      joined: this.membership !== undefined,
+      pending: this.held.size,
+      ...this.counts,
+      lag
+    }
+  }
+
+  /** The raw payload of a dead letter kept in process. */
+  payloadOf(id: string): GroupMessage['payload'] | undefined {
+    return this.letters.get(id)?.payload
+  }
+
+  deadLetters(): DeadLetter[] {
+    return this.letters.list()
+  }
+
+  /**
+   * Runs the handler again on a dead letter (with retries); resolves once it succeeded (the letter is then
+   * removed), rejects with the last failure otherwise (the letter stays).
+   * @throws SyncConfigError when there is no such dead letter
+   */
+  async replay(id: string): Promise<void> {
+    const letter = this.letters.get(id)
+    if (!letter) {
+      throw new SyncConfigError('id', `Consumer group "${this.name}" has no dead letter "${id}"`)
+    }
+    const envelope = this.host.decode(letter.payload)
+    const handler = envelope && this.handlerFor(envelope)
+    if (!envelope || !handler) {
+      throw new SyncConfigError(
+        'id',
+        `Dead letter "${id}" of group "${this.name}" has no handler on this instance`
+      )
+    }
+    const outcome = await this.attempts(handler, envelope, letter.position, 1, true)
+    if (outcome.ok === true) {
+      this.letters.remove(id)
+      this.counts.deadLettered--
+      this.counts.handled++
+      return
+    }
+    if (outcome.ok === false) {
+      this.letters.add({ ...letter, attempts: outcome.attempts, error: outcome.error, at: Date.now() })
+      throw outcome.error
+    }
+  }
+
+  /** Stops deliveries; waits (bounded by `timeoutMs`) for the handlers running now. What is unacked is claimed. */
+  async leave(timeoutMs: number): Promise<void> {
+    this.stopped = true
+    for (const wake of this.wakeAll) wake()
+    const membership = this.membership
+    this.membership = undefined
+    await membership
+      ?.leave()
+      .catch((cause: unknown) =>
+        this.host.report(new SyncGroupError(this.name, `Could not leave group "${this.name}"`, { cause }))
+      )
+    let timer: NodeJS.Timeout | undefined
+    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))
+    await Promise.race([Promise.allSettled([...this.held]), bound])
+    clearTimeout(timer)
+  }
+
+  private track(work: Promise<void>): void {
+    this.held.add(work)
+    void work.finally(() => this.held.delete(work))
+  }
+
+  private handlerFor(envelope: Envelope): GroupHandler | undefined {
+    return this.handlers.get(handlerKey(stripSlashes(envelope.path), envelope.event))
+  }
+
+  private async handle(message: GroupMessage): Promise<void> {
+    const envelope = this.host.decode(message.payload)
+    const handler = envelope && this.handlerFor(envelope)
+    if (!envelope || !handler) {
+      // Undecodable (counted by the codec) or not for this group: nothing will ever handle it.
+      if (envelope) this.counts.skipped++
+      return this.settle(message)
+    }
+    const outcome = await this.attempts(
+      handler,
+      envelope,
+      message.position,
+      message.deliveries,
+      false,
+      message
+    )
+    if (outcome.ok === 'abandoned') return
+    if (outcome.ok) this.counts.handled++
+    else this.bury(message, envelope, outcome.attempts, outcome.error)
+    await this.settle(message)
+  }
+
+  private attempts(
+    handler: GroupHandler,
+    envelope: Envelope,
+    position: Position,
+    deliveries: number,
+    replay: boolean,
+    message?: GroupMessage
+  ) {
+    const context = this.host.context(envelope, handler)
+    const base = {
+      group: this.name,
+      idempotencyKey: idempotencyKey(envelope, position),
+      path: stripSlashes(envelope.path),
+      event: envelope.event,
+      context,
+      deliveries: message?.deliveries ?? deliveries,
+      position,
+      replay
+    }
+    return runAttempts(
+      (attempt, signal) => handler(envelope.data, { ...base, attempt, signal }),
+      this.options,
+      replay ? 1 : deliveries,
+      { retried: () => this.counts.retried++, wait: (ms) => this.wait(ms) }
+    )
+  }
+
+  private bury(message: GroupMessage, envelope: Envelope, attempts: number, error: Error): void {
+    const id = idempotencyKey(envelope, message.position)
+    const path = stripSlashes(envelope.path)
+    const letter: KeptLetter = {
+      group: this.name,
+      id,
+      path,
+      event: envelope.event,
+      data: envelope.data,
+      position: message.position,
+      attempts,
+      error,
+      at: Date.now(),
+      payload: message.payload
+    }
+    this.letters.add(letter)
+    this.counts.deadLettered++
+    const what = `"${envelope.event}" of "${path}" at ${message.position}`
+    const { payload: _payload, ...visible } = letter
+    this.host.deadLetter(visible, new SyncDeadLetterError(this.name, id, what, attempts, { cause: error }))
+  }
+
+  private async settle(message: GroupMessage): Promise<void> {
+    try {
+      await message.ack()
+    } catch (cause) {
+      // Unacknowledged: the broker hands it out again after claimAfterMs; the handler must be idempotent.
+      this.host.report(
+        new SyncGroupError(this.name, `Could not acknowledge ${message.position} in group "${this.name}"`, {
+          cause
+        })
+      )
+    }
+  }
+
+  /** Waits `ms`; false when the group stopped meanwhile. */
+  private wait(ms: number): Promise<boolean> {
+    if (this.stopped) return Promise.resolve(false)
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer)
+        this.wakeAll.delete(wake)
+        resolve(!this.stopped)
+      }
+      const timer = setTimeout(wake, ms)
+      timer.unref()
+      this.wakeAll.add(wake)
+    })
+  }
+}
+
+/** `<sender>:<id>` for messages stamped by an instance; the log position for anything else. */
+export const idempotencyKey = (envelope: Envelope, position: Position): string =>
+  envelope.sender !== undefined && envelope.id !== undefined
+    ? `${envelope.sender}:${envelope.id}`
+    : `log:${position}`

@@ -1,0 +1,106 @@
+/**
+ * Starts group proof members (test/groups/member.ts) as separate processes, and reads the books their
+ * handlers keep in Redis.
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import path from 'node:path'
+import { Redis } from 'ioredis'
+import { TSX_IMPORT } from '../helpers/cluster-harness'
+import { isReport, MEMBER_ENV, type MemberConfig } from './protocol'
+
+const SCRIPT = path.join(__dirname, 'member.ts')
+const READY_TIMEOUT_MS = 60_000
+
+export interface MemberProcess {
+  readonly index: number
+  readonly proc: ChildProcess
+  readonly problems: string[]
+  readonly output: string[]
+  readonly ready: Promise<void>
+  /** SIGKILL, and waits until the process is gone. */
+  kill(): Promise<void>
+  describe(): string
+}
+
+const live = new Set<MemberProcess>()
+
+export function startMember(config: MemberConfig): MemberProcess {
+  const proc = fork(SCRIPT, [], {
+    execArgv: TSX_IMPORT,
+    env: { ...process.env, [MEMBER_ENV]: JSON.stringify(config) },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc']
+  })
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()))
+  let onReady: () => void = () => undefined
+  let onFail: (error: Error) => void = () => undefined
+  const ready = new Promise<void>((resolve, reject) => {
+    onReady = resolve
+    onFail = reject
+  })
+  const timer = setTimeout(
+    () => onFail(new Error(`member ${config.index} not ready in time`)),
+    READY_TIMEOUT_MS
+  )
+  void ready.finally(() => clearTimeout(timer)).catch(() => undefined)
+  void exited.then(() => onFail(new Error(`member ${config.index} exited before it was ready`)))
+  const member: MemberProcess = {
+    index: config.index,
+    proc,
+    problems: [],
+    output: [],
+    ready,
+    kill: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
+      await exited
+    },
+    describe: () =>
+      `member ${config.index} (pid ${proc.pid}, ${proc.exitCode ?? proc.signalCode ?? 'running'}), ` +
+      `problems: ${member.problems.slice(0, 3).join(' | ') || 'none'}`
+  }
+  proc.stdout?.on('data', (chunk: Buffer) => member.output.push(chunk.toString()))
+  proc.stderr?.on('data', (chunk: Buffer) => member.output.push(chunk.toString()))
+  proc.on('message', (message: unknown) => {
+    if (!isReport(message)) return
+    if (message.kind === 'ready') onReady()
+    else member.problems.push(message.text)
+  })
+  live.add(member)
+  void exited.then(() => live.delete(member))
+  return member
+}
+
+/** Kills whatever members are still running (bounded: SIGKILL). */
+export async function killAll(): Promise<void> {
+  await Promise.all([...live].map((member) => member.kill()))
+}
+
+/** What the members' handlers wrote to Redis. */
+export interface Books {
+  /** Per member: the event numbers its handler started. */
+  started: Set<number>[]
+  /** Per member: each completed handling, with its delivery count. */
+  handled: { n: number; deliveries: number }[][]
+  /** How many times each event number was handled, over every member. */
+  counts: Map<number, number>
+}
+
+export async function readBooks(uri: string, key: string, members: number): Promise<Books> {
+  const raw = new Redis(uri, { maxRetriesPerRequest: 1 })
+  try {
+    const started: Set<number>[] = []
+    const handled: Books['handled'] = []
+    const counts = new Map<number, number>()
+    for (let index = 0; index < members; index++) {
+      started.push(new Set((await raw.smembers(`{${key}}:started:${index}`)).map(Number)))
+      const rows = (await raw.lrange(`{${key}}:handled:${index}`, 0, -1)).map((row) => {
+        const [n, deliveries] = row.split(':').map(Number)
+        counts.set(n, (counts.get(n) ?? 0) + 1)
+        return { n, deliveries }
+      })
+      handled.push(rows)
+    }
+    return { started, handled, counts }
+  } finally {
+    raw.disconnect()
+  }
+}

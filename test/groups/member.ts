@@ -1,0 +1,56 @@
+/**
+ * One member of the group proof, in its own process: a Feathers app synced through Redis in durable
+ * mode, with one consumer group handler on `todos created`. The handler's side effects are written to
+ * Redis itself, like an app writing a row, so the books survive a SIGKILL of this process: the numbers it
+ * started (`{key}:started:<index>`), and each completed handling with its delivery count
+ * (`{key}:handled:<index>`, "n:deliveries").
+ */
+import { feathers } from '@feathersjs/feathers'
+import { Redis } from 'ioredis'
+import { MemoryService } from '@feathersjs/memory'
+import { sync } from '../../src/index'
+import { MEMBER_ENV, type MemberConfig, type MemberReport } from './protocol'
+
+const config = JSON.parse(process.env[MEMBER_ENV] ?? '{}') as MemberConfig
+const send = (report: MemberReport): void => void process.send?.(report)
+process.on('uncaughtException', (error) => send({ kind: 'problem', text: `uncaught: ${error.stack}` }))
+process.on('unhandledRejection', (reason) => send({ kind: 'problem', text: `unhandled: ${String(reason)}` }))
+
+const books = new Redis(config.uri, { maxRetriesPerRequest: 1 })
+books.on('error', () => undefined)
+
+const app = feathers()
+app.configure(sync({ uri: config.uri, key: config.key, durable: true }))
+app.use('todos', new MemoryService())
+app.on('sync-error', (error: Error) => send({ kind: 'problem', text: `sync-error: ${error.message}` }))
+const work = (ms: number) =>
+  new Promise((resolve) => (ms > 0 ? setTimeout(resolve, ms) : setImmediate(resolve)))
+app.sync.consume<{ n: number }>(
+  'proof',
+  'todos',
+  'created',
+  async ({ n }, meta) => {
+    await books.sadd(`{${config.key}}:started:${config.index}`, n)
+    await work(config.workMs)
+    await books.rpush(`{${config.key}}:handled:${config.index}`, `${n}:${meta.deliveries}`)
+  },
+  { prefetch: config.prefetch, claimAfterMs: config.claimAfterMs }
+)
+
+void (async () => {
+  await app.sync.ready
+  // Joined once the group's stats say so (bounded: the parent times out on `ready`).
+  for (let i = 0; i < 1_000; i++) {
+    const [stats] = await app.sync.groupStats()
+    if (stats?.joined) break
+    await work(10)
+  }
+  send({ kind: 'ready', instanceId: app.sync.instanceId })
+})()
+process.on('message', (message: unknown) => {
+  if (message === 'close')
+    void app
+      .teardown()
+      .then(() => books.quit())
+      .then(() => process.exit(0))
+})

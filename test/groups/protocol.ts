@@ -1,0 +1,23 @@
+/** What the group proof's parent and its member processes say to each other over IPC. */
+
+/** Passed to a member process in its environment. */
+export interface MemberConfig {
+  uri: string
+  key: string
+  /** Index of the member, for messages. */
+  index: number
+  prefetch: number
+  claimAfterMs: number
+  /** How long the handler works on each event, in ms (0: one tick), so a kill lands mid-stream. */
+  workMs: number
+}
+
+export const MEMBER_ENV = 'FANOUT_GROUP_MEMBER'
+
+/** A member to its parent. */
+export type MemberReport =
+  /** Joined the group and is ready. */
+  { kind: 'ready'; instanceId: string } | { kind: 'problem'; text: string }
+
+export const isReport = (value: unknown): value is MemberReport =>
+  typeof value === 'object' && value !== null && typeof (value as { kind?: unknown }).kind === 'string'
