@@ -302,6 +302,8 @@ export class Bus {
 
   /** Drains (bounded by `closeTimeoutMs`) and closes the adapter. Safe to call more than once. */
   close(): Promise<void> {
+    // Closing from the first moment: status changes while groups and the outbox drain do not show.
+    if (this.closing === undefined && this.engine) this.setStatus('closing')
     this.closing ??= this.groups
       .close(this.options.closeTimeoutMs)
       .then(() => (this.engine ? this.engine.close() : undefined))
