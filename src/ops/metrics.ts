@@ -5,10 +5,21 @@ import type { SyncStats, SyncStatus } from '../engine/stats'
 import { SyncConfigError, SyncDependencyError } from '../errors'
 import { defineMetrics, type MetricSet, type Source } from './metric-set'
 
+/**
+ * The part of a prom-client `Registry` the published types name, written out so that an app without
+ * prom-client (an optional peer) still type-checks with `skipLibCheck` off. Pass a real `Registry`.
+ */
+export interface MetricsRegistry {
+  /** The content type of `metrics()`'s text, for the response header. */
+  readonly contentType: string
+  /** Every metric of the registry in Prometheus' text format. */
+  metrics(): Promise<string>
+}
+
 /** Options of {@link syncMetrics}. */
 export interface SyncMetricsOptions {
   /** The prom-client registry the metrics are registered on. @default prom-client's global `register` */
-  registry?: Registry
+  registry?: MetricsRegistry
   /** Start of every metric name. @default 'feathers_fanout_' */
   prefix?: string
   /**
@@ -21,7 +32,7 @@ export interface SyncMetricsOptions {
 /** The metrics of one app (or bus) on a registry. */
 export interface SyncMetrics {
   /** The registry they are on: serve `await registry.metrics()` with `registry.contentType`. */
-  readonly registry: Registry
+  readonly registry: MetricsRegistry
   /** Stops reporting this app: its gauges go, its counters keep their last values. Safe to call twice. */
   stop(): void
 }
@@ -72,10 +83,11 @@ export function syncMetrics(target: SyncedApp | Bus, options: SyncMetricsOptions
 /** {@link syncMetrics} for a bus. */
 export function busMetrics(bus: Bus, options: SyncMetricsOptions = {}): SyncMetrics {
   const client = loadPromClient()
-  const { registry = client.register, prefix = DEFAULT_METRICS_PREFIX, buckets } = options
-  if (!(registry instanceof client.Registry)) {
+  const { registry: given = client.register, prefix = DEFAULT_METRICS_PREFIX, buckets } = options
+  if (!(given instanceof client.Registry)) {
     throw new SyncConfigError('registry', 'Option "registry" must be a prom-client Registry')
   }
+  const registry: Registry = given
   if (typeof prefix !== 'string' || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) {
     throw new SyncConfigError(
       'prefix',
