@@ -45,10 +45,16 @@ export function consumerName(group: string): string {
 /** Throws a typed error naming the bad argument of joinGroup. */
 export function checkGroup(group: unknown, member: unknown, options: GroupOptions): void {
   if (typeof group !== 'string' || group === '') {
-    throw new SyncConfigError('group', `A group name must be a non-empty string, got ${JSON.stringify(group)}`)
+    throw new SyncConfigError(
+      'group',
+      `A group name must be a non-empty string, got ${JSON.stringify(group)}`
+    )
   }
   if (typeof member !== 'string' || member === '') {
-    throw new SyncConfigError('member', `A member name must be a non-empty string, got ${JSON.stringify(member)}`)
+    throw new SyncConfigError(
+      'member',
+      `A member name must be a non-empty string, got ${JSON.stringify(member)}`
+    )
   }
   for (const name of ['claimAfterMs', 'prefetch'] as const) {
     const value = options?.[name]

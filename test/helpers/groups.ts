@@ -18,6 +18,8 @@ export interface Member {
   membership: GroupMembership
   /** Messages handed over and not yet acked or nacked by the test. */
   held(): number
+  /** Acks (made by `ack` handling) that failed. */
+  ackErrors: Error[]
 }
 
 export type Handling = 'ack' | 'hold'
@@ -34,6 +36,7 @@ export async function join(
   handling: Handling = 'ack'
 ): Promise<Member> {
   const got: Got[] = []
+  const ackErrors: Error[] = []
   let settled = 0
   const track = (message: GroupMessage): GroupMessage => ({
     ...message,
@@ -49,9 +52,9 @@ export async function join(
       at: Date.now(),
       message: tracked
     })
-    if (handling === 'ack') void tracked.ack()
+    if (handling === 'ack') tracked.ack().catch((cause: Error) => ackErrors.push(cause))
   })
-  return { name, got, membership, held: () => got.length - settled }
+  return { name, got, membership, held: () => got.length - settled, ackErrors }
 }
 
 export const textsOf = (member: Member): string[] => member.got.map((entry) => entry.text)
