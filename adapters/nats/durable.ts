@@ -4,6 +4,10 @@ import type {
   AdapterHooks,
   DurableHooks,
   DurableLog,
+  GroupLog,
+  GroupMembership,
+  GroupMessage,
+  GroupOptions,
   Position,
   StartPosition
 } from '../../src/adapter'
@@ -11,6 +15,7 @@ import { SyncConfigError, SyncConnectionError } from '../../src/errors'
 import type { Payload } from '../../src/adapter'
 import { POSITIONS_BUCKET, positionKey, type NatsDurableSettings } from './durable-options'
 import { LogReader, sequenceOf } from './durable-reader'
+import { checkGroup, NatsGroupMember, type GroupHost } from './group'
 import { readRange } from './durable-range'
 import { ensureStream, jetStreamOf } from './durable-stream'
 import type { NatsSettings } from './options'
@@ -32,10 +37,12 @@ interface JetStream {
  * handling, status and reconnecting are the pub/sub adapter's; this class only swaps what "subscribed"
  * means and how a publish is confirmed (the stream's PubAck instead of a flush).
  */
-export class NatsDurableAdapter extends NatsAdapter implements DurableLog {
-  override readonly capabilities: AdapterCapabilities = { broadcast: true, durable: true }
+export class NatsDurableAdapter extends NatsAdapter implements DurableLog, GroupLog {
+  override readonly capabilities: AdapterCapabilities = { broadcast: true, durable: true, group: true }
   private jetstream: JetStream | undefined
   private reader: LogReader | undefined
+  /** Consumer group members joined through this adapter (see group.ts). */
+  private readonly members = new Set<NatsGroupMember>()
   /** Publishes waiting for their PubAck; failed at once when the connection goes. */
   private readonly inflight = new Set<(cause: Error) => void>()
 
@@ -127,7 +134,49 @@ export class NatsDurableAdapter extends NatsAdapter implements DurableLog {
     return sequenceOf(a) - sequenceOf(b)
   }
 
+  /** Joins `group` (one durable pull consumer on the stream); resolves once the consumer exists. */
+  async joinGroup(
+    group: string,
+    member: string,
+    options: GroupOptions,
+    onMessage: (message: GroupMessage) => void
+  ): Promise<GroupMembership> {
+    checkGroup(group, member, options)
+    if (this.closing) throw new SyncConnectionError(this.target, 'The NATS adapter is closed')
+    const host: GroupHost = {
+      settings: this.durable,
+      target: this.target,
+      api: () => {
+        const { jsm, js, nc } = this.api()
+        return { jsm, js, flush: () => nc.flush() }
+      },
+      pause: () => this.pause()
+    }
+    let joined: (error?: Error) => void = () => undefined
+    const ready = new Promise<void>((resolve, reject) => {
+      joined = (error) => (error ? reject(error) : resolve())
+    })
+    const membership = new NatsGroupMember(host, group, { ...options }, onMessage, joined)
+    this.members.add(membership)
+    try {
+      await ready
+    } catch (cause) {
+      this.members.delete(membership)
+      await membership.leave()
+      throw cause
+    }
+    return {
+      leave: async () => {
+        this.members.delete(membership)
+        await membership.leave()
+      }
+    }
+  }
+
   override async close(): Promise<void> {
+    const members = [...this.members]
+    this.members.clear()
+    await Promise.all(members.map((member) => member.leave()))
     this.reader?.stop()
     this.failInflight(
       new SyncConnectionError(this.target, 'The NATS adapter closed before JetStream confirmed')

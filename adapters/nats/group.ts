@@ -1,0 +1,217 @@
+import { createHash } from 'node:crypto'
+import { createDebug } from '../../src/engine/debug'
+import {
+  AckPolicy,
+  DeliverPolicy,
+  NatsError,
+  nanos,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg
+} from 'nats'
+import type { GroupMembership, GroupMessage, GroupOptions } from '../../src/adapter'
+import { SyncConfigError, SyncConnectionError } from '../../src/errors'
+import type { NatsDurableSettings } from './durable-options'
+import { bytesOf } from './durable-reader'
+
+const debug = createDebug('feathers-fanout/nats')
+
+/** How long one pull request waits for messages before the next one is sent (ms; 1000 at least). */
+const PULL_EXPIRES_MS = 5_000
+// JetStream API error code (nats-server's server/errors.json).
+const CONSUMER_NOT_FOUND = 10014
+
+/** What a member needs from the adapter: the JetStream API of the live connection, and a way to wait. */
+export interface GroupHost {
+  settings: NatsDurableSettings
+  target: string
+  /** The live connection's JetStream API; throws a SyncConnectionError while there is none. */
+  api(): { jsm: JetStreamManager; js: JetStreamClient; flush(): Promise<void> }
+  /** Resolves after a short pause, or sooner when the connection comes back. */
+  pause(): Promise<void>
+}
+
+/**
+ * The durable consumer of `group` on the channel's stream: only `[A-Za-z0-9_-]` (a consumer name may not
+ * hold `.`, `*`, `>`, spaces or path separators), with a hash of the whole name so that `a.b` and `a_b`
+ * stay apart. E.g. `mailer` → `group_mailer_5b0e5f2d8c`.
+ */
+export function consumerName(group: string): string {
+  const readable = group.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64)
+  return `group_${readable}_${createHash('sha256').update(group).digest('hex').slice(0, 10)}`
+}
+
+/** Throws a typed error naming the bad argument of joinGroup. */
+export function checkGroup(group: unknown, member: unknown, options: GroupOptions): void {
+  if (typeof group !== 'string' || group === '') {
+    throw new SyncConfigError(
+      'group',
+      `A group name must be a non-empty string, got ${JSON.stringify(group)}`
+    )
+  }
+  if (typeof member !== 'string' || member === '') {
+    throw new SyncConfigError(
+      'member',
+      `A member name must be a non-empty string, got ${JSON.stringify(member)}`
+    )
+  }
+  for (const name of ['claimAfterMs', 'prefetch'] as const) {
+    const value = options?.[name]
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+      throw new SyncConfigError(name, `Option "${name}" must be a whole number > 0, got ${String(value)}`)
+    }
+  }
+}
+
+/**
+ * One member of a consumer group on NATS JetStream. The group is one durable pull consumer (explicit
+ * acks, `ack_wait` = claimAfterMs) created at the stream's tail (`deliver_policy: new`) by the first
+ * member; every member pulls from it, so JetStream hands each message to one of them and, when it is not
+ * acknowledged within ack_wait, again to whichever member pulls next. A member asks for at most
+ * `prefetch` minus what it holds unacknowledged, so it never holds more than `prefetch`. After a lost
+ * connection (or a consumer gone with a server that kept no data) it sets the consumer up again and
+ * pulls on.
+ */
+export class NatsGroupMember implements GroupMembership {
+  readonly consumer: string
+  /** Messages handed over and not yet acked or nacked. */
+  private held = 0
+  private left = false
+  private batch: ConsumerMessages | undefined
+  private roomWaiters: (() => void)[] = []
+  private readonly running: Promise<void>
+
+  constructor(
+    private readonly host: GroupHost,
+    readonly group: string,
+    private readonly options: GroupOptions,
+    private readonly onMessage: (message: GroupMessage) => void,
+    /** Told once the consumer exists and the first pull is sent (or joining failed for good). */
+    private readonly joined: (error?: Error) => void
+  ) {
+    this.consumer = consumerName(group)
+    this.running = this.run()
+  }
+
+  async leave(): Promise<void> {
+    this.left = true
+    this.batch?.stop()
+    this.wakeRoom()
+    await this.running
+  }
+
+  private async run(): Promise<void> {
+    let first = true
+    while (!this.left) {
+      try {
+        const { jsm, js } = this.host.api()
+        await this.ensureConsumer(jsm, first)
+        const consumer = await js.consumers.get(this.host.settings.stream, this.consumer)
+        if (first) this.joined()
+        first = false
+        await this.pull(consumer)
+      } catch (cause) {
+        if (this.left) break
+        if (first && cause instanceof SyncConfigError) return this.joined(cause)
+        debug(`group ${this.group}: pulling failed, trying again`, cause)
+        await this.host.pause()
+      }
+    }
+  }
+
+  /** Pulls until the member leaves or pulling fails (lost connection, deleted consumer). */
+  private async pull(consumer: Awaited<ReturnType<JetStreamClient['consumers']['get']>>): Promise<void> {
+    while (!this.left) {
+      await this.room()
+      if (this.left) return
+      const batch = await consumer.fetch({
+        max_messages: this.options.prefetch - this.held,
+        expires: PULL_EXPIRES_MS
+      })
+      this.batch = batch
+      if (this.left) batch.stop()
+      for await (const msg of batch) this.hand(msg)
+    }
+  }
+
+  /** Creates the group's consumer at the stream's tail, or finds it (another member created it). */
+  private async ensureConsumer(jsm: JetStreamManager, first: boolean): Promise<void> {
+    const { stream, subject } = this.host.settings
+    const ackWait = nanos(this.options.claimAfterMs)
+    try {
+      const info = await jsm.consumers.info(stream, this.consumer)
+      // The app asked for this claim time: a member joining (not one reconnecting) makes it so.
+      if (first && info.config.ack_wait !== ackWait) {
+        await jsm.consumers.update(stream, this.consumer, { ack_wait: ackWait })
+      }
+      return
+    } catch (cause) {
+      if (!(cause instanceof NatsError) || cause.api_error?.err_code !== CONSUMER_NOT_FOUND) throw cause
+    }
+    debug(`creating the consumer ${this.consumer} of group ${this.group}`)
+    // The same configuration from every member: JetStream answers a second create with the first one.
+    await jsm.consumers.add(stream, {
+      durable_name: this.consumer,
+      filter_subject: subject,
+      deliver_policy: DeliverPolicy.New,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: ackWait,
+      max_deliver: -1,
+      // Each member bounds itself by its prefetch; this only caps the whole group.
+      max_ack_pending: -1,
+      num_replicas: this.host.settings.replicas
+    })
+  }
+
+  private hand(msg: JsMsg): void {
+    this.held++
+    let settled = false
+    const settle = (): boolean => {
+      if (settled) return false
+      settled = true
+      this.held--
+      this.wakeRoom()
+      return true
+    }
+    const message: GroupMessage = {
+      payload: bytesOf(msg),
+      position: String(msg.seq),
+      deliveries: msg.info.deliveryCount,
+      ack: async () => {
+        if (!settle()) return
+        // ackAck: resolves once the server answered that it recorded the ack.
+        const recorded = await msg.ackAck().catch((cause: unknown) => {
+          throw new SyncConnectionError(this.host.target, `The ack of ${msg.seq} was not confirmed`, {
+            cause
+          })
+        })
+        if (!recorded) {
+          throw new SyncConnectionError(this.host.target, `JetStream did not record the ack of ${msg.seq}`)
+        }
+      },
+      nack: async (delayMs) => {
+        if (!settle()) return
+        msg.nak(delayMs > 0 ? delayMs : undefined)
+        await this.host.api().flush()
+      }
+    }
+    try {
+      this.onMessage(message)
+    } catch (cause) {
+      debug(`group ${this.group}: the message handler threw`, cause)
+    }
+  }
+
+  /** Resolves once the member holds fewer than `prefetch` (or leaves). */
+  private room(): Promise<void> {
+    if (this.held < this.options.prefetch || this.left) return Promise.resolve()
+    return new Promise<void>((resolve) => this.roomWaiters.push(resolve))
+  }
+
+  private wakeRoom(): void {
+    const waiters = this.roomWaiters
+    this.roomWaiters = []
+    waiters.forEach((resolve) => resolve())
+  }
+}
