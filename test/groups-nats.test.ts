@@ -215,8 +215,8 @@ describe('nats groups: the server killed and restarted on its store', () => {
     await broker.kill('SIGKILL')
     await broker.restart()
     await waitFor(
-      `the member ready (${describeProbe(probe)})`,
-      () => last(probe.statuses) === 'ready',
+      `the member and the publisher ready (${describeProbe(probe)}; ${describeProbe(publisher)})`,
+      () => last(probe.statuses) === 'ready' && last(publisher.statuses) === 'ready',
       30_000
     )
     // Every unacknowledged one comes again. nats-server 2.9 writes a consumer's state (acks, delivery
