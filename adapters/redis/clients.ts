@@ -78,9 +78,12 @@ export const asRedisValue = (payload: Payload): string | Buffer =>
  * With the heartbeat on, a publish on a standalone connection waits for Redis at most the heartbeat timeout and then fails back
  * into the core's outbox (as the connection counts as hung): nothing piles up in ioredis on a hung
  * server. ioredis keeps no copy to resend after a reconnect, which the core does.
+ * Not in durable mode: an `XADD` that timed out may still have been stored, and a resend would put a
+ * second copy in the log, which consumer groups (they skip the duplicate window, so that redeliveries
+ * reach handlers) would handle twice. There the heartbeat alone marks a hung server.
  */
-const timeouts = ({ heartbeat }: RedisSettings): RedisOptions =>
-  heartbeat.intervalMs > 0
+const timeouts = ({ heartbeat, durable }: RedisSettings): RedisOptions =>
+  heartbeat.intervalMs > 0 && durable === undefined
     ? { commandTimeout: heartbeat.timeoutMs, autoResendUnfulfilledCommands: false }
     : {}
 
