@@ -35,5 +35,7 @@ export const {
   SyncPublishError,
   SyncSerializationError,
   SyncServiceEventsError,
+  SyncDeadLetterError,
+  SyncGroupError,
   SyncSubscriptionError
 } = entry
