@@ -22,4 +22,3 @@ export function checkGroup(group: unknown, member: unknown, options: GroupOption
     }
   }
 }
-

@@ -159,13 +159,15 @@ describeShared('amqp groups on the shared broker', () => {
   it('refuses a bad group, member or option with a typed error naming it', async () => {
     const { adapter } = await instance(uri, uniqueKey('ag-bad'), 'member')
     await expect(adapter.joinGroup('', 'm', options, () => undefined)).rejects.toThrow(SyncConfigError)
-    await expect(adapter.joinGroup('g', '', options, () => undefined)).rejects.toMatchObject({ option: 'member' })
+    await expect(adapter.joinGroup('g', '', options, () => undefined)).rejects.toMatchObject({
+      option: 'member'
+    })
     await expect(
       adapter.joinGroup('g', 'm', { ...options, prefetch: 0 }, () => undefined)
     ).rejects.toMatchObject({ option: 'prefetch' })
-    await expect(
-      adapter.joinGroup('g'.repeat(300), 'm', options, () => undefined)
-    ).rejects.toMatchObject({ option: 'group' })
+    await expect(adapter.joinGroup('g'.repeat(300), 'm', options, () => undefined)).rejects.toMatchObject({
+      option: 'group'
+    })
   })
 })
 
@@ -219,9 +221,16 @@ describe('amqp groups through outages (private broker)', () => {
       `the unacknowledged 10 again (${describeMembers([member])}; ${describeInstance(probe)})`,
       () => sent.slice(10).every((text) => member.got.slice(20).some((entry) => entry.text === text)),
       60_000
-    )
+    ).catch(async (error: Error) => {
+      const queues = await rabbitmqctl(broker, 'list_queues', 'name', 'type', 'state').catch(
+        (e: Error) => e.message
+      )
+      throw new Error(`${error.message}; queues: ${queues}`)
+    })
     const again = member.got.slice(20)
-    console.log(`after kill -9: ${again.length} delivered again, deliveries ${again.map((e) => e.deliveries).join(',')}`)
+    console.log(
+      `after kill -9: ${again.length} delivered again, deliveries ${again.map((e) => e.deliveries).join(',')}`
+    )
     expect(again.map((entry) => entry.text).filter((text) => !sent.includes(text))).toEqual([])
     await Promise.all(again.map((entry) => entry.message.ack()))
     const after = numbered('after-kill', 5)

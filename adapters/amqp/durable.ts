@@ -1,12 +1,5 @@
 import type { ChannelModel } from 'amqplib'
-import type {
-  DurableHooks,
-  DurableLog,
-  GroupLog,
-  Position,
-  StartPosition,
-  Payload
-} from '../../src/adapter'
+import type { DurableHooks, DurableLog, GroupLog, Position, StartPosition, Payload } from '../../src/adapter'
 import { SyncConfigError, SyncError, SyncMessageError } from '../../src/errors'
 import type { AmqpDurableSettings } from './durable-options'
 import { AmqpGroupMember } from './group'
@@ -191,7 +184,8 @@ export function createDurableLog(binding: DurableBinding): AmqpDurable {
       await declare(session.channel, stream, streamArguments(settings), target)
       await session.channel.bindQueue(stream, exchange, '')
       if (subscription) await attach(session, subscription)
-      await Promise.all([...members].map((member) => member.attach(connection)))
+      // In the background: a group's queue must not hold up the log and publishing.
+      members.forEach((member) => member.reattach(connection))
       return session
     },
     async close() {

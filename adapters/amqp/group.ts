@@ -15,7 +15,10 @@ const REOPEN_MS = 250
  * messages on every node's disk and requeues a closed channel's unacknowledged ones), bounded like the
  * stream (`x-max-length-bytes`, dropping its oldest) so that a group nobody reads cannot fill the disk.
  */
-export function groupQueue(settings: AmqpDurableSettings, group: string): { name: string; options: Options.AssertQueue } {
+export function groupQueue(
+  settings: AmqpDurableSettings,
+  group: string
+): { name: string; options: Options.AssertQueue } {
   return {
     name: checkQueueName('group', settings.groupPrefix + group),
     options: {
@@ -59,6 +62,21 @@ export class AmqpGroupMember implements GroupMembership {
     this.queue = groupQueue(settings, group)
   }
 
+  /**
+   * Attaches on a new connection without holding up the adapter's setup (a quorum queue still
+   * recovering after a broker restart can take a while); tries again every REOPEN_MS while `model` is
+   * the live connection.
+   */
+  reattach(model: ChannelModel): void {
+    this.attach(model).catch((cause: unknown) => {
+      debug(`group ${this.group}: attach failed, trying again`, cause)
+      if (this.model === model) this.model = undefined
+      this.later(() => {
+        if (this.current() === model) this.reattach(model)
+      })
+    })
+  }
+
   /** Declares and binds the group's queue on `model` (idempotent), then consumes it on a new channel. */
   async attach(model: ChannelModel): Promise<void> {
     if (this.left || (this.model === model && this.channel)) return
@@ -91,14 +109,21 @@ export class AmqpGroupMember implements GroupMembership {
     if (this.channel !== channel) return
     this.channel = undefined
     if (this.left) return
-    const timer = setTimeout(() => {
-      this.timers.delete(timer)
+    this.later(() => {
       const model = this.current()
       if (model && model === this.model) {
         this.model = undefined
-        this.attach(model).catch((cause: unknown) => debug(`group ${this.group}: attach failed`, cause))
+        this.reattach(model)
       }
-    }, REOPEN_MS)
+    })
+  }
+
+  private later(run: () => void, delayMs = REOPEN_MS): void {
+    if (this.left) return
+    const timer = setTimeout(() => {
+      this.timers.delete(timer)
+      if (!this.left) run()
+    }, delayMs)
     this.timers.add(timer)
   }
 
@@ -128,11 +153,9 @@ export class AmqpGroupMember implements GroupMembership {
         settle('nack')
         if (!(delayMs > 0)) return channel.nack(delivery, false, true)
         // RabbitMQ has no delayed requeue: the member keeps it (counted in its prefetch) until then.
-        const timer = setTimeout(() => {
-          this.timers.delete(timer)
+        this.later(() => {
           if (this.channel === channel) channel.nack(delivery, false, true)
         }, delayMs)
-        this.timers.add(timer)
       }
     }
     try {

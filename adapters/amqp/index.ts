@@ -202,7 +202,9 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
   return {
     type: 'amqp',
     target,
-    capabilities: durable ? { broadcast: true, durable: true, group: true } : { broadcast: true, durable: false },
+    capabilities: durable
+      ? { broadcast: true, durable: true, group: true }
+      : { broadcast: true, durable: false },
     ...durable?.log,
     // amqplib's jittered backoff never waits longer than maxDelayMs between attempts; plus a margin.
     // A stream keeps what others published meanwhile, so durable mode needs no hold.
