@@ -153,8 +153,11 @@ export const capabilitiesOf = (adapter: Adapter): AdapterCapabilities =>
 /** One message handed to a member of a consumer group. */
 export interface GroupMessage {
   payload: Payload
-  /** Its position in the channel's log. */
-  position: Position
+  /**
+   * Its position in the channel's log, where the broker tells it (Redis, JetStream); undefined where it
+   * does not (a RabbitMQ group reads a queue of its own, whose deliveries carry no stream offset).
+   */
+  position: Position | undefined
   /** How many times the broker has handed it to this group so far, this time included (1 the first time). */
   deliveries: number
   /** Acknowledges it: the group never gets it again. Resolves once the broker recorded the ack. */
@@ -190,7 +193,7 @@ export interface StoredDeadLetter {
   id: string
   payload: Payload
   /** Its position in the channel's log. */
-  position: Position
+  position: Position | undefined
   /** How many times the handler ran on it. */
   attempts: number
   /** The last failure's message. */

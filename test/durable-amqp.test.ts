@@ -100,7 +100,7 @@ describeShared('durable delivery on a RabbitMQ stream', () => {
       durable: false
     })
     const { adapter } = await open(uri, key)
-    expect(adapter.capabilities).toEqual({ broadcast: true, durable: true })
+    expect(adapter.capabilities).toEqual({ broadcast: true, durable: true, group: true })
     await publishAll(adapter, range('m', 0, 5))
     const received = await subscribe(adapter, { kind: 'head' })
     await waitCount('head subscriber', received, 5)

@@ -236,6 +236,10 @@ describe('nats groups: the server killed and restarted on its store', () => {
     )
     await Promise.all(again.map((entry) => entry.message.ack()))
     const after = numbered('after', 5)
+    await waitFor(
+      `the publisher ready (${describeProbe(publisher)})`,
+      () => last(publisher.statuses) === 'ready'
+    )
     await publishAll(publisher, after)
     await waitAllGot([member], after)
     expect(member.got.filter((entry) => entry.text.startsWith('after-')).map((e) => e.text)).toEqual(after)

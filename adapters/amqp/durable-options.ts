@@ -5,6 +5,10 @@ import type { ResolvedOptions } from '../../src/adapter'
 export interface AmqpDurableSettings {
   /** The stream queue's name: `<key>.stream`. */
   stream: string
+  /** The durable fanout exchange every durable publish goes to: `<key>.log`, bound to the stream and groups. */
+  exchange: string
+  /** Prefix of the consumer groups' queues: `<key>.group.` + group name. */
+  groupPrefix: string
   /** Prefix of the queues that hold named positions: `<key>.position.` + consumer name. */
   positionPrefix: string
   /** `x-max-length-bytes`, from `durable.maxBytes`. */
@@ -49,6 +53,8 @@ export function parseAmqpDurable(options: ResolvedOptions): AmqpDurableSettings 
   if (consumerName !== undefined) checkQueueName('durable.consumerName', positionPrefix + consumerName)
   return {
     stream: checkQueueName('key', `${key}.stream`),
+    exchange: checkQueueName('key', `${key}.log`),
+    groupPrefix: `${key}.group.`,
     positionPrefix,
     maxBytes,
     maxAge: `${Math.ceil(maxAgeMs / 1000)}s`,

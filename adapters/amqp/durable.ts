@@ -1,7 +1,9 @@
 import type { ChannelModel } from 'amqplib'
-import type { DurableHooks, DurableLog, Position, StartPosition, Payload } from '../../src/adapter'
+import type { DurableHooks, DurableLog, GroupLog, Position, StartPosition, Payload } from '../../src/adapter'
 import { SyncConfigError, SyncError, SyncMessageError } from '../../src/errors'
 import type { AmqpDurableSettings } from './durable-options'
+import { AmqpGroupMember } from './group'
+import { checkGroup } from '../group-options'
 import { checkPosition, loadPosition, savePosition } from './positions'
 import { AmqpSession, type SessionEvents } from './session'
 import { declare, offsetOf, probeLast, readStream, streamArguments } from './stream'
@@ -26,12 +28,14 @@ export interface DurableBinding {
 
 /** The durable log plus what the adapter's setup calls on each new connection. */
 export interface AmqpDurable {
-  /** The adapter's `DurableLog` methods. */
-  log: DurableLog
+  /** The adapter's `DurableLog` and `GroupLog` methods. */
+  log: DurableLog & GroupLog
   /** Opens a session publishing to the stream, declares it, and re-attaches the subscription. */
   open(model: ChannelModel, events: SessionEvents): Promise<AmqpSession>
   /** Whether `subscribeDurable` was called (then `ready` waits for the consumer). */
   subscribed(): boolean
+  /** Leaves every group joined through this adapter. */
+  close(): Promise<void>
 }
 
 interface Subscription {
@@ -51,6 +55,7 @@ export function createDurableLog(binding: DurableBinding): AmqpDurable {
   const { settings, target } = binding
   const { stream } = settings
   let subscription: Subscription | undefined
+  const members = new Set<AmqpGroupMember>()
   const model = () => binding.current()?.model
 
   const deliver = (sub: Subscription, offset: number, content: Buffer) => {
@@ -106,7 +111,26 @@ export function createDurableLog(binding: DurableBinding): AmqpDurable {
     throw new SyncConfigError('start', `Unknown start position ${JSON.stringify(from)}`)
   }
 
-  const log: DurableLog = {
+  const log: DurableLog & GroupLog = {
+    async joinGroup(group, _member, options, onMessage) {
+      checkGroup(group, _member, options)
+      const member = new AmqpGroupMember(settings, target, group, { ...options }, onMessage, model)
+      members.add(member)
+      const leave = async () => {
+        members.delete(member)
+        await member.leave()
+      }
+      const current = model()
+      try {
+        // Not connected: the next connection attaches it (see open()).
+        if (current) await member.attach(current)
+        else await binding.waitReady()
+      } catch (cause) {
+        await leave()
+        throw cause
+      }
+      return { leave }
+    },
     async publishDurable(payload) {
       await binding.publish(payload)
       // AMQP 0-9-1 gives a stream offset only to consumers.
@@ -153,10 +177,20 @@ export function createDurableLog(binding: DurableBinding): AmqpDurable {
     log,
     subscribed: () => subscription !== undefined,
     async open(connection, events) {
-      const session = await AmqpSession.create(connection, { exchange: '', routingKey: stream }, events)
+      const { exchange } = settings
+      const session = await AmqpSession.create(connection, { exchange, routingKey: '' }, events)
+      // Durable publishes go through a fanout exchange, so that the stream and every group's queue get them.
+      await session.channel.assertExchange(exchange, 'fanout', { durable: true })
       await declare(session.channel, stream, streamArguments(settings), target)
+      await session.channel.bindQueue(stream, exchange, '')
       if (subscription) await attach(session, subscription)
+      // In the background: a group's queue must not hold up the log and publishing.
+      members.forEach((member) => member.reattach(connection))
       return session
+    },
+    async close() {
+      await Promise.all([...members].map((member) => member.leave()))
+      members.clear()
     }
   }
 }

@@ -5,6 +5,7 @@ import type {
   AdapterCapabilities,
   AdapterHooks,
   DurableLog,
+  GroupLog,
   ResolvedOptions,
   Payload
 } from '../../src/adapter'
@@ -25,8 +26,10 @@ function destroySocket(model: ChannelModel | undefined): void {
   stream?.destroy()
 }
 
-/** The AMQP adapter: pub/sub always, and the durable log when created with `durable`. */
-export type AmqpAdapter = Adapter & { readonly capabilities: AdapterCapabilities } & Partial<DurableLog>
+/** The AMQP adapter: pub/sub always, and the durable log and consumer groups when created with `durable`. */
+export type AmqpAdapter = Adapter & { readonly capabilities: AdapterCapabilities } & Partial<
+    DurableLog & GroupLog
+  >
 
 /**
  * Creates the AMQP 0-9-1 (RabbitMQ) adapter. One connection per app, kept up by amqplib's
@@ -206,7 +209,9 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
   return {
     type: 'amqp',
     target,
-    capabilities: { broadcast: true, durable: durable !== undefined },
+    capabilities: durable
+      ? { broadcast: true, durable: true, group: true }
+      : { broadcast: true, durable: false },
     ...durable?.log,
     // amqplib's jittered backoff never waits longer than maxDelayMs between attempts; plus a margin.
     // A stream keeps what others published meanwhile, so durable mode needs no hold.
@@ -262,6 +267,8 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
         const error = new Error('The AMQP adapter was closed')
         waiters.forEach((waiter) => waiter.reject(error))
         waiters = []
+        // Group channels first: what their members held goes back to the queues for the others.
+        await durable?.close()
         const model = session?.model
         session = undefined
         if (!connection) return

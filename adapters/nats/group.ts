@@ -42,28 +42,6 @@ export function consumerName(group: string): string {
   return `group_${readable}_${createHash('sha256').update(group).digest('hex').slice(0, 10)}`
 }
 
-/** Throws a typed error naming the bad argument of joinGroup. */
-export function checkGroup(group: unknown, member: unknown, options: GroupOptions): void {
-  if (typeof group !== 'string' || group === '') {
-    throw new SyncConfigError(
-      'group',
-      `A group name must be a non-empty string, got ${JSON.stringify(group)}`
-    )
-  }
-  if (typeof member !== 'string' || member === '') {
-    throw new SyncConfigError(
-      'member',
-      `A member name must be a non-empty string, got ${JSON.stringify(member)}`
-    )
-  }
-  for (const name of ['claimAfterMs', 'prefetch'] as const) {
-    const value = options?.[name]
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-      throw new SyncConfigError(name, `Option "${name}" must be a whole number > 0, got ${String(value)}`)
-    }
-  }
-}
-
 /**
  * One member of a consumer group on NATS JetStream. The group is one durable pull consumer (explicit
  * acks, `ack_wait` = claimAfterMs) created at the stream's tail (`deliver_policy: new`) by the first

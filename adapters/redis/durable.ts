@@ -192,7 +192,7 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
         PAYLOAD_FIELD,
         asRedisValue(payload),
         'position',
-        position,
+        position ?? '',
         'attempts',
         attempts,
         'reason',

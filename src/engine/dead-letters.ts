@@ -12,7 +12,7 @@ export interface DeadLetter {
   /** The event's data, as it travelled. */
   data: unknown
   /** Its position in the channel's log. */
-  position: Position
+  position: Position | undefined
   /** How many times the handler ran on it. */
   attempts: number
   /** The last failure (a handler's error, or the timeout). */

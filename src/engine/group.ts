@@ -20,7 +20,7 @@ export interface GroupMessageMeta {
   /** Which attempt this is (1 the first time), counting earlier deliveries. */
   attempt: number
   /** Its position in the channel's log. */
-  position: Position
+  position: Position | undefined
   /** Aborted when the attempt times out (`timeoutMs`), so the handler can stop its work. */
   signal: AbortSignal
   /** True when the app replays a dead letter. */
@@ -215,7 +215,7 @@ export class ConsumerGroup {
   private attempts(
     handler: GroupHandler,
     envelope: Envelope,
-    position: Position,
+    position: Position | undefined,
     deliveries: number,
     replay: boolean,
     message?: GroupMessage
@@ -291,7 +291,7 @@ export class ConsumerGroup {
 }
 
 /** `<sender>:<id>` for messages stamped by an instance; the log position for anything else. */
-export const idempotencyKey = (envelope: Envelope, position: Position): string =>
+export const idempotencyKey = (envelope: Envelope, position: Position | undefined): string =>
   envelope.sender !== undefined && envelope.id !== undefined
     ? `${envelope.sender}:${envelope.id}`
-    : `log:${position}`
+    : `log:${position ?? 'unknown'}`

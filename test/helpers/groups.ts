@@ -5,7 +5,7 @@ import { waitFor } from './apps'
 /** One message a member got, with the message itself so a test can ack or nack it later. */
 export interface Got {
   text: string
-  position: string
+  position: string | undefined
   deliveries: number
   at: number
   message: GroupMessage

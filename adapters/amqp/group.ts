@@ -1,0 +1,167 @@
+import { createDebug } from '../../src/engine/debug'
+import type { Channel, ChannelModel, ConsumeMessage, Options } from 'amqplib'
+import type { GroupMembership, GroupMessage, GroupOptions } from '../../src/adapter'
+import { SyncConnectionError } from '../../src/errors'
+import { checkQueueName, type AmqpDurableSettings } from './durable-options'
+import { declare } from './stream'
+
+const debug = createDebug('feathers-fanout/amqp')
+
+/** How long a member waits before opening its channel again after the broker closed it alone (ms). */
+const REOPEN_MS = 250
+
+/**
+ * The queue of a consumer group: durable, quorum (it counts deliveries in `x-delivery-count`, keeps
+ * messages on every node's disk and requeues a closed channel's unacknowledged ones), bounded like the
+ * stream (`x-max-length-bytes`, dropping its oldest) so that a group nobody reads cannot fill the disk.
+ */
+export function groupQueue(
+  settings: AmqpDurableSettings,
+  group: string
+): { name: string; options: Options.AssertQueue } {
+  return {
+    name: checkQueueName('group', settings.groupPrefix + group),
+    options: {
+      durable: true,
+      arguments: { 'x-queue-type': 'quorum', 'x-max-length-bytes': settings.maxBytes }
+    }
+  }
+}
+
+/** How many times RabbitMQ has handed `message` over, this time included (quorum queues count). */
+export function deliveriesOf(message: ConsumeMessage): number {
+  const returned: unknown = message.properties.headers?.['x-delivery-count']
+  if (typeof returned === 'number' && Number.isSafeInteger(returned) && returned >= 0) return returned + 1
+  return message.fields.redelivered ? 2 : 1
+}
+
+/**
+ * One member of a consumer group on RabbitMQ: a channel of its own consuming the group's queue with
+ * manual acks and `basic.qos(prefetch)`. RabbitMQ hands each message to one consumer of the queue and
+ * puts back whatever a consumer held unacknowledged the moment its channel closes (leave(), a lost
+ * connection, a killed process), for the next consumer. On each new connection the adapter calls
+ * `attach` again: membership resumes by itself.
+ */
+export class AmqpGroupMember implements GroupMembership {
+  private channel: Channel | undefined
+  private model: ChannelModel | undefined
+  private left = false
+  private readonly queue: { name: string; options: Options.AssertQueue }
+  /** nack(delay) timers, cleared on leave (the channel's close requeues those messages anyway). */
+  private readonly timers = new Set<NodeJS.Timeout>()
+
+  constructor(
+    private readonly settings: AmqpDurableSettings,
+    private readonly target: string,
+    readonly group: string,
+    private readonly options: GroupOptions,
+    private readonly onMessage: (message: GroupMessage) => void,
+    /** The live connection, if any; asked when the broker closed our channel alone. */
+    private readonly current: () => ChannelModel | undefined
+  ) {
+    this.queue = groupQueue(settings, group)
+  }
+
+  /**
+   * Attaches on a new connection without holding up the adapter's setup (a quorum queue still
+   * recovering after a broker restart can take a while); tries again every REOPEN_MS while `model` is
+   * the live connection.
+   */
+  reattach(model: ChannelModel): void {
+    this.attach(model).catch((cause: unknown) => {
+      debug(`group ${this.group}: attach failed, trying again`, cause)
+      if (this.model === model) this.model = undefined
+      this.later(() => {
+        if (this.current() === model) this.reattach(model)
+      })
+    })
+  }
+
+  /** Declares and binds the group's queue on `model` (idempotent), then consumes it on a new channel. */
+  async attach(model: ChannelModel): Promise<void> {
+    if (this.left || (this.model === model && this.channel)) return
+    this.model = model
+    const channel = await model.createChannel()
+    channel.on('error', (cause: Error) => debug(`group ${this.group}: channel error`, cause.message))
+    channel.on('close', () => this.closed(channel))
+    this.channel = channel
+    await declare(channel, this.queue.name, this.queue.options, this.target)
+    await channel.bindQueue(this.queue.name, this.settings.exchange, '')
+    await channel.prefetch(this.options.prefetch)
+    await channel.consume(this.queue.name, (message) => message && this.hand(channel, message), {
+      noAck: false
+    })
+  }
+
+  async leave(): Promise<void> {
+    if (this.left) return
+    this.left = true
+    this.timers.forEach(clearTimeout)
+    this.timers.clear()
+    const channel = this.channel
+    this.channel = undefined
+    // Closing the channel makes RabbitMQ requeue at once what this member held unacknowledged.
+    await channel?.close().catch(() => undefined)
+  }
+
+  /** Our channel is gone: a lost connection (the next one attaches again) or the broker closed it alone. */
+  private closed(channel: Channel): void {
+    if (this.channel !== channel) return
+    this.channel = undefined
+    if (this.left) return
+    this.later(() => {
+      const model = this.current()
+      if (model && model === this.model) {
+        this.model = undefined
+        this.reattach(model)
+      }
+    })
+  }
+
+  private later(run: () => void, delayMs = REOPEN_MS): void {
+    if (this.left) return
+    const timer = setTimeout(() => {
+      this.timers.delete(timer)
+      if (!this.left) run()
+    }, delayMs)
+    this.timers.add(timer)
+  }
+
+  private hand(channel: Channel, delivery: ConsumeMessage): void {
+    let settled = false
+    const settle = (what: string): void => {
+      if (settled) return
+      if (this.channel !== channel) {
+        // Its channel is gone, and with it the delivery: RabbitMQ already put the message back.
+        throw new SyncConnectionError(
+          this.target,
+          `Could not ${what} a message of group "${this.group}": its channel to RabbitMQ at ${this.target} closed (the message was requeued)`
+        )
+      }
+      settled = true
+    }
+    const message: GroupMessage = {
+      payload: delivery.content,
+      // A group queue is a queue of its own: RabbitMQ tells no stream offset for its messages.
+      position: undefined,
+      deliveries: deliveriesOf(delivery),
+      ack: async () => {
+        settle('ack')
+        channel.ack(delivery)
+      },
+      nack: async (delayMs) => {
+        settle('nack')
+        if (!(delayMs > 0)) return channel.nack(delivery, false, true)
+        // RabbitMQ has no delayed requeue: the member keeps it (counted in its prefetch) until then.
+        this.later(() => {
+          if (this.channel === channel) channel.nack(delivery, false, true)
+        }, delayMs)
+      }
+    }
+    try {
+      this.onMessage(message)
+    } catch (cause) {
+      debug(`group ${this.group}: the message handler threw`, cause)
+    }
+  }
+}
