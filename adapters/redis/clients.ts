@@ -1,6 +1,7 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { SyncConfigError } from '../../src/errors'
 import type { Payload } from '../../src/adapter'
+import { guardSocketErrors } from './guard'
 import type { RedisPlan, RedisSettings } from './options'
 
 /** A standalone (or Sentinel) client, or a Cluster client. */
@@ -63,9 +64,9 @@ export function duplicateForSubscribing(client: RedisClient, sharded: boolean): 
       enableAutoPipelining: false,
       enableOfflineQueue: true
     }
-    return (client as Cluster).duplicate([], options)
+    return guardSocketErrors((client as Cluster).duplicate([], options))
   }
-  return (client as Redis).duplicate(SUBSCRIBER)
+  return guardSocketErrors((client as Redis).duplicate(SUBSCRIBER))
 }
 
 /** A payload as ioredis sends it intact: it would send a plain Uint8Array (bson's output) as "1,2,3". */
@@ -105,17 +106,21 @@ export function createConnections(settings: RedisSettings): RedisConnections {
 
 function openRedis(plan: Extract<RedisPlan, { kind: 'standalone' }>, timeouts: RedisOptions): Redis {
   const options: RedisOptions = { ...PUBLISHER, ...timeouts, ...plan.redisOptions, lazyConnect: true }
-  return plan.uri === undefined ? new Redis(options) : new Redis(plan.uri, options)
+  return guardSocketErrors(
+    plan.uri === undefined ? new Redis(options) : new Redis(plan.uri, options)
+  ) as Redis
 }
 
 // No command timeout on a Cluster: it redirects and retries commands itself; the heartbeat still watches it.
 function openCluster({ nodes, clusterOptions }: Extract<RedisPlan, { kind: 'cluster' }>): Cluster {
-  return new Cluster(nodes, {
+  const cluster = new Cluster(nodes, {
     ...CLUSTER_PUBLISHER,
     ...clusterOptions,
     redisOptions: { disconnectTimeout: DISCONNECT_TIMEOUT_MS, ...clusterOptions.redisOptions },
     lazyConnect: true
   })
+  guardSocketErrors(cluster)
+  return cluster
 }
 
 // Statuses in which no socket is open: `disconnect()` alone releases everything.
