@@ -61,7 +61,8 @@ describe.each(CASES)(
 
         broker.pause()
         const pausedAt = Date.now()
-        // Sent before anyone noticed: taken by the driver, then handed back to the outbox.
+        // Sent before anyone noticed: handed back to the outbox once the driver gives up on them, unless
+        // the broker confirmed them in the moment before the signal stopped it (seen once in CI on NATS).
         for (let i = 0; i < 3; i++) await todos.create({ marker, i })
         await untilEvery(
           fleet,
@@ -74,8 +75,19 @@ describe.each(CASES)(
         expect(noticedMs).toBeLessThan(noticeWithinMs)
 
         for (let i = 3; i < 8; i++) await todos.create({ marker, i })
-        const held = sender.app.sync.stats().outbox.messages
-        expect({ held, state: fleetState(fleet, NAMES) }).toEqual({ held: 8, state: expect.any(String) })
+        const { outbox, publishErrors, dropped } = sender.app.sync.stats()
+        const state = fleetState(fleet, NAMES)
+        // Those sent after everyone noticed are all held; none is lost or counted as failed.
+        expect({ heldAtLeast5: outbox.messages >= 5, atMost8: outbox.messages <= 8, state }).toEqual({
+          heldAtLeast5: true,
+          atMost8: true,
+          state
+        })
+        expect({ publishErrors, dropped: Object.values(dropped).reduce((a, b) => a + b, 0), state }).toEqual({
+          publishErrors: 0,
+          dropped: 0,
+          state
+        })
 
         broker.resume()
         await untilEvery(
