@@ -2,10 +2,21 @@ import type { Position } from '../adapter'
 import { createBus } from '../bus'
 import type { Bus, BusListeners } from '../engine/bus'
 import type { SyncGap } from '../engine/durable'
+import type { GroupStats } from '../engine/group'
 import type { SyncStats, SyncStatus, SyncStatusEvent } from '../engine/stats'
 import { SyncConfigError, SyncDeliveryError, SyncMessageError, type SyncError } from '../errors'
 import type { Envelope } from '../protocol/envelope'
 import { parseFanoutOptions, type FanoutOptions } from './options'
+import {
+  bindGroupOrigin,
+  groupHandler,
+  groupOf,
+  topicLetter,
+  type FanoutDeadLetter,
+  type FanoutDeadLetterEvent,
+  type FanoutGroupHandler,
+  type FanoutGroupOptions
+} from './groups'
 import type { FanoutHandler, FanoutMeta, Topic, TopicData } from './topics'
 
 /**
@@ -22,6 +33,8 @@ export interface FanoutEvents {
   status: SyncStatusEvent
   /** Durable delivery: retention dropped messages before this instance read them. */
   gap: SyncGap
+  /** A consumer group gave up on a message after `maxAttempts`; it is kept for `replay`. */
+  'dead-letter': FanoutDeadLetterEvent
 }
 
 type AnyHandler = (data: unknown, meta: FanoutMeta<string>) => void | Promise<void>
@@ -43,18 +56,31 @@ function checkTopic(topic: unknown): asserts topic is string {
 export class Fanout {
   private readonly bus: Bus
   private readonly handlers = new Map<string, Set<AnyHandler>>()
-  private readonly listeners: Listeners = { error: new Set(), status: new Set(), gap: new Set() }
+  private readonly listeners: Listeners = {
+    error: new Set(),
+    status: new Set(),
+    gap: new Set(),
+    'dead-letter': new Set()
+  }
   private readonly localFirst: boolean
 
   /** @throws SyncConfigError for a bad option, naming it */
-  constructor(options: FanoutOptions, extra: BusListeners = {}) {
+  constructor(
+    options: FanoutOptions,
+    extra: Pick<BusListeners, 'error' | 'status' | 'gap'> & {
+      deadLetter?: (event: FanoutDeadLetterEvent) => void
+    } = {}
+  ) {
     const { bus, emitOrder } = parseFanoutOptions(options)
     this.localFirst = emitOrder === 'local-first'
     this.bus = createBus(bus, {
       error: (error) => this.emit('error', error, extra.error),
       status: (event) => this.emit('status', event, extra.status),
-      gap: (gap) => this.emit('gap', gap, extra.gap)
+      gap: (gap) => this.emit('gap', gap, extra.gap),
+      deadLetter: (letter, error) =>
+        this.emit('dead-letter', { letter: topicLetter(letter), error }, extra.deadLetter)
     })
+    bindGroupOrigin(this.bus)
     // Nobody may be waiting on `ready`; a rejection is reported as status and error events anyway.
     this.bus.ready.catch(() => undefined)
     this.bus.subscribe(({ envelope, own, position }) => {
@@ -106,20 +132,62 @@ export class Fanout {
    * stops it. Every instance that subscribes gets every message.
    * @throws SyncConfigError for an empty topic or a handler that is not a function
    */
-  subscribe<T extends Topic>(topic: T, handler: FanoutHandler<T>): () => void {
+  subscribe<T extends Topic>(topic: T, handler: FanoutHandler<T>): () => void
+  /**
+   * Run-once handling: each message of `topic` goes to one member of the consumer group `options.group`
+   * across the fleet (the instances subscribed with that group), acknowledged when `handler` resolves,
+   * retried with backoff when it throws or times out, and dead-lettered after `maxAttempts`. Needs
+   * `durable`. Returns the function that stops it; the last one stopped leaves the group, and its promise
+   * settles once left.
+   * @throws SyncConfigError naming the bad argument or option, or `durable` when it is off
+   */
+  subscribe<T extends Topic>(
+    topic: T,
+    handler: FanoutGroupHandler<T>,
+    options: FanoutGroupOptions
+  ): () => Promise<void>
+  subscribe<T extends Topic>(
+    topic: T,
+    handler: FanoutHandler<T> | FanoutGroupHandler<T>,
+    options?: FanoutGroupOptions
+  ): () => void | Promise<void> {
     checkTopic(topic)
     if (typeof handler !== 'function') {
       throw new SyncConfigError('handler', `The handler of topic "${topic}" must be a function`)
     }
+    if (options !== undefined) return this.consume(topic, handler as FanoutGroupHandler<string>, options)
     const set = this.handlers.get(topic) ?? new Set<AnyHandler>()
     this.handlers.set(topic, set)
     // Wrapped so that the same function subscribed twice runs twice and each unsubscribes alone.
-    const entry: AnyHandler = (data, meta) => handler(data as TopicData<T>, meta as FanoutMeta<T>)
+    const plain = handler as FanoutHandler<T>
+    const entry: AnyHandler = (data, meta) => plain(data as TopicData<T>, meta as FanoutMeta<T>)
     set.add(entry)
     return () => {
       set.delete(entry)
       if (set.size === 0 && this.handlers.get(topic) === set) this.handlers.delete(topic)
     }
+  }
+
+  /** Counters of each consumer group of this instance (joined, pending, handled, retried, deadLettered, lag). */
+  groupStats(): Promise<GroupStats[]> {
+    return this.bus.groupStats()
+  }
+
+  /**
+   * The dead letters of `group` kept on this instance, oldest first.
+   * @throws SyncConfigError for a group this instance is not a member of
+   */
+  deadLetters(group: string): FanoutDeadLetter[] {
+    return this.bus.deadLetters(group).map(topicLetter)
+  }
+
+  /**
+   * Runs the group's handler again on dead letter `id`, with its retries; resolves once handled (the letter
+   * is then removed), rejects with the last failure otherwise (it stays).
+   * @throws SyncConfigError for an unknown group or letter
+   */
+  replay(group: string, id: string): Promise<void> {
+    return this.bus.replay(group, id)
   }
 
   /** Listens to operational events (`error`, `status`, `gap`); returns the function that stops it. */
@@ -133,6 +201,26 @@ export class Fanout {
   async close(): Promise<void> {
     await this.bus.close()
     this.handlers.clear()
+  }
+
+  private consume(topic: string, handler: FanoutGroupHandler<string>, options: FanoutGroupOptions) {
+    const { group, rest } = groupOf(topic, options)
+    const groups = this.bus.groups
+    const remove = this.bus.consume(
+      group,
+      { path: TOPIC_PATH, event: topic },
+      groupHandler(this.bus, topic, handler),
+      rest
+    )
+    let left: Promise<void> | undefined
+    return () => {
+      if (left) return left
+      remove()
+      // A member without handlers would acknowledge the group's messages unhandled: it leaves instead.
+      const empty = groups.get(group)?.size === 0
+      left = empty ? groups.leave(group, this.bus.options.closeTimeoutMs) : Promise.resolve()
+      return left
+    }
   }
 
   /** Hands a decoded message to the handlers of its topic; whether any handler got it. */
