@@ -9,8 +9,7 @@ import type { Envelope } from '../protocol/envelope'
 import { parseFanoutOptions, type FanoutOptions } from './options'
 import {
   bindGroupOrigin,
-  groupHandler,
-  groupOf,
+  consumeTopic,
   topicLetter,
   type FanoutDeadLetter,
   type FanoutDeadLetterEvent,
@@ -155,7 +154,14 @@ export class Fanout {
     if (typeof handler !== 'function') {
       throw new SyncConfigError('handler', `The handler of topic "${topic}" must be a function`)
     }
-    if (options !== undefined) return this.consume(topic, handler as FanoutGroupHandler<string>, options)
+    if (options !== undefined) {
+      return consumeTopic(
+        this.bus,
+        { path: TOPIC_PATH, event: topic },
+        handler as FanoutGroupHandler<string>,
+        options
+      )
+    }
     const set = this.handlers.get(topic) ?? new Set<AnyHandler>()
     this.handlers.set(topic, set)
     // Wrapped so that the same function subscribed twice runs twice and each unsubscribes alone.
@@ -201,26 +207,6 @@ export class Fanout {
   async close(): Promise<void> {
     await this.bus.close()
     this.handlers.clear()
-  }
-
-  private consume(topic: string, handler: FanoutGroupHandler<string>, options: FanoutGroupOptions) {
-    const { group, rest } = groupOf(topic, options)
-    const groups = this.bus.groups
-    const remove = this.bus.consume(
-      group,
-      { path: TOPIC_PATH, event: topic },
-      groupHandler(this.bus, topic, handler),
-      rest
-    )
-    let left: Promise<void> | undefined
-    return () => {
-      if (left) return left
-      remove()
-      // A member without handlers would acknowledge the group's messages unhandled: it leaves instead.
-      const empty = groups.get(group)?.size === 0
-      left = empty ? groups.leave(group, this.bus.options.closeTimeoutMs) : Promise.resolve()
-      return left
-    }
   }
 
   /** Hands a decoded message to the handlers of its topic; whether any handler got it. */

@@ -1,5 +1,6 @@
 import type { Position } from '../adapter'
 import type { Bus } from '../engine/bus'
+import type { GroupFilter } from '../engine/groups'
 import type { DeadLetter } from '../engine/dead-letters'
 import type { GroupHandler, GroupMessageMeta } from '../engine/group'
 import type { ConsumerGroupOptions } from '../engine/group-options'
@@ -86,10 +87,7 @@ export function bindGroupOrigin(bus: Bus): void {
  * Checks the third argument of `subscribe` and splits it into the group's name and its options.
  * @throws SyncConfigError naming `group` when it is missing
  */
-export function groupOf(
-  topic: string,
-  options: FanoutGroupOptions
-): { group: string; rest: ConsumerGroupOptions } {
+function groupOf(topic: string, options: FanoutGroupOptions): { group: string; rest: ConsumerGroupOptions } {
   if (typeof options !== 'object' || options === null || options.group === undefined) {
     throw new SyncConfigError(
       'group',
@@ -104,7 +102,7 @@ export function groupOf(
  * The engine's group handler around a topic handler: the topic meta plus the group's. A message without
  * sender or number cannot be keyed: dropped (`shape`) and acknowledged, as the broadcast path drops it.
  */
-export function groupHandler(
+function groupHandler(
   bus: Bus,
   topic: string,
   handler: FanoutGroupHandler<string>
@@ -131,5 +129,28 @@ export function groupHandler(
       replay
     }
     return handler(data as TopicData<string>, full)
+  }
+}
+
+/**
+ * Registers a topic's group handler on the bus; returns the unsubscribe function, whose promise settles
+ * once this member left the group (when it was the group's last handler here).
+ */
+export function consumeTopic(
+  bus: Bus,
+  filter: GroupFilter,
+  handler: FanoutGroupHandler<string>,
+  options: FanoutGroupOptions
+): () => Promise<void> {
+  const { group, rest } = groupOf(filter.event, options)
+  const remove = bus.consume(group, filter, groupHandler(bus, filter.event, handler), rest)
+  let left: Promise<void> | undefined
+  return () => {
+    if (left) return left
+    remove()
+    // A member without handlers would acknowledge the group's messages unhandled: it leaves instead.
+    const empty = bus.groups.get(group)?.size === 0
+    left = empty ? bus.groups.leave(group, bus.options.closeTimeoutMs) : Promise.resolve()
+    return left
   }
 }
