@@ -11,6 +11,7 @@ import { SyncConfigError, type SyncError } from '../src/errors'
 import { fanout, type FanoutOptions } from '../src/fastify'
 import { redisCommand } from './brokers'
 import { uniqueKey, waitFor } from './helpers/apps'
+import { loggedFanout } from './helpers/fastify-app'
 import type { SeenTick } from './helpers/fastify-topics'
 
 interface Member {
@@ -23,14 +24,7 @@ interface Member {
 let apps: FastifyInstance[] = []
 
 async function member(options: FanoutOptions): Promise<Member> {
-  const logs: Member['logs'] = []
-  const app = Fastify({
-    logger: { level: 'info', stream: { write: (line: string) => void logs.push(JSON.parse(line)) } }
-  })
-  apps.push(app)
-  await app.register(fanout, options)
-  await app.ready()
-  await app.fanout.ready
+  const { app, logs } = await loggedFanout(options, (started) => apps.push(started))
   const seen: SeenTick[] = []
   const errors: SyncError[] = []
   app.fanout.on('error', (error) => errors.push(error))

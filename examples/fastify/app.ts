@@ -1,6 +1,6 @@
 /**
- * One instance of the example: the fanout plugin, the publisher routes, the history consumer and the
- * live stream. Every instance of the fleet runs the same app.
+ * One instance of the example: the fanout plugin, the publisher routes, the history consumer (a consumer
+ * group: each change written once per fleet) and the live stream (every instance's clients). Every instance of the fleet runs the same app.
  */
 import Fastify, { type FastifyInstance } from 'fastify'
 import { fanout } from '../../src/fastify'
@@ -14,14 +14,15 @@ export interface ExampleOptions {
   uri: string
   /** Channel the fleet shares. */
   key?: string
-  /** Durable delivery: an instance that reconnects gets what it missed. */
-  durable?: boolean
+  /** The fleet's shared history store (a JSON-lines file). */
+  historyFile: string
 }
 
 export async function buildApp(options: ExampleOptions): Promise<FastifyInstance> {
   const app = Fastify({ logger: { level: 'warn' } })
-  await app.register(fanout, { uri: options.uri, key: options.key, durable: options.durable })
-  await app.register(history)
+  // Durable: the history consumer group reads the broker's log (a Redis stream, a JetStream stream).
+  await app.register(fanout, { uri: options.uri, key: options.key, durable: true })
+  await app.register(history, { file: options.historyFile })
   await app.register(live)
   await app.register(users)
   return app

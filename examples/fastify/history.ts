@@ -1,39 +1,65 @@
 /**
- * The consumer: records each user's state history, `GET /users/:id/history`. Kept in memory here; a real
- * app writes a table row.
+ * The consumer: records each user's state history ONCE per change for the whole fleet, `GET
+ * /users/:id/history`. Every instance subscribes with `{ group: 'history' }`, so each change is handled by
+ * one of them; the store is shared (a JSON-lines file here, a table in a real app), so every instance
+ * answers with the full history.
  *
- * Every instance runs this handler, so with three instances each keeps its own full copy (fine for a
- * cache, wrong for a database row written three times). Writing it once per fleet needs consumer groups:
- * the same handler subscribed with `{ group: 'history' }` as a third argument, once that lands. The key
- * `${meta.sender}:${meta.id}` is already the idempotency key such a writer stores with the row.
+ * The handler's promise is the acknowledgement: a failed write is retried, then kept as a dead letter.
+ * Handling is at least once (a member killed mid-write hands the change to another one), so a real table
+ * keeps `meta.idempotencyKey` in a unique column; the reader here skips repeated keys the same way.
  */
+import { appendFile, readFile } from 'node:fs/promises'
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 
 export interface HistoryEntry {
   state: string
   at: string
-  /** The message's stable key: publisher instance and its message number. */
+  /** The change's idempotency key: publisher instance and its message number. */
   key: string
+  /** The instance that wrote the entry. */
+  by: string
 }
 
-export const history: FastifyPluginAsync = fp(
-  async (fastify) => {
-    const byUser = new Map<string, HistoryEntry[]>()
-    const written = new Set<string>()
-    fastify.fanout.subscribe('user.state', ({ id, state, at }, meta) => {
-      const key = `${meta.sender}:${meta.id}`
-      // A durable log may redeliver after a reconnect; the key makes the write idempotent.
-      if (written.has(key)) return
-      written.add(key)
-      const entries = byUser.get(id) ?? []
-      entries.push({ state, at, key })
-      byUser.set(id, entries)
-    })
-    fastify.get<{ Params: { id: string } }>('/users/:id/history', async (request) => ({
+export interface HistoryOptions {
+  /** The fleet's shared history store: one JSON line per change. */
+  file: string
+}
+
+async function readEntries(file: string): Promise<(HistoryEntry & { id: string })[]> {
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return ''
+    throw error
+  })
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as HistoryEntry & { id: string })
+}
+
+const plugin: FastifyPluginAsync<HistoryOptions> = async (fastify, { file }) => {
+  fastify.fanout.subscribe(
+    'user.state',
+    async ({ id, state, at }, meta) => {
+      const entry = { id, state, at, key: meta.idempotencyKey, by: fastify.fanout.instanceId }
+      // One append per line: concurrent writers on one machine do not interleave within it.
+      await appendFile(file, `${JSON.stringify(entry)}\n`)
+    },
+    { group: 'history', maxAttempts: 5, retryDelayMs: 200 }
+  )
+  fastify.fanout.on('dead-letter', ({ letter }) => {
+    fastify.log.error({ id: letter.id }, 'a history entry could not be written; replay it later')
+  })
+  fastify.get<{ Params: { id: string } }>('/users/:id/history', async (request) => {
+    const seen = new Set<string>()
+    const entries = (await readEntries(file)).filter(
+      (entry) => entry.id === request.params.id && !seen.has(entry.key) && seen.add(entry.key)
+    )
+    return {
       id: request.params.id,
-      history: byUser.get(request.params.id) ?? []
-    }))
-  },
-  { name: 'history', dependencies: ['feathers-fanout'] }
-)
+      history: entries.map(({ state, at, key, by }) => ({ state, at, key, by }))
+    }
+  })
+}
+
+export const history = fp(plugin, { name: 'history', dependencies: ['feathers-fanout'] })

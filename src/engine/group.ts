@@ -32,6 +32,11 @@ export class ConsumerGroup {
     this.letters = new DeadLetterList(options.maxDeadLetters)
   }
 
+  /** How many handlers this group has on this instance. */
+  get size(): number {
+    return this.handlers.size
+  }
+
   /** @throws SyncConfigError when `path`/`event` already has a handler in this group */
   add(path: string, event: string, handler: GroupHandler): () => void {
     const key = handlerKey(stripSlashes(path), event)

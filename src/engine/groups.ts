@@ -10,7 +10,10 @@ import {
 } from './group-options'
 import type { EngineOptions } from './options'
 
-/** Which events a group handler takes: one service path and one event name (standard or custom). */
+/**
+ * Which events a group handler takes: one service path and one event name (standard or custom). A binding
+ * whose messages have no service path (topics) passes `path: ''`.
+ */
 export interface GroupFilter {
   path: string
   event: string
@@ -105,6 +108,17 @@ export class ConsumerGroups {
     return this.require(group).deadLetters()
   }
 
+  /**
+   * Leaves `group` and forgets it, with its dead letters kept in process; a later `consume` joins again.
+   * What this member held unacknowledged goes to another member after `claimAfterMs`.
+   */
+  async leave(group: string, timeoutMs: number): Promise<void> {
+    const consumer = this.groups.get(group)
+    if (!consumer) return
+    this.groups.delete(group)
+    await consumer.leave(timeoutMs)
+  }
+
   /** Leaves every group (bounded by `timeoutMs` for handlers still running). */
   async close(timeoutMs: number): Promise<void> {
     this.closed = true
@@ -134,7 +148,8 @@ export class ConsumerGroups {
 function checkFilter(filter: GroupFilter): void {
   for (const name of ['path', 'event'] as const) {
     const value = (filter as Partial<GroupFilter> | undefined)?.[name]
-    if (typeof value !== 'string' || value === '') {
+    // An empty path is a message without a service path; an event is always named.
+    if (typeof value !== 'string' || (value === '' && name === 'event')) {
       throw new SyncConfigError(
         name,
         `A consumer group needs a non-empty "${name}", got ${JSON.stringify(value)}`

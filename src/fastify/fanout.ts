@@ -2,10 +2,20 @@ import type { Position } from '../adapter'
 import { createBus } from '../bus'
 import type { Bus, BusListeners } from '../engine/bus'
 import type { SyncGap } from '../engine/durable'
+import type { GroupStats } from '../engine/group'
 import type { SyncStats, SyncStatus, SyncStatusEvent } from '../engine/stats'
 import { SyncConfigError, SyncDeliveryError, SyncMessageError, type SyncError } from '../errors'
 import type { Envelope } from '../protocol/envelope'
 import { parseFanoutOptions, type FanoutOptions } from './options'
+import {
+  bindGroupOrigin,
+  consumeTopic,
+  topicLetter,
+  type FanoutDeadLetter,
+  type FanoutDeadLetterEvent,
+  type FanoutGroupHandler,
+  type FanoutGroupOptions
+} from './groups'
 import type { FanoutHandler, FanoutMeta, Topic, TopicData } from './topics'
 
 /**
@@ -22,6 +32,8 @@ export interface FanoutEvents {
   status: SyncStatusEvent
   /** Durable delivery: retention dropped messages before this instance read them. */
   gap: SyncGap
+  /** A consumer group gave up on a message after `maxAttempts`; it is kept for `replay`. */
+  'dead-letter': FanoutDeadLetterEvent
 }
 
 type AnyHandler = (data: unknown, meta: FanoutMeta<string>) => void | Promise<void>
@@ -43,18 +55,31 @@ function checkTopic(topic: unknown): asserts topic is string {
 export class Fanout {
   private readonly bus: Bus
   private readonly handlers = new Map<string, Set<AnyHandler>>()
-  private readonly listeners: Listeners = { error: new Set(), status: new Set(), gap: new Set() }
+  private readonly listeners: Listeners = {
+    error: new Set(),
+    status: new Set(),
+    gap: new Set(),
+    'dead-letter': new Set()
+  }
   private readonly localFirst: boolean
 
   /** @throws SyncConfigError for a bad option, naming it */
-  constructor(options: FanoutOptions, extra: BusListeners = {}) {
+  constructor(
+    options: FanoutOptions,
+    extra: Pick<BusListeners, 'error' | 'status' | 'gap'> & {
+      deadLetter?: (event: FanoutDeadLetterEvent) => void
+    } = {}
+  ) {
     const { bus, emitOrder } = parseFanoutOptions(options)
     this.localFirst = emitOrder === 'local-first'
     this.bus = createBus(bus, {
       error: (error) => this.emit('error', error, extra.error),
       status: (event) => this.emit('status', event, extra.status),
-      gap: (gap) => this.emit('gap', gap, extra.gap)
+      gap: (gap) => this.emit('gap', gap, extra.gap),
+      deadLetter: (letter, error) =>
+        this.emit('dead-letter', { letter: topicLetter(letter), error }, extra.deadLetter)
     })
+    bindGroupOrigin(this.bus)
     // Nobody may be waiting on `ready`; a rejection is reported as status and error events anyway.
     this.bus.ready.catch(() => undefined)
     this.bus.subscribe(({ envelope, own, position }) => {
@@ -106,20 +131,69 @@ export class Fanout {
    * stops it. Every instance that subscribes gets every message.
    * @throws SyncConfigError for an empty topic or a handler that is not a function
    */
-  subscribe<T extends Topic>(topic: T, handler: FanoutHandler<T>): () => void {
+  subscribe<T extends Topic>(topic: T, handler: FanoutHandler<T>): () => void
+  /**
+   * Run-once handling: each message of `topic` goes to one member of the consumer group `options.group`
+   * across the fleet (the instances subscribed with that group), acknowledged when `handler` resolves,
+   * retried with backoff when it throws or times out, and dead-lettered after `maxAttempts`. Needs
+   * `durable`. Returns the function that stops it; the last one stopped leaves the group, and its promise
+   * settles once left.
+   * @throws SyncConfigError naming the bad argument or option, or `durable` when it is off
+   */
+  subscribe<T extends Topic>(
+    topic: T,
+    handler: FanoutGroupHandler<T>,
+    options: FanoutGroupOptions
+  ): () => Promise<void>
+  subscribe<T extends Topic>(
+    topic: T,
+    handler: FanoutHandler<T> | FanoutGroupHandler<T>,
+    options?: FanoutGroupOptions
+  ): () => void | Promise<void> {
     checkTopic(topic)
     if (typeof handler !== 'function') {
       throw new SyncConfigError('handler', `The handler of topic "${topic}" must be a function`)
     }
+    if (options !== undefined) {
+      return consumeTopic(
+        this.bus,
+        { path: TOPIC_PATH, event: topic },
+        handler as FanoutGroupHandler<string>,
+        options
+      )
+    }
     const set = this.handlers.get(topic) ?? new Set<AnyHandler>()
     this.handlers.set(topic, set)
     // Wrapped so that the same function subscribed twice runs twice and each unsubscribes alone.
-    const entry: AnyHandler = (data, meta) => handler(data as TopicData<T>, meta as FanoutMeta<T>)
+    const plain = handler as FanoutHandler<T>
+    const entry: AnyHandler = (data, meta) => plain(data as TopicData<T>, meta as FanoutMeta<T>)
     set.add(entry)
     return () => {
       set.delete(entry)
       if (set.size === 0 && this.handlers.get(topic) === set) this.handlers.delete(topic)
     }
+  }
+
+  /** Counters of each consumer group of this instance (joined, pending, handled, retried, deadLettered, lag). */
+  groupStats(): Promise<GroupStats[]> {
+    return this.bus.groupStats()
+  }
+
+  /**
+   * The dead letters of `group` kept on this instance, oldest first.
+   * @throws SyncConfigError for a group this instance is not a member of
+   */
+  deadLetters(group: string): FanoutDeadLetter[] {
+    return this.bus.deadLetters(group).map(topicLetter)
+  }
+
+  /**
+   * Runs the group's handler again on dead letter `id`, with its retries; resolves once handled (the letter
+   * is then removed), rejects with the last failure otherwise (it stays).
+   * @throws SyncConfigError for an unknown group or letter
+   */
+  replay(group: string, id: string): Promise<void> {
+    return this.bus.replay(group, id)
   }
 
   /** Listens to operational events (`error`, `status`, `gap`); returns the function that stops it. */

@@ -6,8 +6,10 @@ import { fanout } from './plugin'
 import {
   SyncConfigError,
   SyncConnectionError,
+  SyncDeadLetterError,
   SyncDeliveryError,
   SyncError,
+  SyncGroupError,
   SyncMessageError,
   SyncOutboxOverflowError,
   SyncOversizeError,
@@ -29,7 +31,9 @@ export {
   SyncError,
   SyncConfigError,
   SyncConnectionError,
+  SyncDeadLetterError,
   SyncDeliveryError,
+  SyncGroupError,
   SyncMessageError,
   SyncOutboxOverflowError,
   SyncOversizeError,
@@ -38,6 +42,15 @@ export {
 }
 export type { FanoutEvents } from './fanout'
 export type { FanoutOptions } from './options'
+export type {
+  FanoutDeadLetter,
+  FanoutDeadLetterEvent,
+  FanoutGroupHandler,
+  FanoutGroupMeta,
+  FanoutGroupOptions
+} from './groups'
+export type { ConsumerGroupOptions } from '../engine/group-options'
+export type { GroupStats } from '../engine/group'
 export type { FanoutHandler, FanoutMeta, FanoutTopics, Topic, TopicData } from './topics'
 export type { DropReason, SyncErrorCode } from '../errors'
 export type { DurableOptions } from '../engine/options'

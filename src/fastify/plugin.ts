@@ -2,11 +2,15 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync } from 'fas
 import fp from 'fastify-plugin'
 import { SyncConfigError } from '../errors'
 import { Fanout } from './fanout'
+import type { FanoutDeadLetterEvent } from './groups'
 import type { FanoutOptions } from './options'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The fleet's topics: `publish`, `subscribe`, `ready`, `status`, `stats()`, `on()`; see docs/fastify.md. */
+    /**
+     * The fleet's topics: `publish`, `subscribe` (with `{ group }` for run-once handling), `ready`,
+     * `status`, `stats()`, `groupStats()`, `deadLetters()`, `replay()`, `on()`; see docs/fastify.md.
+     */
     fanout: Fanout
   }
 }
@@ -20,6 +24,11 @@ function logTo(log: FastifyBaseLogger) {
       if (status === 'reconnecting') log.warn({ err: cause }, text)
       else log.info(text)
     },
+    deadLetter: ({ letter, error }: FanoutDeadLetterEvent) =>
+      log.error(
+        { err: error, group: letter.group, id: letter.id, topic: letter.topic },
+        `fanout: ${error.message}`
+      ),
     gap: ({ channel, missing }: { channel: string; missing: number | undefined }) => {
       const count = missing === undefined ? 'messages' : `${missing} messages`
       log.warn(`fanout: ${count} on "${channel}" expired before this instance read them`)

@@ -4,6 +4,7 @@ import type { DeadLetter } from '../engine/dead-letters'
 import type { GroupHandler, GroupMessageMeta, GroupStats } from '../engine/group'
 import type { ConsumerGroupOptions } from '../engine/group-options'
 import type { Envelope } from '../protocol/envelope'
+import { SyncConfigError } from '../errors'
 import { remoteContext } from './context'
 
 /** What a Feathers consumer group handler gets beside the event's data. */
@@ -57,9 +58,17 @@ export function bindGroups(app: Application, bus: Bus): void {
 /** The consumer group methods of `app.sync`, over the app's bus. */
 export function groupApi(bus: Bus): ConsumerGroupApi {
   return {
-    consume: (group, path, event, handler, options) =>
+    consume: (group, path, event, handler, options) => {
+      // The bus takes an empty path (messages without one); a Feathers event always has its service's.
+      if (typeof path !== 'string' || stripSlashes(path) === '') {
+        throw new SyncConfigError(
+          'path',
+          `A consumer group needs a service path, got ${JSON.stringify(path)}`
+        )
+      }
       // The bus hands over what `groupContext` built: the hook context set by `bindGroups`.
-      bus.consume(group, { path, event }, handler as GroupHandler, options),
+      return bus.consume(group, { path, event }, handler as GroupHandler, options)
+    },
     groupStats: () => bus.groupStats(),
     deadLetters: (group) => bus.deadLetters(group),
     replay: (group, id) => bus.replay(group, id)

@@ -4,7 +4,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
-import type { FanoutOptions } from '../../src/fastify'
+import type { FanoutGroupOptions, FanoutOptions, GroupStats } from '../../src/fastify'
 import type { SyncStats, SyncStatus } from '../../src/engine/stats'
 import { TSX_IMPORT } from './cluster-harness'
 import type { SeenTick } from './fastify-topics'
@@ -17,6 +17,10 @@ export interface FastifyProcess {
   readonly output: string[]
   publish(marker: string, count: number, topic?: string): Promise<number>
   seen(marker: string): Promise<SeenTick[]>
+  /** The ticks of `marker` its group handler handled (started with a group). */
+  handled(marker: string): Promise<SeenTick[]>
+  /** Its `groupStats()`. */
+  groups(): Promise<GroupStats[]>
   /** How many ticks of `marker` it has, without fetching them. */
   count(marker: string): Promise<number>
   info(): Promise<{ instanceId: string; status: SyncStatus; stats: SyncStats; errors: string[] }>
@@ -33,11 +37,22 @@ async function call<T>(url: string, init?: RequestInit): Promise<T> {
   return (await response.json()) as T
 }
 
-/** Starts one instance with `options` and resolves once its bus is ready and it listens. */
-export function startInstance(options: FanoutOptions, timeoutMs = 60_000): Promise<FastifyProcess> {
+/** A consumer group the instance handles `fleet.tick` in, each message taking `workMs`. */
+export type WorkerGroup = FanoutGroupOptions & { workMs?: number }
+
+/**
+ * Starts one instance with `options` (and a group handler with `group`) and resolves once its bus is
+ * ready and it listens.
+ */
+export function startInstance(
+  options: FanoutOptions,
+  timeoutMs = 60_000,
+  group?: WorkerGroup
+): Promise<FastifyProcess> {
+  const groupEnv = group === undefined ? {} : { FANOUT_FASTIFY_GROUP: JSON.stringify(group) }
   const child = fork(path.join(__dirname, 'fastify-worker.ts'), [], {
     execArgv: TSX_IMPORT,
-    env: { ...process.env, FANOUT_FASTIFY_OPTIONS: JSON.stringify(options) },
+    env: { ...process.env, FANOUT_FASTIFY_OPTIONS: JSON.stringify(options), ...groupEnv },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc']
   })
   started.add(child)
@@ -75,6 +90,8 @@ export function startInstance(options: FanoutOptions, timeoutMs = 60_000): Promi
               })
             ).published,
           seen: (marker) => call<SeenTick[]>(`${url}/seen?marker=${encodeURIComponent(marker)}`),
+          handled: (marker) => call<SeenTick[]>(`${url}/handled?marker=${encodeURIComponent(marker)}`),
+          groups: () => call<GroupStats[]>(`${url}/groups`),
           count: async (marker) =>
             (await call<{ count: number }>(`${url}/count?marker=${encodeURIComponent(marker)}`)).count,
           info: () => call(`${url}/info`),
@@ -104,4 +121,22 @@ export async function killInstances(): Promise<void> {
       started.delete(child)
     })
   )
+}
+
+/**
+ * Polls the async `check` every 20 ms until it holds; after `timeoutMs` fails with `what` and what
+ * `state()` says then (each instance's counts, status and counters).
+ */
+export async function pollUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  state: () => Promise<string>,
+  timeoutMs = 30_000
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline)
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}:\n${await state()}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
 }

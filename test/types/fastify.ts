@@ -5,6 +5,10 @@
 import Fastify from 'fastify'
 import {
   fanout,
+  type FanoutDeadLetter,
+  type FanoutGroupMeta,
+  type GroupStats,
+  type SyncDeadLetterError,
   type FanoutMeta,
   type FanoutOptions,
   type SyncStats,
@@ -47,6 +51,49 @@ app.fanout.subscribe('cache.flush', (data) => {
 export const meta: FanoutMeta<'cache.flush'> = { topic: 'cache.flush', sender: 'a', id: 1, own: false }
 app.fanout.on('error', (error) => void error.code)
 app.fanout.on('status', (event) => void event.previous)
+
+// Run-once handling: the group handler gets the topic's data and the group's meta; unsubscribing
+// resolves once the group is left.
+const leave: () => Promise<void> = app.fanout.subscribe(
+  'user.state',
+  async (data, meta) => {
+    const state: string = data.state
+    const key: string = meta.idempotencyKey
+    const group: string = meta.group
+    const attempt: number = meta.attempt
+    const deliveries: number = meta.deliveries
+    const signal: AbortSignal = meta.signal
+    const replay: boolean = meta.replay
+    const topic: 'user.state' = meta.topic
+    void [state, key, group, attempt, deliveries, signal, replay, topic]
+  },
+  { group: 'history', maxAttempts: 3, retryDelayMs: 500, prefetch: 20 }
+)
+void leave()
+const groupStats: Promise<GroupStats[]> = app.fanout.groupStats()
+const letters: FanoutDeadLetter[] = app.fanout.deadLetters('history')
+const replayed: Promise<void> = app.fanout.replay('history', letters[0].id)
+void [groupStats, replayed]
+app.fanout.on('dead-letter', ({ letter, error }) => {
+  const topic: string = letter.topic
+  const typed: SyncDeadLetterError = error
+  void [topic, typed.group]
+})
+export const groupMeta = (meta: FanoutGroupMeta<'cache.flush'>): string => meta.idempotencyKey
+
+// @ts-expect-error: the group options need a group name
+app.fanout.subscribe('user.state', () => undefined, { maxAttempts: 3 })
+
+// @ts-expect-error: an unknown group option
+app.fanout.subscribe('user.state', () => undefined, { group: 'history', retries: 3 })
+
+// @ts-expect-error: a group handler gets the topic's data too
+app.fanout.subscribe('cache.flush', (data: { id: string }) => void data.id, { group: 'history' })
+
+app.fanout.subscribe('user.state', (_data, meta) => {
+  // @ts-expect-error: a plain handler's meta has no group
+  void meta.group
+})
 
 // @ts-expect-error: a topic nobody declared
 app.fanout.publish('user.stat', { id: 'u1', state: 'active' })

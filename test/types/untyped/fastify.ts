@@ -18,3 +18,14 @@ app.fanout.subscribe('anything.at.all', (data, meta) => {
 
 // @ts-expect-error: a topic is a string
 app.fanout.publish(42, {})
+
+app.fanout.subscribe(
+  'anything.at.all',
+  (data, meta) => {
+    const key: string = meta.idempotencyKey
+    void key
+    // @ts-expect-error: undeclared data is unknown in a group handler too
+    void data.free
+  },
+  { group: 'workers' }
+)
