@@ -7,7 +7,7 @@ import { Redis } from 'ioredis'
 import { memoryBus, sync, SyncConfigError, type Payload } from '../src/index'
 import { isFrame, packFrames, unpackFrame } from '../src/protocol/batch'
 import { startNats, type BrokerHandle } from './brokers'
-import { barrier, createFleet, teardownFleet, uniqueKey, type TestApp } from './helpers/apps'
+import { barrier, createFleet, teardownFleet, uniqueKey, waitFor, type TestApp } from './helpers/apps'
 import { batchSuite } from './helpers/batch-suite'
 import { feathers } from '@feathersjs/feathers'
 
@@ -107,6 +107,48 @@ describe('batched frames under a small NATS max_payload', () => {
     for (const message of tap.messages) expect((message as Buffer).byteLength).toBeLessThanOrEqual(2048)
     await tap.close()
     await nc.close()
+  })
+})
+
+describe('batched frames around an outage and from a custom adapter (memory)', () => {
+  let fleet: TestApp[] = []
+  afterEach(async () => {
+    if (!memory.online) memory.goOnline()
+    await teardownFleet(fleet)
+    fleet = []
+  })
+
+  it('resends in order the events of a tick in which the connection dropped, before those sent after it', async () => {
+    const key = uniqueKey('batch-outage')
+    fleet = await createFleet(2, { uri: 'memory://batch', key, batch: true })
+    const [sender, receiver] = fleet
+    const markers = Array.from({ length: 20 }, (_, i) => `outage-${i}`)
+    let outbound = 0
+    // Offline after the 10th event is handed over, within the same tick: 10 wait for the frame, 10 queue.
+    sender.app.on('sync-out', () => {
+      if (++outbound === 10) memory.goOffline()
+    })
+    await Promise.all(markers.map((marker) => sender.app.service('todos').create({ marker })))
+    // The first ten wait for the end of the tick, then join the queue in front of the rest.
+    await waitFor(
+      () => `20 queued, got ${JSON.stringify(sender.app.sync.stats().outbox)}`,
+      () => sender.app.sync.stats().outbox.messages === 20
+    )
+    memory.goOnline()
+    await barrier(fleet, sender)
+    const seen = receiver.received.filter((r) => String(r.data.marker).startsWith('outage-'))
+    expect(seen.map((r) => r.data.marker)).toEqual(markers)
+  })
+
+  it('delivers each event of a frame that a custom adapter hands to sync-in as it came', async () => {
+    fleet = await createFleet(1, { uri: 'memory://batch', key: uniqueKey('batch-sync-in') })
+    const [app] = fleet
+    const envelope = (marker: string) =>
+      JSON.stringify({ event: 'created', path: 'todos', data: { marker }, context: null })
+    const [frame] = packFrames([envelope('in-1'), envelope('in-2')], { maxMessages: 10, maxBytes: 1_000 })
+    app.app.emit('sync-in', frame)
+    expect(app.received.map((r) => r.data.marker)).toEqual(['in-1', 'in-2'])
+    expect(app.app.sync.stats().received).toBe(2)
   })
 })
 

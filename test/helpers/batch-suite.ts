@@ -60,6 +60,9 @@ export function batchSuite(target: BatchTarget): void {
     it('batched and unbatched instances on one channel deliver every event to each other, once and in order', async () => {
       const [a, b, plain] = await start([{ batch: true }, { batch: BIG }, {}])
       const count = 60
+      // What `sync-in` listeners (feathers-sync style code) see: one message at a time, never a frame.
+      const inbound: Payload[] = []
+      plain.app.on('sync-in', (payload: Payload) => inbound.push(payload))
       const sent = await Promise.all([
         burst(a, 'from-a', count),
         burst(b, 'from-b', count),
@@ -81,6 +84,8 @@ export function batchSuite(target: BatchTarget): void {
       expect(tap?.messages.length).toBeLessThan(3 * count)
       for (const member of fleet)
         expect(member.app.sync.stats().dropped).toMatchObject({ shape: 0, undecodable: 0 })
+      expect(inbound.filter((payload) => isFrame(payload))).toEqual([])
+      expect(inbound.length).toBeGreaterThanOrEqual(2 * count + 2)
       // Stats count events, not frames.
       expect(a.app.sync.stats().published).toBe(count + 1)
       expect(plain.app.sync.stats().received).toBeGreaterThanOrEqual(2 * count + 2)
