@@ -1,7 +1,8 @@
 /**
- * Batched frames (the `batch` option): the shared suite on memory, Redis and NATS (each broker's raw client
+ * Batched frames (the `batch` option): the shared suite on memory, Redis, NATS and RabbitMQ (each broker's raw client
  * taps and injects frames), NATS `max_payload` as a frame limit, the frame format and the option's checks.
  */
+import { connect as connectAmqp, type ChannelModel } from 'amqplib'
 import { connect, type NatsConnection } from 'nats'
 import { Redis } from 'ioredis'
 import { memoryBus, sync, SyncConfigError, type Payload } from '../src/index'
@@ -13,6 +14,7 @@ import { feathers } from '@feathersjs/feathers'
 
 const REDIS_URL = process.env.FANOUT_REDIS_URL ?? ''
 const NATS_URL = process.env.FANOUT_NATS_URL ?? ''
+const AMQP_URL = process.env.FANOUT_AMQP_URL ?? ''
 
 const memory = memoryBus('batch')
 batchSuite({
@@ -70,6 +72,38 @@ if (NATS_URL) {
       const nc = await client()
       nc.publish(key, payload)
       await nc.flush()
+    }
+  })
+}
+
+if (AMQP_URL) {
+  let raw: Promise<ChannelModel> | undefined
+  const client = () => (raw ??= connectAmqp(AMQP_URL))
+  afterAll(async () => {
+    if (raw) await (await raw).close()
+  })
+  batchSuite({
+    name: 'amqp',
+    options: (key) => ({ uri: AMQP_URL, key }),
+    tap: async (key) => {
+      const channel = await (await client()).createChannel()
+      await channel.assertExchange(key, 'fanout', { durable: false })
+      const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true })
+      await channel.bindQueue(queue, key, '')
+      const messages: Payload[] = []
+      await channel.consume(queue, (message) => message && messages.push(message.content), { noAck: true })
+      return { messages, close: () => channel.close() }
+    },
+    publishRaw: async (key, payload) => {
+      const channel = await (await client()).createConfirmChannel()
+      try {
+        await channel.assertExchange(key, 'fanout', { durable: false })
+        channel.publish(key, '', payload)
+        // Once confirmed, the broker has queued it everywhere: the next barrier comes after it.
+        await channel.waitForConfirms()
+      } finally {
+        await channel.close()
+      }
     }
   })
 }
