@@ -174,6 +174,20 @@ describe('batched frames around an outage and from a custom adapter (memory)', (
     expect(seen.map((r) => r.data.marker)).toEqual(markers)
   })
 
+  it('counts as unsent the events of a tick that had not left when the instance closed without a broker', async () => {
+    fleet = await createFleet(1, { uri: 'memory://batch', key: uniqueKey('batch-close'), batch: true })
+    const [sender] = fleet
+    let outbound = 0
+    sender.app.on('sync-out', () => {
+      if (++outbound === 5) memory.goOffline()
+    })
+    const markers = Array.from({ length: 10 }, (_, i) => `closing-${i}`)
+    await Promise.all(markers.map((marker) => sender.app.service('todos').create({ marker })))
+    // Five wait for the end of the tick, five are queued; closing while offline sends none of them.
+    await sender.app.sync.close()
+    expect(sender.app.sync.stats().dropped.unsent).toBe(10)
+  })
+
   it('delivers each event of a frame that a custom adapter hands to sync-in as it came', async () => {
     fleet = await createFleet(1, { uri: 'memory://batch', key: uniqueKey('batch-sync-in') })
     const [app] = fleet

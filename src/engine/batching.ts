@@ -79,8 +79,14 @@ export class SendBatcher {
     if (this.items.length === 1) process.nextTick(this.run)
   }
 
+  /** Hands on what waits now rather than at the end of the tick (when closing). */
+  flush(): void {
+    this.run()
+  }
+
   private readonly run = (): void => {
     const { items } = this
+    if (items.length === 0) return
     this.items = []
     this.send(packFrames(items, this.limits()))
   }

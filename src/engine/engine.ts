@@ -312,6 +312,8 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
       new SyncConnectionError(adapter.target, `Closed before the ${adapter.type} connection was ready`)
     )
     host.setStatus('closing')
+    // What waits for the end of the tick goes now: sent, or queued (and counted as unsent) without a broker.
+    batcher?.flush()
     // Nobody else is coming back for a closing instance to wait for: what is held goes now.
     if (holdTimer !== undefined) {
       release()
