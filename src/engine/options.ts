@@ -43,13 +43,14 @@ export interface BaseSyncOptions extends SecurityOptions, SerializerOptions {
   durable?: boolean | DurableOptions
   /**
    * Batched frames: the events sent during one tick travel in one broker message (bounded by
-   * `maxMessages`, `maxBytes`, `maxMessageBytes` and the broker's own limit, e.g. NATS `max_payload`), so a burst
-   * costs the broker, the sockets and the receivers one message per frame instead of one per event. Each event is still encoded, signed, numbered, checked
-   * for size, ordered and counted on its own; an event too large alone is dropped as before. Receivers
-   * always read both forms, so batched and unbatched instances of this library mix freely, but
-   * feathers-sync cannot read a batched frame: leave it off while feathers-sync instances share the
-   * channel, and turn it on for an all-new fleet. Plain pub/sub only: refused together with `durable`.
-   * `true` takes every default. See docs/configuration.md. @default false (one broker message per event)
+   * `maxMessages`, `maxBytes`, `maxMessageBytes` and the broker's own limit, e.g. NATS `max_payload`),
+   * so a burst costs the broker, the sockets and the receivers one message per frame instead of one per
+   * event. Each event is still encoded, signed, numbered, checked for size, ordered and counted on its
+   * own; an event too large alone is dropped as before. Receivers always read both forms, so batched and
+   * unbatched instances of this library mix freely, but feathers-sync cannot read a batched frame: leave
+   * it off while feathers-sync instances share the channel, and turn it on for an all-new fleet. Plain
+   * pub/sub only: refused together with `durable`. `true` takes every default. See
+   * docs/configuration.md. @default false (one broker message per event)
    */
   batch?: boolean | BatchOptions
   /**
