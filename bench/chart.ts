@@ -9,6 +9,7 @@ const COLORS: Record<Impl, string> = {
   fanout: '#2b6cb0',
   'fanout-lean': '#63b3ed',
   'fanout-durable': '#2f855a',
+  'fanout-batch': '#553c9a',
   'feathers-sync': '#dd8452',
   bare: '#8c8c8c'
 }
@@ -16,6 +17,7 @@ const LABELS: Record<Impl, string> = {
   fanout: 'feathers-fanout',
   'fanout-lean': 'feathers-fanout, includeResult: false',
   'fanout-durable': 'feathers-fanout, durable: true',
+  'fanout-batch': 'feathers-fanout, batch: true',
   'feathers-sync': 'feathers-sync 3.1.1',
   bare: 'bare client'
 }
@@ -87,9 +89,9 @@ function panel(rows: SummaryRow[], transports: Transport[], impls: Impl[], spec:
 export function chart(summary: SummaryRow[], size: number, perSecond: number): string {
   const rows = summary.filter((row) => row.size === size)
   const transports = [...new Set(rows.map((row) => row.transport))]
-  const impls = (['fanout', 'fanout-lean', 'fanout-durable', 'feathers-sync', 'bare'] as Impl[]).filter(
-    (impl) => rows.some((r) => r.impl === impl)
-  )
+  const impls = (
+    ['fanout', 'fanout-lean', 'fanout-durable', 'fanout-batch', 'feathers-sync', 'bare'] as Impl[]
+  ).filter((impl) => rows.some((r) => r.impl === impl))
   const width = PANEL.width * 2 + 20
   const height = PANEL.height + 30
   const legend = impls

@@ -6,7 +6,7 @@ import { bareAmqp } from './members/bare-amqp'
 import { bareCluster } from './members/bare-cluster'
 import { bareNats } from './members/bare-nats'
 import { bareRedis } from './members/bare-redis'
-import { fanout, fanoutDurable, fanoutLean, feathersSyncMember } from './members/feathers'
+import { fanout, fanoutBatch, fanoutDurable, fanoutLean, feathersSyncMember } from './members/feathers'
 import type { Member, MemberFactory } from './members/types'
 import {
   CONFIG_ENV,
@@ -60,9 +60,11 @@ async function main(): Promise<void> {
         ? fanoutLean
         : config.impl === 'fanout-durable'
           ? fanoutDurable
-          : config.impl === 'feathers-sync'
-            ? feathersSyncMember
-            : BARE[config.transport]
+          : config.impl === 'fanout-batch'
+            ? fanoutBatch
+            : config.impl === 'feathers-sync'
+              ? feathersSyncMember
+              : BARE[config.transport]
   const member = await factory(config, receiver.receive)
   process.on('message', (message: unknown) => {
     if (!isBench(message) || message.bench !== 'cmd') return

@@ -29,7 +29,7 @@ export interface BenchOptions {
   command: string
 }
 
-const USAGE = `usage: npm run bench -- [--quick | --smoke] [--broker redis,amqp,nats,cluster] [--impl fanout,fanout-lean,feathers-sync,bare]
+const USAGE = `usage: npm run bench -- [--quick | --smoke] [--broker redis,amqp,nats,cluster] [--impl fanout,fanout-lean,fanout-batch,feathers-sync,bare]
        [--subscribers 2] [--runs 3] [--sizes 200,10240] [--rate 1000] [--out bench/results] [--no-docs]`
 
 // Tiny counts that only prove the script works end to end (test/bench-smoke.test.ts).

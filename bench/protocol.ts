@@ -6,13 +6,21 @@
 
 /**
  * Which implementation a child runs. `fanout-lean`: feathers-fanout with `includeResult: false`;
- * `fanout-durable`: feathers-fanout with `durable: true` (only where the adapter keeps messages).
+ * `fanout-durable`: feathers-fanout with `durable: true` (only where the adapter keeps messages);
+ * `fanout-batch`: feathers-fanout with `batch: true` (batched frames, for fleets without feathers-sync).
  */
-export type Impl = 'fanout' | 'fanout-lean' | 'fanout-durable' | 'feathers-sync' | 'bare'
+export type Impl = 'fanout' | 'fanout-lean' | 'fanout-durable' | 'fanout-batch' | 'feathers-sync' | 'bare'
 /** Which transport carries the events. */
 export type Transport = 'redis' | 'amqp' | 'nats' | 'cluster'
 
-export const IMPLS: readonly Impl[] = ['fanout', 'fanout-lean', 'fanout-durable', 'feathers-sync', 'bare']
+export const IMPLS: readonly Impl[] = [
+  'fanout',
+  'fanout-lean',
+  'fanout-durable',
+  'fanout-batch',
+  'feathers-sync',
+  'bare'
+]
 /** What a run measures unless `--impl` says otherwise. */
 export const DEFAULT_IMPLS: readonly Impl[] = ['fanout', 'fanout-durable', 'feathers-sync', 'bare']
 /** The transports whose adapter has durable delivery (`fanout-durable` runs only there). */

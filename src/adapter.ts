@@ -54,6 +54,11 @@ export interface Adapter {
    */
   readonly resumeDelayMs?: number
   /**
+   * The largest message the broker takes, in bytes, where the adapter knows it (NATS: the server's
+   * `max_payload`, known once connected). Batched frames stay under it. Leave it out where unknown.
+   */
+  readonly maxPayloadBytes?: number
+  /**
    * Opens connections. Resolves once it can publish. If the broker is unreachable it keeps
    * retrying; the core rejects `app.sync.ready` after `connectTimeoutMs` but keeps waiting.
    */

@@ -8,6 +8,7 @@ import { AMQP_OPTION_KEYS } from '../adapters/amqp/options'
 import { MEMORY_OPTION_KEYS } from '../adapters/memory'
 import { NATS_OPTION_KEYS } from '../adapters/nats/options'
 import { REDIS_OPTION_KEYS } from '../adapters/redis/options'
+import { BATCH_OPTION_KEYS } from './engine/batching'
 import { BASE_OPTION_KEYS, DURABLE_OPTION_KEYS } from './engine/options'
 import { OUTBOX_OPTION_KEYS } from './engine/outbox'
 import { SyncConfigError } from './errors'
@@ -62,16 +63,19 @@ function refuseUnknown(given: object, known: readonly string[], prefix: string):
 
 /**
  * Throws a `SyncConfigError` for the first option name that no built-in or registered adapter knows,
- * naming the closest known one. Checks `outbox` and `durable` too; the drivers' own option objects pass
+ * naming the closest known one. Checks `outbox`, `durable` and `batch` too; the drivers' own option objects pass
  * untouched. A binding passes the names of its own options as `extra`.
  */
 export function checkOptionNames(options: object, extra: readonly string[] = []): void {
   refuseUnknown(options, [...builtinNames(), ...adapterOptionNames(), ...extra], '')
-  const { outbox, durable } = options as { outbox?: unknown; durable?: unknown }
+  const { outbox, durable, batch } = options as { outbox?: unknown; durable?: unknown; batch?: unknown }
   if (typeof outbox === 'object' && outbox !== null) {
     refuseUnknown(outbox, Object.keys(OUTBOX_OPTION_KEYS), 'outbox.')
   }
   if (typeof durable === 'object' && durable !== null) {
     refuseUnknown(durable, Object.keys(DURABLE_OPTION_KEYS), 'durable.')
+  }
+  if (typeof batch === 'object' && batch !== null) {
+    refuseUnknown(batch, Object.keys(BATCH_OPTION_KEYS), 'batch.')
   }
 }

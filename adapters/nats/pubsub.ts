@@ -94,6 +94,11 @@ export class NatsAdapter implements Adapter {
     return this.outgoing.add(this.checkSize(nc, payload))
   }
 
+  /** The server's `max_payload` once connected. */
+  get maxPayloadBytes(): number | undefined {
+    return this.nc?.info?.max_payload
+  }
+
   /** The payload as bytes, or a SyncOversizeError if the server's max_payload cannot take it. */
   protected checkSize(nc: NatsConnection, payload: Payload): Uint8Array {
     const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload

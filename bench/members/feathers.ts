@@ -52,6 +52,10 @@ export const fanoutLean: MemberFactory = (config, onRecord) => createApp(sync(le
 export const fanoutDurable: MemberFactory = (config, onRecord) =>
   createApp(sync({ ...fanoutOptions(config), durable: true }), onRecord)
 
+/** Batched frames: the events of one tick travel in one broker message. */
+export const fanoutBatch: MemberFactory = (config, onRecord) =>
+  createApp(sync({ ...fanoutOptions(config), batch: true }), onRecord)
+
 export const feathersSyncMember: MemberFactory = (config, onRecord) =>
   createApp(feathersSync(feathersSyncOptions(config)), onRecord)
 

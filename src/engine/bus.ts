@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { capabilitiesOf, type Adapter, type DurableLog, type GroupLog, type Position } from '../adapter'
-import { SyncConfigError, SyncGroupError, type DropReason, type SyncError } from '../errors'
+import { SyncConfigError, SyncGroupError, SyncMessageError, type DropReason, type SyncError } from '../errors'
+import { isFrame, unpackFrame } from '../protocol/batch'
 import { Codec, type DeliveryMode, type Message } from '../protocol/codec'
 import type { Envelope } from '../protocol/envelope'
 import type { Payload, Serializer } from '../protocol/serializers'
@@ -153,10 +154,11 @@ export class Bus {
       drop: (reason, error) => this.drop(reason, error),
       refresh: (payload) => this.codec.refresh(payload),
       setStatus: (status, cause) => this.setStatus(status, cause),
-      received: (payload, position) =>
-        this.listeners.incoming
-          ? this.listeners.incoming(payload, position)
-          : this.receive(payload, position),
+      received: (payload, position) => {
+        // A batched frame is opened here, so that `incoming` (and `sync-in`) sees one message at a time.
+        if (!isFrame(payload)) return this.arrived(payload, position)
+        for (const event of this.eventsOf(payload, position)) this.arrived(event)
+      },
       gap: (gap) => {
         this.counters.gaps.reported++
         if (gap.missing !== undefined) this.counters.gaps.missing += gap.missing
@@ -224,6 +226,11 @@ export class Bus {
    * message with a `position` came from a durable log and is judged by the durable policy.
    */
   receive(raw: Payload, position?: Position): Delivery | undefined {
+    if (isFrame(raw)) {
+      // Reached only from a custom adapter that hands frames to `sync-in` as they came.
+      for (const event of this.eventsOf(raw, position)) this.receive(event)
+      return undefined
+    }
     this.counters.received++
     this.lastMessageAt = Date.now()
     const mode: DeliveryMode = position === undefined ? 'broadcast' : 'durable'
@@ -315,6 +322,23 @@ export class Bus {
         this.markClosed()
       })
     return this.closing
+  }
+
+  private arrived(payload: Payload, position?: Position): void {
+    if (this.listeners.incoming) this.listeners.incoming(payload, position)
+    else this.receive(payload, position)
+  }
+
+  /**
+   * The messages of a batched frame; none when it is malformed, or comes from a durable log (where
+   * nothing is batched: each message needs its own position), counted as one dropped `shape`.
+   */
+  private eventsOf(frame: Uint8Array, position: Position | undefined): Payload[] {
+    const events = position === undefined ? unpackFrame(frame) : 'a durable log holds single messages only'
+    if (typeof events !== 'string') return events
+    this.counters.received++
+    this.drop('shape', new SyncMessageError('shape', `Dropped a malformed batched frame: ${events}`))
+    return []
   }
 
   private notify(fn: (observer: BusObserver) => void): void {

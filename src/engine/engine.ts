@@ -8,7 +8,9 @@ import {
   isRetryable,
   type DropReason
 } from '../errors'
+import { isFrame, unpackFrame } from '../protocol/batch'
 import type { Payload } from '../protocol/serializers'
+import { frameLimits, SendBatcher } from './batching'
 import { createDebug } from './debug'
 import { durableSessionFor, type SyncGap } from './durable'
 import type { EngineOptions } from './options'
@@ -82,7 +84,16 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
     stats.outbox.bytes = outbox.byteSize + retryBytes
   }
   const queued = () => outbox.size > 0 || retry.length > 0
-  const idle = () => inflight === 0 && !queued()
+  const { batch } = options
+  // Batched frames (plain pub/sub only; parseOptions refuses `batch` with `durable`).
+  const batcher =
+    batch === false
+      ? undefined
+      : new SendBatcher(
+          () => frameLimits(batch, options.maxMessageBytes, adapter.maxPayloadBytes),
+          (frames) => sendFrames(frames)
+        )
+  const idle = () => inflight === 0 && !queued() && (batcher?.pending ?? 0) === 0
   const settle = () => {
     if (idle() && drainWaiters.length > 0) {
       const waiters = drainWaiters
@@ -108,7 +119,12 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
     retryBytes += sizeOf(payload)
     syncOutbox()
   }
+  const requeueEvents = (seq: number, payload: Payload) => {
+    if (!isFrame(payload)) return requeue(seq, payload)
+    for (const event of unpackFrame(payload) as Payload[]) requeue(seq, event)
+  }
   const failed = (seq: number, payload: Payload, cause: unknown) => {
+    if (batcher && isFrame(payload)) return frameFailed(seq, payload, cause)
     if (cause instanceof SyncOversizeError) {
       // The broker will never take this message: retrying is pointless, so it is dropped and counted.
       state.drop('oversize', cause)
@@ -122,6 +138,28 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
     }
     stats.publishErrors++
     state.report(new SyncPublishError(`The ${adapter.type} adapter failed to publish a message`, { cause }))
+  }
+  // A frame the broker did not take: its events go again one by one (resent after a reconnect, each
+  // dropped alone if too large), so that each is judged, resent and counted as an event, not as a frame.
+  const frameFailed = (seq: number, frame: Uint8Array, cause: unknown) => {
+    if (cause instanceof SyncOversizeError || (!connected && !closed && isRetryable(cause))) {
+      debug('a frame failed, its messages are requeued one by one', cause)
+      requeueEvents(seq, frame)
+      if (connected) flush()
+      return
+    }
+    stats.publishErrors += (unpackFrame(frame) as Payload[]).length
+    state.report(new SyncPublishError(`The ${adapter.type} adapter failed to publish a message`, { cause }))
+  }
+  // The frames of one tick, in order; behind a queue (the connection went away meanwhile) they wait in
+  // front of it, since everything in the outbox was sent after them.
+  const sendFrames = (frames: Payload[]) => {
+    for (const frame of frames) {
+      const seq = ++sendSeq
+      if (connected && holdTimer === undefined && !queued()) send(frame, seq)
+      else requeueEvents(seq, frame)
+    }
+    settle()
   }
   const send = (payload: Payload, seq = ++sendSeq) => {
     const started = performance.now()
@@ -166,8 +204,10 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
   }
   const onOut = (payload: Payload) => {
     // While the queue is held, new messages go behind it: order is kept.
-    if (connected && holdTimer === undefined && !queued()) send(payload)
-    else enqueue(payload)
+    if (connected && holdTimer === undefined && !queued()) {
+      if (batcher) batcher.add(payload)
+      else send(payload)
+    } else enqueue(payload)
   }
   const release = () => {
     clearTimeout(holdTimer)
@@ -272,6 +312,8 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
       new SyncConnectionError(adapter.target, `Closed before the ${adapter.type} connection was ready`)
     )
     host.setStatus('closing')
+    // What waits for the end of the tick goes now: sent, or queued (and counted as unsent) without a broker.
+    batcher?.flush()
     // Nobody else is coming back for a closing instance to wait for: what is held goes now.
     if (holdTimer !== undefined) {
       release()

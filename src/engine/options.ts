@@ -2,6 +2,7 @@ import type { Adapter } from '../adapter'
 import { SyncConfigError } from '../errors'
 import { checkSecurityOptions, type SecurityOptions } from '../protocol/security'
 import type { SerializerOptions } from '../protocol/serializers'
+import { parseBatch, type BatchOptions } from './batching'
 import { OUTBOX_DEFAULTS, type OutboxOptions } from './outbox'
 
 /** Largest encoded message sent or accepted by default, in bytes (4 MiB). */
@@ -41,6 +42,18 @@ export interface BaseSyncOptions extends SecurityOptions, SerializerOptions {
    */
   durable?: boolean | DurableOptions
   /**
+   * Batched frames: the events sent during one tick travel in one broker message (bounded by
+   * `maxMessages`, `maxBytes`, `maxMessageBytes` and the broker's own limit, e.g. NATS `max_payload`),
+   * so a burst costs the broker, the sockets and the receivers one message per frame instead of one per
+   * event. Each event is still encoded, signed, numbered, checked for size, ordered and counted on its
+   * own; an event too large alone is dropped as before. Receivers always read both forms, so batched and
+   * unbatched instances of this library mix freely, but feathers-sync cannot read a batched frame: leave
+   * it off while feathers-sync instances share the channel, and turn it on for an all-new fleet. Plain
+   * pub/sub only: refused together with `durable`. `true` takes every default. See
+   * docs/configuration.md. @default false (one broker message per event)
+   */
+  batch?: boolean | BatchOptions
+  /**
    * Error storms: the first `sync-error` of a kind (code and drop reason) is emitted at once, later ones
    * within this many ms are counted (in `stats()`) and emitted as one summary when it ends
    * ("1,204 more undecodable messages in the last 10 s"). `0` emits every one. @default 10_000
@@ -64,6 +77,7 @@ export const BASE_OPTION_KEYS = {
   outbox: true,
   resumeDelayMs: true,
   durable: true,
+  batch: true,
   maxMessageBytes: true,
   serializer: true,
   serialize: true,
@@ -104,8 +118,10 @@ export type ResolvedDurable = Required<Omit<DurableOptions, 'consumerName'>> &
   }
 
 /** Bus options after validation, with every default filled in; what the engine and adapters read. */
-export type EngineOptions = Omit<BaseSyncOptions, 'durable'> & {
+export type EngineOptions = Omit<BaseSyncOptions, 'durable' | 'batch'> & {
   durable: ResolvedDurable | false
+  /** Frame limits, or `false`: one broker message per event. */
+  batch: Required<BatchOptions> | false
   /**
    * Whether this instance needs its own messages handed back (a binding that emits in broker order);
    * otherwise an adapter may let the broker skip them (NATS `noEcho`). Set by the binding. @default false
@@ -195,6 +211,7 @@ export function parseOptions<O extends BaseSyncOptions>(options: O): Resolved<O>
       nonNegative('errorReportIntervalMs', options.errorReportIntervalMs) ?? DEFAULT_ERROR_REPORT_INTERVAL_MS,
     traceContext: options.traceContext ?? true,
     durable: parseDurable(options.durable),
+    batch: parseBatch(options.batch, options.durable),
     outbox: {
       maxMessages: positive('outbox.maxMessages', outbox.maxMessages, OUTBOX_DEFAULTS.maxMessages),
       maxBytes: positive('outbox.maxBytes', outbox.maxBytes, OUTBOX_DEFAULTS.maxBytes)
