@@ -28,6 +28,10 @@ export const USERS: readonly User[] = [
 export const PASSWORD = 'correct horse battery staple'
 const SECRET = 'recovery-test-secret-shared-by-every-instance'
 
+const stayLocal = (context: HookContext): void => {
+  ;(context as unknown as Record<symbol, unknown>)[SYNC] = false
+}
+
 /** Adds users, authentication and the channels to a server app, and creates the users. */
 export async function configureAuthentication(app: Application): Promise<void> {
   app.set('authentication', {
@@ -46,21 +50,16 @@ export async function configureAuthentication(app: Application): Promise<void> {
   })
   app.use('users', new MemoryService<User>())
   app.service('users').hooks({
-    before: {
-      create: [
-        local.hashPassword('password'),
-        // Users are each instance's copy of one shared table: creating them here is not news for the others.
-        (context: HookContext) => {
-          ;(context as unknown as Record<symbol, unknown>)[SYNC] = false
-        }
-      ]
-    },
+    // Users are each instance's copy of one shared table: creating them here is not news for the others.
+    before: { create: [local.hashPassword('password'), stayLocal] },
     after: { all: [local.protect('password')] }
   })
   const authentication = new AuthenticationService(app)
   authentication.register('jwt', new JWTStrategy())
   authentication.register('local', new LocalStrategy())
   app.use('authentication', authentication)
+  // A login's `created` event carries the access token and the user: it must not travel (docs).
+  app.service('authentication').hooks({ before: { create: [stayLocal] } })
 
   app.on('connection', (connection: RealTimeConnection) => app.channel('anonymous').join(connection))
   app.on('login', (result: AuthenticationResult, { connection }: Params) => {
