@@ -46,12 +46,19 @@ export interface DemoAppOptions {
   transport: string
   /** The dashboard's URL, for a link on the instance's page. */
   dashboard: string
+  /** Durable delivery and client recovery on (`--recovery`). */
+  recovery?: boolean
 }
 
 /** The key of the demo's channel: every instance, and the junk flood, use it. */
 export const DEMO_KEY = 'feathers-fanout-demo'
 
 const MAX_TEXT = 500
+/**
+ * Most events one replay gives a client (`recovery.maxEvents`): a client page away during a burst of
+ * 1,000 is told about the gap.
+ */
+const RECOVERY_MAX_EVENTS = 500
 const KEEP_MESSAGES = 200
 
 /** The chat app of one instance: `messages` over REST and websockets, synced with feathers-fanout. */
@@ -63,7 +70,8 @@ export function createDemoApp(options: DemoAppOptions): Application {
   app.use(bodyParser())
   app.configure(rest())
   app.configure(socketio())
-  app.configure(sync({ uri: options.uri, key: DEMO_KEY }))
+  const recovery = options.recovery && { durable: true, recovery: { maxEvents: RECOVERY_MAX_EVENTS } }
+  app.configure(sync({ uri: options.uri, key: DEMO_KEY, ...recovery }))
 
   app.use('messages', new MemoryService<Message>({ paginate: { default: 50, max: 100 } }))
   app.service('messages').hooks({

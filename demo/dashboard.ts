@@ -7,6 +7,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import fs from 'node:fs'
 import path from 'node:path'
 import type { OwnedRedis } from './broker'
+import { clientBundle } from './client-bundle'
 import type { Fleet, FleetMember } from './fleet'
 
 /** What `GET /api/fleet` sends as each event's data. */
@@ -15,12 +16,15 @@ export interface FleetView {
   instances: FleetMember[]
   /** Present when the demo started the broker: the dashboard may stop and start it. */
   broker?: { kind: 'redis'; port: number; running: boolean; busy: boolean }
+  /** Client recovery is on (`--recovery`): the dashboard links to the client page. */
+  recovery: boolean
 }
 
 export interface DashboardOptions {
   fleet: Fleet
   transport: string
   broker?: OwnedRedis
+  recovery?: boolean
 }
 
 const PUBLIC = path.join(__dirname, 'public')
@@ -30,6 +34,8 @@ const FILES: Record<string, [file: string, type: string]> = {
   '/dashboard.js': [path.join(PUBLIC, 'dashboard.js'), 'text/javascript; charset=utf-8'],
   '/plot.js': [path.join(PUBLIC, 'plot.js'), 'text/javascript; charset=utf-8'],
   '/column.js': [path.join(PUBLIC, 'column.js'), 'text/javascript; charset=utf-8'],
+  '/client.html': [path.join(PUBLIC, 'client.html'), 'text/html; charset=utf-8'],
+  '/client.js': [path.join(PUBLIC, 'client.js'), 'text/javascript; charset=utf-8'],
   // The socket.io client the page connects to every instance with, served here: no CDN needed.
   '/socket.io.js': [require.resolve('socket.io-client/dist/socket.io.js'), 'text/javascript; charset=utf-8']
 }
@@ -55,7 +61,8 @@ export function createDashboard(options: DashboardOptions): Dashboard {
   const view = (): FleetView => ({
     transport,
     instances: fleet.list(),
-    broker: broker && { kind: 'redis', port: broker.port, running: broker.running, busy: brokerBusy }
+    broker: broker && { kind: 'redis', port: broker.port, running: broker.running, busy: brokerBusy },
+    recovery: options.recovery === true
   })
   const publish = () => {
     const frame = `data: ${JSON.stringify(view())}\n\n`
@@ -85,6 +92,16 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     if (request.method === 'GET' && file) {
       response.writeHead(200, { 'content-type': file[1], 'cache-control': 'no-store' })
       fs.createReadStream(file[0]).pipe(response)
+      return
+    }
+    if (request.method === 'GET' && pathname === '/client-bundle.js') {
+      clientBundle().then(
+        (code) => {
+          response.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' })
+          response.end(code)
+        },
+        (error: Error) => reply(response, 500, { error: error.message })
+      )
       return
     }
     if (request.method === 'GET' && pathname === '/api/fleet') {

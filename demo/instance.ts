@@ -67,7 +67,8 @@ export async function runInstance(): Promise<void> {
       basePort: Number(process.env.DEMO_BASE_PORT),
       uri,
       transport: process.env.DEMO_TRANSPORT ?? 'cluster://',
-      dashboard: process.env.DEMO_DASHBOARD ?? ''
+      dashboard: process.env.DEMO_DASHBOARD ?? '',
+      recovery: process.env.DEMO_RECOVERY === '1'
     })
     printErrors(app, instance)
     server = await listen(app, port, host)

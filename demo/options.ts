@@ -16,6 +16,8 @@ export interface DemoOptions {
   intervalMs: number
   /** Exit after the scripted run instead of serving the dashboard until Ctrl-C. */
   once: boolean
+  /** Durable delivery and client recovery on, and the dashboard's client page (needs a broker). */
+  recovery: boolean
 }
 
 export const USAGE = `Usage: npm run demo -- [options]
@@ -36,6 +38,8 @@ Options:
   --events <n>       events the scripted clients create (default 30; 0 skips the scripted run)
   --interval <ms>    pause between scripted events (default 100)
   --once             exit after the scripted run (exit code 1 if an event was lost or duplicated)
+  --recovery         durable delivery and client recovery, with a client page on the dashboard
+                     that goes offline and catches up (needs --uri redis://, nats:// or amqp://)
   --help             show this text
 `
 
@@ -59,6 +63,7 @@ export function parseOptions(argv: string[]): DemoOptions | 'help' {
       events: { type: 'string', default: '30' },
       interval: { type: 'string', default: '100' },
       once: { type: 'boolean', default: false },
+      recovery: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false }
     },
     strict: true
@@ -70,6 +75,8 @@ export function parseOptions(argv: string[]): DemoOptions | 'help' {
     throw new Error(`--port ${port} leaves no room for ${instances} instances`)
   if (!/^[a-z][a-z0-9+.-]*:/i.test(values.uri))
     throw new Error(`--uri must be a URI such as redis://127.0.0.1:6379, got "${values.uri}"`)
+  if (values.recovery && values.uri.startsWith('cluster:'))
+    throw new Error('--recovery needs a broker with a log: --uri redis://…, nats://… or amqp://…')
   return {
     instances,
     port,
@@ -77,7 +84,8 @@ export function parseOptions(argv: string[]): DemoOptions | 'help' {
     uri: values.uri,
     events: integer('events', values.events, 0, 10_000),
     intervalMs: integer('interval', values.interval, 0, 60_000),
-    once: values.once
+    once: values.once,
+    recovery: values.recovery
   }
 }
 

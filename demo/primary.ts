@@ -74,7 +74,8 @@ export async function runPrimary(options: DemoOptions): Promise<number> {
       DEMO_HOST: options.host,
       DEMO_URI: options.uri,
       DEMO_TRANSPORT: transport,
-      DEMO_DASHBOARD: dashboardUrl
+      DEMO_DASHBOARD: dashboardUrl,
+      DEMO_RECOVERY: options.recovery ? '1' : ''
     })
   })
   const stop = async (): Promise<void> => {
@@ -93,7 +94,7 @@ export async function runPrimary(options: DemoOptions): Promise<number> {
     if (broker)
       print(`Started redis-server (pid ${broker.pid}) on 127.0.0.1:${broker.port}; it stops with the demo`)
     if (!options.once) {
-      dashboard = createDashboard({ fleet, transport, broker })
+      dashboard = createDashboard({ fleet, transport, broker, recovery: options.recovery })
       dashboardUrl = await listenOn(dashboard.server, options.port, options.host)
     }
     print(`Starting ${options.instances} instances synced through ${transport} …`)

@@ -5,17 +5,24 @@
  */
 import { SyncConfigError, sync } from '../src/index'
 import { waitFor } from './helpers/apps'
+import { login } from './helpers/recovery-auth'
+import { connectRecovering, type RecoveringClient } from './helpers/recovery-fleet'
 import {
+  emitOne,
   expectExactDelivery,
   expectedFor,
   keyOf,
   outage,
+  settled,
   startFleet,
   type Running
 } from './helpers/recovery-scenario'
 
 let fleet: Running | undefined
+let extra: RecoveringClient[] = []
 afterEach(async () => {
+  for (const client of extra) client.socket.disconnect()
+  extra = []
   await fleet?.close()
   fleet = undefined
 })
@@ -33,6 +40,49 @@ describe('client recovery (memory adapter)', () => {
     await outage(fleet, 60, 600)
     await expectExactDelivery(fleet)
     expect(fleet.away.app.recovery.replayed).toBeGreaterThan(0)
+  })
+
+  it('replays nothing of a room to a connection that is not authenticated; once it logs in, all of it', async () => {
+    fleet = await startFleet(memory('auth'))
+    const server = fleet.servers[1]
+    for (let i = 0; i < 12; i++) await emitOne(fleet.servers[i % 3], i % 2 === 0 ? 'a' : 'b')
+    await settled(fleet.servers, () => 12)
+    const travelled = server.log.filter((e) => e.position !== undefined)
+    const after = travelled[0].position as string
+    const missedOfA = travelled
+      .slice(1)
+      .filter((e) => e.data.room === 'a')
+      .map(keyOf)
+    const url = `http://127.0.0.1:${server.port}`
+    const connect = (email: string | undefined, ready?: () => Promise<void>) => {
+      const client = connectRecovering(url, email, { position: after, ...(ready && { ready }) })
+      extra.push(client)
+      return client
+    }
+    // Asks at once, anonymous: the room's publishers give it nothing, live or replayed.
+    const anonymous = connect(undefined, () => Promise.resolve())
+    // Asks after re-authentication (the default), which fails without a stored token: it asks on login.
+    const later = connect(undefined)
+    // Logged in before it asks: the control.
+    const member = connect('cat@example.com')
+    await waitFor('the anonymous and the logged-in client to get their answers', () =>
+      [anonymous, member].every((client) => client.answers === 1)
+    )
+    expect(member.got.map(keyOf)).toEqual(missedOfA)
+    expect(later.answers).toBe(0)
+    await login(later.app, 'ann@example.com')
+    await waitFor(
+      `the client that logged in late to get its answer (${later.answers})`,
+      () => later.answers === 1
+    )
+    expect(later.got.map(keyOf)).toEqual(missedOfA)
+    await emitOne(fleet.servers[0], 'a')
+    await waitFor('the live event at the logged-in clients', () =>
+      [member, later].every((client) => client.got.length === missedOfA.length + 1)
+    )
+    expect(anonymous.got).toEqual([])
+    expect(anonymous.app.recovery.replayed).toBe(0)
+    for (const client of [anonymous, later, member]) expect(client.gaps).toEqual([])
   })
 
   it('tells a client whose position retention dropped about the gap, and keeps it live', async () => {

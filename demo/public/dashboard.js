@@ -43,6 +43,7 @@ fleet.onmessage = (event) => {
   $('transport').textContent = `synced through ${view.transport}`
   for (const member of view.instances) column(member.instance).setMember(member)
   showBroker(view.broker)
+  $('client-page').hidden = !view.recovery
   $('primary').textContent = 'connected to the demo'
   $('primary').dataset.state = 'up'
 }

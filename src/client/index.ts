@@ -27,6 +27,9 @@ export interface RecoverySocket {
 export interface RecoveryApp {
   io?: unknown
   emit(event: string | symbol, ...args: unknown[]): boolean
+  on?(event: string, listener: (...args: unknown[]) => void): unknown
+  /** Added by `@feathersjs/authentication-client`. */
+  reAuthenticate?: () => Promise<unknown>
 }
 
 /** Options of the client plugin. */
@@ -34,10 +37,12 @@ export interface ClientRecoveryOptions {
   /** The socket; @default the one given to `@feathersjs/socketio-client` (`app.io`) */
   socket?: RecoverySocket
   /**
-   * When to ask for the replay after each connect: at once, or once the promise this returns settles,
-   * e.g. `(app) => app.reAuthenticate()` when channels are joined on login. The server holds the
-   * connection's live events until then (its `recovery.holdMs`).
-   * @default at once
+   * When to ask for the replay after each connect: once the promise this returns resolves, so that the
+   * server replays to a connection that has joined its channels again (they are joined on login). When it
+   * rejects (no stored token yet, an expired one), the plugin asks once the app logs in on that connection
+   * (the app's `authenticated` event). The server holds the connection's live events until the request
+   * (its `recovery.holdMs`).
+   * @default `(app) => app.reAuthenticate()` when `@feathersjs/authentication-client` is configured, else at once
    */
   ready?: (app: RecoveryApp) => Promise<unknown>
   /** How long (ms) to wait for the server's answer. @default 10_000 */
@@ -119,9 +124,30 @@ export function recovery(options: ClientRecoveryOptions = {}): (app: RecoveryApp
           app.emit('recovered', answer)
         })
     }
+    // Counts connects: a login or a readiness that settles after the socket reconnected is not this one's.
+    let connects = 0
+    let awaitingLogin: number | undefined
+    app.on?.('authenticated', () => {
+      if (awaitingLogin !== connects || !socket.connected) return
+      awaitingLogin = undefined
+      ask()
+    })
     const onConnect = () => {
-      if (!options.ready) return ask()
-      options.ready(app).then(ask, (error: unknown) => app.emit('recovery-error', error))
+      const connect = ++connects
+      const reAuthenticate = app.reAuthenticate
+      const ready = options.ready ?? (reAuthenticate && (() => reAuthenticate.call(app)))
+      if (!ready) return ask()
+      ready(app).then(
+        () => {
+          if (connect === connects) ask()
+        },
+        (error: unknown) => {
+          if (connect !== connects) return
+          // Not authenticated: a replay now would give nothing of the user's channels. Ask after login.
+          awaitingLogin = connect
+          if (position !== undefined) app.emit('recovery-error', error)
+        }
+      )
     }
     socket.on('connect', onConnect)
     if (socket.connected) onConnect()

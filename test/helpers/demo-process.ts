@@ -21,6 +21,8 @@ export interface StartDemoOptions {
   instances?: number
   /** Passed as `--uri`; the demo's default is `cluster://`. */
   uri?: string
+  /** Passes `--recovery` (durable delivery, client recovery, the client page). */
+  recovery?: boolean
   readyTimeoutMs?: number
 }
 
@@ -45,6 +47,7 @@ export async function startDemo(options: StartDemoOptions = {}): Promise<DemoPro
     String(options.instances ?? 3)
   ]
   if (options.uri) args.push('--uri', options.uri)
+  if (options.recovery) args.push('--recovery')
   // detached: its own process group, so stop() reaches the primary and every instance at once.
   const child = spawn(process.execPath, [...TSX_IMPORT, ...args], {
     cwd: ROOT,

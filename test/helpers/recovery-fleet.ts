@@ -1,8 +1,10 @@
 /**
  * Feathers servers (Koa + socket.io) with client recovery on, and Feathers socket.io clients with the
- * recovery plugin. Authentication stand-in: the client names its user and room in the socket.io handshake
- * (`auth`), a socket.io middleware copies them onto the connection, and each connection joins its room's
- * channel; `messages` events are published to the channel of the record's room only.
+ * recovery plugin. Real Feathers authentication: a `users` service (each user has a room), JWT + local
+ * strategies with one secret on every instance, and the standard channel setup: a connection is
+ * anonymous until it logs in, then joins its user's room; `messages` events are published to the channel
+ * of the record's room only. Clients log in with email and password; after a reconnect the
+ * authentication client re-authenticates with its stored JWT.
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -14,7 +16,8 @@ import socketioClient from '@feathersjs/socketio-client'
 import { io, type Socket } from 'socket.io-client'
 import { SYNC, sync, type SyncError, type SyncOptions } from '../../src/index'
 import { positionOf } from '../../src/feathers/context'
-import { recovery, type RecoveryGap } from '../../src/client'
+import { recovery, type ClientRecoveryOptions, type RecoveryGap } from '../../src/client'
+import { authenticationFor, configureAuthentication, login } from './recovery-auth'
 
 export interface Message {
   room: string
@@ -35,16 +38,9 @@ export async function startRecoveryServer(options: SyncOptions): Promise<Recover
   const app = koa(feathers())
   const errors: SyncError[] = []
   app.on('sync-error', (error: SyncError) => errors.push(error))
-  app.configure(
-    socketio((server) => {
-      server.use((socket, next) => {
-        const { user, room } = socket.handshake.auth as { user?: string; room?: string }
-        Object.assign((socket as unknown as { feathers: object }).feathers, { user, room })
-        next()
-      })
-    })
-  )
+  app.configure(socketio())
   app.configure(sync(options))
+  await configureAuthentication(app)
   app.use('messages', new MemoryService({ multi: true }), { events: ['status'] })
   app.service('messages').hooks({
     before: {
@@ -63,9 +59,6 @@ export async function startRecoveryServer(options: SyncOptions): Promise<Recover
         }
       ]
     }
-  })
-  app.on('connection', (connection: { room?: string }) => {
-    if (connection.room) app.channel(`room/${connection.room}`).join(connection)
   })
   app.service('messages').publish((data: Message) => app.channel(`room/${data.room}`))
   const log: RecoveryServer['log'] = []
@@ -90,30 +83,37 @@ export interface RecoveringClient {
   got: { event: string; data: Message }[]
   gaps: RecoveryGap[]
   answers: number
+  /** What the plugin reported as `recovery-error`. */
+  errors: unknown[]
 }
 
-/** A Feathers client for `user` in `room`, with the recovery plugin; reconnects by itself (fast). */
+/**
+ * A Feathers client with the authentication client and the recovery plugin; reconnects by itself (fast).
+ * Logs in as `email` when given (otherwise it stays anonymous until the test logs it in). The plugin's
+ * options default to its own (it asks once re-authentication settles).
+ */
 export function connectRecovering(
   url: string,
-  user: string,
-  room: string,
-  ready?: () => Promise<unknown>
+  email: string | undefined,
+  plugin: ClientRecoveryOptions = {}
 ): RecoveringClient {
   const socket = io(url, {
     transports: ['websocket'],
-    auth: { user, room },
     reconnectionDelay: 100,
     reconnectionDelayMax: 300,
     timeout: 5_000
   })
   const app = feathers()
     .configure(socketioClient(socket))
-    .configure(recovery({ ready })) as RecoveringClient['app']
-  const client: RecoveringClient = { socket, app, got: [], gaps: [], answers: 0 }
+    .configure(authenticationFor())
+    .configure(recovery(plugin)) as RecoveringClient['app']
+  const client: RecoveringClient = { socket, app, got: [], gaps: [], answers: 0, errors: [] }
   for (const event of ['created', 'status']) {
     app.service('messages').on(event, (data: Message) => client.got.push({ event, data }))
   }
   app.on('recovery-gap', (gap: RecoveryGap) => client.gaps.push(gap))
   app.on('recovered', () => client.answers++)
+  app.on('recovery-error', (error: unknown) => client.errors.push(error))
+  if (email !== undefined) login(app, email).catch((error: unknown) => client.errors.push(error))
   return client
 }

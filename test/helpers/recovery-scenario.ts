@@ -3,6 +3,7 @@
  * its connection while events are created across the instances, and its socket reconnects through the
  * balancer to another instance. Returns everything each side saw, for the test to compare.
  */
+import type { Application } from '@feathersjs/feathers'
 import type { SyncOptions } from '../../src/index'
 import { uniqueKey, waitFor } from './apps'
 import {
@@ -23,7 +24,7 @@ export interface Outcome {
 
 export interface Running extends Outcome {
   proxy: SwitchProxy
-  /** Until it settles, the away client waits before asking for its replay (as if authenticating). */
+  /** Until it settles, the away client waits before re-authenticating and asking for its replay. */
   authenticated: Promise<void>
   close(): Promise<void>
 }
@@ -38,9 +39,15 @@ export async function startFleet(options: SyncOptions): Promise<Running> {
   await Promise.all(servers.map(({ app }) => app.sync.ready))
   const proxy = await startSwitchProxy(servers[0].port)
   const fleet = { authenticated: Promise.resolve() } as Running
-  const away = connectRecovering(proxy.url, 'ann', 'a', () => fleet.authenticated)
-  const stay = connectRecovering(`http://127.0.0.1:${servers[1].port}`, 'bob', 'b')
-  const peer = connectRecovering(`http://127.0.0.1:${servers[2].port}`, 'cat', 'a')
+  // ann and cat are in room a, bob in room b.
+  const away = connectRecovering(proxy.url, 'ann@example.com', {
+    ready: async (app) => {
+      await fleet.authenticated
+      return (app as Application).reAuthenticate()
+    }
+  })
+  const stay = connectRecovering(`http://127.0.0.1:${servers[1].port}`, 'bob@example.com')
+  const peer = connectRecovering(`http://127.0.0.1:${servers[2].port}`, 'cat@example.com')
   const clients = [away, stay, peer]
   await waitFor('every client answered once', () => clients.every((c) => c.answers >= 1))
   return Object.assign(fleet, {
@@ -103,7 +110,7 @@ export async function outage(fleet: Running, events: number, outageMs: number): 
   let authenticate = () => undefined as void
   fleet.authenticated = new Promise<void>((resolve) => (authenticate = resolve))
   proxy.switchTo(servers[1].port)
-  // Live events go on while the client is back but not yet authenticated (the server holds them for it),
+  // Live events go on while the client is back but has not asked for its replay (the server holds them),
   await waitFor('the away client to reconnect', () => away.socket.connected)
   for (let i = 0; i < 10; i++) await create(i)
   await settled(servers, () => travelling)
