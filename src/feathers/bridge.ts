@@ -16,7 +16,7 @@ import { bindGroups } from './groups'
 import { SyncState } from './handle'
 import { resolveFeathersOptions, type FeathersOptions, type ResolvedFeathersOptions } from './options'
 import { routedContext } from './routing'
-import { serviceEventsOf } from './service-events'
+import { isAuthenticationService, serviceEventsOf } from './service-events'
 
 type Emit = (event: string | symbol, ...args: unknown[]) => boolean
 type Service = { emit: Emit }
@@ -121,6 +121,8 @@ export function installBridge(
   function wrap(service: Service, path: string, options?: unknown): void {
     if ((service as { [WRAPPED]?: true })[WRAPPED]) return
     const original = service.emit
+    // Logins and logouts carry access tokens: they stay on this instance unless asked otherwise.
+    if (!resolved.syncAuthentication && isAuthenticationService(service)) return
     const { events, known } = serviceEventsOf(service, options)
     if (!known) {
       // Deferred, so a sync-error listener added right after `app.configure(sync(...))` hears it.
@@ -152,7 +154,10 @@ export function installBridge(
     const service = (app.services as Record<string, Service | undefined>)[path]
     const known = service && wrapped.get(service)
     if (!service || !known) {
-      bus.drop('unknownPath', new SyncMessageError('unknownPath', `No service at path "${message.path}"`))
+      const text = service
+        ? `Events of the authentication service "${path}" do not sync (option syncAuthentication)`
+        : `No service at path "${message.path}"`
+      bus.drop('unknownPath', new SyncMessageError('unknownPath', text))
       return
     }
     if (!known.events.has(message.event)) {

@@ -32,6 +32,14 @@ export interface FeathersOptions {
    * @default false
    */
   recovery?: boolean | RecoveryOptions
+  /**
+   * Also sync the events of the app's authentication service (`@feathersjs/authentication`). Off by
+   * default: a login's `created` and a logout's `removed` carry the access token and the user, which
+   * would otherwise travel through the broker (and stay in its log in durable mode), while Feathers never
+   * publishes them to clients anyway. feathers-sync synced them; set `true` to keep doing so.
+   * @default false
+   */
+  syncAuthentication?: boolean
 }
 
 /** Every option of `FeathersOptions`; a missing or extra name does not compile. */
@@ -40,7 +48,8 @@ export const FEATHERS_OPTION_KEYS = {
   context: true,
   contextParams: true,
   includeResult: true,
-  recovery: true
+  recovery: true,
+  syncAuthentication: true
 } satisfies Record<keyof FeathersOptions, true>
 
 /** The Feathers options with every default filled in. */
@@ -49,6 +58,7 @@ export interface ResolvedFeathersOptions {
   includeResult: boolean
   context: ContextBuilder
   recovery: ResolvedRecovery | false
+  syncAuthentication: boolean
 }
 
 /**
@@ -59,7 +69,7 @@ export type FeathersSyncOptions = BaseSyncOptions & FeathersOptions
 
 /** Validates the binding's options, naming the bad one. */
 export function checkFeathersOptions(options: FeathersOptions): void {
-  const { emitOrder, context, contextParams, includeResult } = options
+  const { emitOrder, context, contextParams, includeResult, syncAuthentication } = options
   if (parseRecovery(options.recovery) !== false) {
     if (emitOrder === 'local-first') {
       throw new SyncConfigError(
@@ -87,6 +97,9 @@ export function checkFeathersOptions(options: FeathersOptions): void {
   if (includeResult !== undefined && typeof includeResult !== 'boolean') {
     throw new SyncConfigError('includeResult', `Option "includeResult" must be true or false`)
   }
+  if (syncAuthentication !== undefined && typeof syncAuthentication !== 'boolean') {
+    throw new SyncConfigError('syncAuthentication', `Option "syncAuthentication" must be true or false`)
+  }
   if (
     contextParams !== undefined &&
     (!Array.isArray(contextParams) || contextParams.some((p) => typeof p !== 'string'))
@@ -103,6 +116,7 @@ export function resolveFeathersOptions(options: FeathersOptions): ResolvedFeathe
     recovery,
     emitOrder: options.emitOrder ?? (recovery ? 'broker' : 'local-first'),
     includeResult: options.includeResult ?? true,
+    syncAuthentication: options.syncAuthentication ?? false,
     context: options.context ?? ((ctx) => travellingContext(ctx, params))
   }
 }

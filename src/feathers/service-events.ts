@@ -51,3 +51,13 @@ export function serviceEventsOf(service: object, given?: unknown): ServiceEvents
   const own = stringList((service as { events?: unknown }).events) ?? []
   return { events: new Set([...STANDARD_EVENTS, ...own]), known: false }
 }
+
+const AUTHENTICATION_METHODS = ['createAccessToken', 'verifyAccessToken', 'getStrategies'] as const
+
+/**
+ * Whether `service` is an authentication service of `@feathersjs/authentication` (its AuthenticationBase
+ * methods), recognised by shape so that the app's own copy of the package counts. Its `created` (login)
+ * and `removed` (logout) events carry the access token and the user.
+ */
+export const isAuthenticationService = (service: object): boolean =>
+  AUTHENTICATION_METHODS.every((name) => typeof (service as Record<string, unknown>)[name] === 'function')

@@ -58,8 +58,7 @@ export async function configureAuthentication(app: Application): Promise<void> {
   authentication.register('jwt', new JWTStrategy())
   authentication.register('local', new LocalStrategy())
   app.use('authentication', authentication)
-  // A login's `created` event carries the access token and the user: it must not travel (docs).
-  app.service('authentication').hooks({ before: { create: [stayLocal] } })
+  // A login's `created` event carries the access token and the user: by default it does not travel.
 
   app.on('connection', (connection: RealTimeConnection) => app.channel('anonymous').join(connection))
   app.on('login', (result: AuthenticationResult, { connection }: Params) => {
