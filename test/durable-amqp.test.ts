@@ -10,6 +10,8 @@ import type { SyncOptions } from '../src/index'
 import { createAmqpAdapter, type AmqpAdapter } from '../adapters/amqp'
 import { rabbitmqRows, rabbitmqctl, startRabbitMq, type BrokerHandle } from './brokers'
 import { uniqueKey, waitFor } from './helpers/apps'
+import { Codec } from '../src/protocol/codec'
+import { readMissed } from '../src/feathers/recovery/replay'
 
 jest.setTimeout(180_000)
 
@@ -212,6 +214,7 @@ describeShared('durable delivery on a RabbitMQ stream', () => {
     await publishAll(publisher, ['m-0'])
     const start = await publisher.lastPosition()
     expect(start).toBeDefined()
+    expect(await publisher.firstPosition?.()).toBe(start)
     const texts = range('m', 1, 600).map((text) => `${text}-${'x'.repeat(100)}`)
     for (let i = 0; i < texts.length; i += 50) {
       await Promise.all(texts.slice(i, i + 50).map((text) => publisher.publishDurable(text)))
@@ -232,6 +235,16 @@ describeShared('durable delivery on a RabbitMQ stream', () => {
     expect(resumed.texts).toEqual(texts.slice(firstIndex))
     // `missing` counts offsets; RabbitMQ also spends one on each new segment, never fewer than messages.
     expect(gap.missing).toBeGreaterThanOrEqual(firstIndex)
+    // The oldest position held is the first one the resumed subscriber got.
+    expect(await publisher.firstPosition?.()).toBe(first)
+    // A client recovery older than that is told it was trimmed; one from the first held position is not.
+    const last = (await publisher.lastPosition()) as string
+    const codec = new Codec(
+      { instanceId: 'reader', channel: key, maxMessageBytes: 65_536, keepOwn: true },
+      () => {}
+    )
+    expect(await readMissed(publisher, codec, start as string, last, 1_000)).toMatchObject({ gap: 'trimmed' })
+    expect(await readMissed(publisher, codec, first, last, 1_000)).not.toHaveProperty('gap')
   })
 
   it('refuses bad durable options, naming them', () => {

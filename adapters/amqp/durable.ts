@@ -6,7 +6,7 @@ import { AmqpGroupMember } from './group'
 import { checkGroup } from '../group-options'
 import { checkPosition, loadPosition, savePosition } from './positions'
 import { AmqpSession, type SessionEvents } from './session'
-import { declare, offsetOf, probeLast, readStream, streamArguments } from './stream'
+import { declare, offsetOf, probeEnd, readStream, streamArguments } from './stream'
 
 /** Credit of the stream consumer (`basic.qos`); RabbitMQ refuses a stream consumer without one. */
 const PREFETCH = 500
@@ -102,7 +102,7 @@ export function createDurableLog(binding: DurableBinding): AmqpDurable {
     session.consuming = true
   }
 
-  const lastOffset = () => probeLast(model(), stream, target)
+  const lastOffset = () => probeEnd(model(), stream, target, 'last')
 
   const start = async (from: StartPosition): Promise<number | undefined> => {
     if (from.kind === 'head') return undefined
@@ -165,6 +165,11 @@ export function createDurableLog(binding: DurableBinding): AmqpDurable {
     async lastPosition(): Promise<Position | undefined> {
       const last = await lastOffset()
       return last === undefined ? undefined : String(last)
+    },
+    // The first message RabbitMQ still delivers: whole segments go, oldest first, once over retention.
+    async firstPosition(): Promise<Position | undefined> {
+      const first = await probeEnd(model(), stream, target, 'first')
+      return first === undefined ? undefined : String(first)
     },
     savePosition: (name, position) => savePosition(model(), settings, target, name, position),
     loadPosition: (name) => loadPosition(model(), settings, target, name),

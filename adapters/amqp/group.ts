@@ -88,9 +88,13 @@ export class AmqpGroupMember implements GroupMembership {
     await declare(channel, this.queue.name, this.queue.options, this.target)
     await channel.bindQueue(this.queue.name, this.settings.exchange, '')
     await channel.prefetch(this.options.prefetch)
-    await channel.consume(this.queue.name, (message) => message && this.hand(channel, message), {
-      noAck: false
-    })
+    await channel.consume(
+      this.queue.name,
+      // null: RabbitMQ cancelled the consumer (its queue was deleted). The channel would stay open and
+      // deaf; closing it puts back what it held and makes this member declare the queue and join again.
+      (message) => (message ? this.hand(channel, message) : this.cancelled(channel)),
+      { noAck: false }
+    )
   }
 
   async leave(): Promise<void> {
@@ -116,6 +120,11 @@ export class AmqpGroupMember implements GroupMembership {
         this.reattach(model)
       }
     })
+  }
+
+  private cancelled(channel: Channel): void {
+    debug(`group ${this.group}: RabbitMQ cancelled the consumer; joining again`)
+    channel.close().catch(() => undefined)
   }
 
   private later(run: () => void, delayMs = REOPEN_MS): void {

@@ -20,10 +20,14 @@ export type { AmqpAdapterOptions, AmqpConnectionOptions, AmqpRecoveryOptions } f
 const debug = createDebug('feathers-fanout/amqp')
 const CLOSE_TIMEOUT_MS = 2_000
 
-/** Last resort when a hung broker never answers our close: drop the socket so the process can exit. */
-function destroySocket(model: ChannelModel | undefined): void {
-  const stream = (model?.connection as { stream?: { destroy(): void } } | undefined)?.stream
-  stream?.destroy()
+/**
+ * Drops the socket under `model`: the last resort when a hung broker never answers our close. With a
+ * `cause`, amqplib hears of it (it watches its socket's `error` and `end`, not `close`) and fails every
+ * pending call on the connection.
+ */
+function destroySocket(model: ChannelModel | undefined, cause?: Error): void {
+  const stream = (model?.connection as { stream?: { destroy(error?: Error): void } } | undefined)?.stream
+  stream?.destroy(cause)
 }
 
 /** The AMQP adapter: pub/sub always, and the durable log and consumer groups when created with `durable`. */
@@ -42,6 +46,8 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
   const durableSettings = parseAmqpDurable(options)
   const { key } = options
   const { target } = settings
+  // A connect attempt's bound (amqplib's socket `timeout`) bounds setup on the new connection too.
+  const setupTimeoutMs = settings.socket.timeout ?? options.connectTimeoutMs
   const properties: Options.Publish = {
     ...(settings.contentType ? { contentType: settings.contentType } : {}),
     // A stream keeps every message on disk anyway; persistent says so to any other reader of the queue.
@@ -166,6 +172,31 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
     }
   }
 
+  /**
+   * amqplib's recovery waits for setup without a bound, and never tries again while it waits: a broker
+   * that stops answering between the handshake and the end of setup (restarting, hung, a quorum queue
+   * without a leader) would leave the adapter `reconnecting` for good. After the same bound as a connect
+   * attempt, drop the socket: the pending calls fail, and recovery schedules the next attempt.
+   */
+  const bounded = async <T>(model: ChannelModel, work: Promise<T>): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new SyncConnectionError(
+          target,
+          `Setting up on RabbitMQ at ${target} took over ${setupTimeoutMs} ms`
+        )
+        destroySocket(model, error)
+        reject(error)
+      }, setupTimeoutMs)
+    })
+    try {
+      return await Promise.race([work, expired])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
   // amqplib runs this after every successful (re)connect, before it reports the connection up.
   const setup = async (model: ChannelModel): Promise<void> => {
     // amqplib binds its own 'error' listener to a new connection only after setup. A socket error during
@@ -175,7 +206,7 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
       lastCause = cause
       debug(`connection error during setup at ${target}`, cause)
     })
-    const next = await openSession(model)
+    const next = await bounded(model, openSession(model))
     connectedOnce = true
     if (onMessage && !durable) await next.consume(onMessage)
     next.installed = true

@@ -97,19 +97,21 @@ export async function withChannel<T>(
 }
 
 /**
- * The newest offset in the stream, or undefined when it is empty. A consumer at `last` gets the last
- * chunk whole (RabbitMQ reads whole chunks even past the consumer's credit); once its first message is
- * in, a `basic.cancel` round trip follows every message of that read, so the highest offset seen
- * before `cancel-ok` is the end of the log at that moment. Nothing arrives from an empty stream: after
- * EMPTY_PROBE_MS without a delivery the stream is taken as empty.
+ * The newest (`last`) or oldest (`first`) offset in the stream, or undefined when it is empty. A consumer
+ * attached there gets the chunk that holds it whole (RabbitMQ reads whole chunks even past the consumer's
+ * credit); once its first message is in, a `basic.cancel` round trip follows every message of that read,
+ * so the highest (lowest) offset seen before `cancel-ok` is the end (start) of the log at that moment.
+ * Nothing arrives from an empty stream: after EMPTY_PROBE_MS without a delivery it is taken as empty.
  */
-export function probeLast(
+export function probeEnd(
   model: ChannelModel | undefined,
   stream: string,
-  target: string
+  target: string,
+  end: 'first' | 'last'
 ): Promise<number | undefined> {
+  const pick = end === 'last' ? Math.max : Math.min
   return withChannel(model, target, async (channel) => {
-    let highest: number | undefined
+    let found: number | undefined
     let first: () => void = () => undefined
     const delivered = new Promise<boolean>((resolve) => {
       first = () => resolve(true)
@@ -121,14 +123,14 @@ export function probeLast(
       (message) => {
         const offset = message && offsetOf(message)
         if (offset === undefined || offset === null) return
-        highest = Math.max(highest ?? offset, offset)
+        found = pick(found ?? offset, offset)
         first()
       },
-      { arguments: { 'x-stream-offset': 'last' } }
+      { arguments: { 'x-stream-offset': end } }
     )
     await delivered
     await channel.cancel(consumerTag)
-    return highest
+    return found
   })
 }
 

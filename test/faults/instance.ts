@@ -101,7 +101,11 @@ function tapped(options: SyncOptions): Adapter {
 const app = feathers()
 app.use('feed', { create: async (data: Tick) => data })
 app.on('sync-status', ({ status }: SyncStatusEvent) => ledger.timeline.push({ status, at: Date.now() }))
-app.on('sync-error', (error: SyncError) => (errors[error.code] = (errors[error.code] ?? 0) + 1))
+let lastError: string | undefined
+app.on('sync-error', (error: SyncError) => {
+  errors[error.code] = (errors[error.code] ?? 0) + 1
+  lastError = error.message
+})
 app.on('sync-gap', (gap: SyncGap) => gaps.push(gap))
 const adapter = tapped(config.sync)
 app.configure(sync({ ...config.sync, adapter }))
@@ -159,6 +163,7 @@ function probe(): Probe {
     },
     handles,
     errors: { ...errors },
+    lastError,
     gaps: [...gaps],
     problems: [...problems]
   }

@@ -64,6 +64,8 @@ export interface Probe {
   handles: Record<string, number>
   /** `sync-error` events so far, by code. */
   errors: Record<string, number>
+  /** The message of the latest `sync-error`, if any. */
+  lastError?: string
   /** `sync-gap` events so far (durable mode). */
   gaps: { channel: string; after: string; firstAvailable: string; missing: number | undefined }[]
   /** Uncaught exceptions and unhandled rejections seen by the process. */

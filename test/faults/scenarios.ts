@@ -123,7 +123,7 @@ function probeState(
       const errors = Object.entries(probe.errors).map(([code, n]) => `${code} ${n}`)
       return (
         `  instance ${context.fleet[i]?.index ?? i}: ${probe.status}; ${describeStats(probe.stats)}` +
-        (errors.length > 0 ? `; errors by code {${errors.join(', ')}}` : '') +
+        (errors.length > 0 ? `; errors by code {${errors.join(', ')}}, last: ${probe.lastError}` : '') +
         (probe.problems.length > 0 ? `; process problems: ${probe.problems.join(' | ')}` : '')
       )
     })

@@ -11,7 +11,7 @@ import { redisCommand, startNats, startRabbitMq, startRedis, type BrokerHandle }
 import type { Instance, Spawn } from './fleet'
 
 export interface FaultTarget {
-  name: 'redis' | 'nats' | 'amqp' | 'cluster' | 'redis-durable' | 'nats-durable'
+  name: 'redis' | 'nats' | 'amqp' | 'cluster' | 'redis-durable' | 'nats-durable' | 'amqp-durable'
   spawn: Spawn
   /** Durable delivery on: the durable scenarios, each instance named by its slot; none may lose an event. */
   durable?: boolean
@@ -196,4 +196,18 @@ export const natsDurableTarget: FaultTarget = {
   // JetStream on, with its store in the broker's dir, which a restart keeps.
   startBroker: () => startNats({ jetstream: true, config: 'ping_interval: "2s"\nping_max: 2\n' }),
   options: (broker, key) => ({ ...natsTarget.options(broker, key), ...DURABLE })
+}
+
+export const amqpDurableTarget: FaultTarget = {
+  ...amqpTarget,
+  name: 'amqp-durable',
+  durable: true,
+  rateHz: 200,
+  // Streams keep their segments in the broker's dir, which a restart keeps. RabbitMQ streams retain by
+  // bytes and age only (durable.maxMessages is refused): 256 MiB is far above any scenario's volume.
+  options: (broker, key) => ({
+    ...amqpTarget.options(broker, key),
+    ...DURABLE,
+    durable: { maxBytes: 256 * 1024 * 1024, maxAgeMs: 3_600_000 }
+  })
 }
