@@ -19,6 +19,7 @@ import { sampleFanout } from './members/service'
 import { parseArgs, type BenchOptions } from './options'
 import { DURABLE_TRANSPORTS, type Impl, type Transport } from './protocol'
 import { startBareRelay } from './relay'
+import { benchScaling } from './scaling'
 import { ratios, summarize, type Measurement } from './summary'
 import { checkTargets } from './targets'
 
@@ -152,6 +153,8 @@ async function main(): Promise<void> {
     measurements.push(...(await benchTransport(transport, options, machine.brokers)))
   }
   const groups = await benchGroups(options)
+  if (options.scaling) print('\nHow cost grows: 1 publisher, 1 to 8 subscribers, fanout against bare …')
+  const scaling = await benchScaling(options, print)
   finish(machine)
   const summary = summarize(measurements)
   const ratioRows = ratios(measurements)
@@ -171,7 +174,8 @@ async function main(): Promise<void> {
     ratios: ratioRows,
     targets,
     measurements,
-    groups
+    groups,
+    scaling
   }
   fs.mkdirSync(options.outDir, { recursive: true })
   const file = path.join(options.outDir, 'latest.json')
