@@ -183,9 +183,10 @@ const NOTES = `## Reading the numbers
   without any sync plugin and 3.3 µs with feathers-fanout, of which 1.2 µs is the \`JSON.stringify\` of the
   envelope that a bare client does too.
 - **RabbitMQ**: the adapter publishes on a confirm channel so that a message in flight when a connection dies
-  is sent again; confirms cost the publisher several µs per event and RabbitMQ about a third more CPU per
-  event (server column). In a separate run on this machine, bare amqplib publishing with confirms was as
-  fast as the adapter (1.00×).
+  is sent again; it waits once per tick for the confirms of that tick's messages, but RabbitMQ still
+  confirms each message, and the publisher still decodes the acks: confirms cost the publisher several µs
+  per event and RabbitMQ about a third more CPU per event (server column). In a separate run on this
+  machine, bare amqplib publishing with confirms was as fast as the adapter (1.00×).
 - **NATS**: feathers-sync opens a connection for every event it publishes, so its bursts are capped, and at
   the fixed rate each event's latency includes opening a connection; when that cannot keep up with the rate,
   events queue.
