@@ -43,7 +43,7 @@ const SCALING: ScalingOptions = {
   sizes: [200, 10_240, 102_400],
   burst: { 200: 8_000, 10_240: 2_000, 102_400: 400 }
 }
-const QUICK_SCALING: ScalingOptions = { ...SCALING, burst: { 200: 3_000, 10_240: 800, 102_400: 200 } }
+const QUICK_SCALING: ScalingOptions = { ...SCALING, burst: { 200: 2_000, 10_240: 400, 102_400: 60 } }
 const SMOKE_SCALING: ScalingOptions = { subscribers: [1, 2], sizes: [200], burst: { 200: 200 } }
 
 const USAGE = `usage: npm run bench -- [--quick | --smoke] [--broker redis,amqp,nats,cluster] [--impl fanout,fanout-lean,feathers-sync,bare]

@@ -70,10 +70,14 @@ async function measureFleet(
   return points
 }
 
-/** Runs the curve on every broker of the run; `print` gets one line per point. */
+/**
+ * Runs the curve on every broker of the run; `print` gets one line per point, `brokerDone` the points so
+ * far after each broker (so that a long run leaves its results behind as it goes).
+ */
 export async function benchScaling(
   options: BenchOptions,
-  print: (line: string) => void
+  print: (line: string) => void,
+  brokerDone: (points: ScalingPoint[]) => void = () => undefined
 ): Promise<ScalingPoint[]> {
   const points: ScalingPoint[] = []
   if (!options.scaling) return points
@@ -110,6 +114,7 @@ export async function benchScaling(
     } finally {
       await broker.stop()
     }
+    brokerDone(points)
   }
   return points
 }
