@@ -170,11 +170,12 @@ export function scalingSection(points: ScalingPoint[], command: string): string[
     '',
     ...sizing(points),
     '',
-    'Each subscribing instance pays its own receive CPU (the sub column, roughly flat as the fleet grows),',
-    'while the broker pays once per subscriber for every event: the events/s a fleet can carry is about',
-    "the broker's CPU divided by (broker µs per event), and falls roughly in proportion to the number of",
-    'instances once the broker is the busiest process. For a fleet of N instances that all publish, divide',
-    'the figure for N − 1 subscribers among them; on machines where the broker has cores of its own, the',
-    `publisher's CPU column is the ceiling per publishing instance. Measured by \`${command}\`.`
+    'Every event costs the publisher once (pub column), each subscribing instance once (sub column), and the',
+    'broker for each subscriber it sends to (broker column, the total). Where all share the same cores, one publisher',
+    'delivers at most about cores × 1,000,000 / (pub + N × sub + broker) events/s to N subscribers, so the',
+    'rate falls roughly as 1 / N once the subscribers dominate; with subscribers on machines of their own, the',
+    "publisher's and the broker's columns set the ceiling. In a fleet of N instances that all publish, the",
+    'figure for N − 1 subscribers is shared among the publishers. Other work shared this machine (see the',
+    `load average above): expect more on an idle one. Measured by \`${command}\`.`
   ]
 }
