@@ -8,6 +8,8 @@ import { markdownTable, sizeLabel } from './format'
 import { machineLine, type Machine } from './machine'
 import type { BenchOptions } from './options'
 import type { Measurement, RatioRow, SummaryRow } from './summary'
+import type { ScalingPoint } from './scaling'
+import { scalingChart, scalingSection } from './scaling-docs'
 import type { TargetCheck } from './targets'
 
 /** Bytes on the wire for one event of `size` bytes of data. */
@@ -33,6 +35,8 @@ export interface BenchResult {
   measurements: Measurement[]
   /** Consumer group of 3: handled events per second, per broker with groups. */
   groups?: GroupBench[]
+  /** The cost curve (`--scaling`); empty when not measured. */
+  scaling?: ScalingPoint[]
 }
 
 const DOCS = path.join(__dirname, '..', 'docs')
@@ -113,6 +117,26 @@ export function includeResultCost(result: Pick<BenchResult, 'wire' | 'ratios' | 
   return lines
 }
 
+/** One line per broker whose adapter has consumer groups. */
+function groupLines(groups: GroupBench[], command: string): string[] {
+  const lines = ['### Consumer groups', '']
+  for (const group of groups) {
+    lines.push(
+      `- ${group.transport}: a group of ${group.members} member processes handled ${count(group.events)} events in ` +
+        `${group.seconds.toFixed(2)} s, ${count(Math.round(group.eventsPerSecond))} handled events/s; ` +
+        `handled twice: ${group.repeats}.`
+    )
+  }
+  if (groups.length === 0) lines.push('- Not measured in this run.')
+  lines.push(
+    '',
+    'Each event is handled by one member of the group (`durable: true`, a group handler that only counts),',
+    'published one `create` at a time by an app in the orchestrating process; from the first publish until',
+    `every event was handled. Measured by \`${command}\`.`
+  )
+  return lines
+}
+
 function targetList(checks: TargetCheck[]): string[] {
   if (checks.length === 0) return ['Not checked: the targets assume two subscribers.']
   return checks.map(
@@ -159,9 +183,10 @@ const NOTES = `## Reading the numbers
   without any sync plugin and 3.3 µs with feathers-fanout, of which 1.2 µs is the \`JSON.stringify\` of the
   envelope that a bare client does too.
 - **RabbitMQ**: the adapter publishes on a confirm channel so that a message in flight when a connection dies
-  is sent again; confirms cost the publisher several µs per event and RabbitMQ about a third more CPU per
-  event (server column). In a separate run on this machine, bare amqplib publishing with confirms was as
-  fast as the adapter (1.00×).
+  is sent again; it waits once per tick for the confirms of that tick's messages, but RabbitMQ still
+  confirms each message, and the publisher still decodes the acks: confirms cost the publisher several µs
+  per event and RabbitMQ about a third more CPU per event (server column). In a separate run on this
+  machine, bare amqplib publishing with confirms was as fast as the adapter (1.00×).
 - **NATS**: feathers-sync opens a connection for every event it publishes, so its bursts are capped, and at
   the fixed rate each event's latency includes opening a connection; when that cannot keep up with the rate,
   events queue.
@@ -198,9 +223,13 @@ function markdown(result: BenchResult): string {
     '',
     ...durableCost(result.summary, result.ratios, result.command),
     '',
+    ...groupLines(result.groups ?? [], result.command),
+    '',
     '### Targets',
     '',
     ...targetList(result.targets),
+    '',
+    ...scalingSection(result.scaling ?? [], result.command),
     '',
     METHOD,
     '',
@@ -209,8 +238,9 @@ function markdown(result: BenchResult): string {
     '## Running it',
     '',
     '```sh',
-    'npm run bench                                # every transport, about 10 minutes on two cores',
-    'npm run bench -- --quick                     # smaller counts, a few minutes',
+    'npm run bench                                # every transport and the cost curve, about 15 minutes on two cores',
+    'npm run bench -- --quick                     # smaller counts, no cost curve, a few minutes',
+    'npm run bench -- --quick --scaling           # the same with a shorter cost curve',
     'npm run bench -- --broker redis,nats --subscribers 3 --runs 5',
     '```',
     '',
@@ -218,7 +248,8 @@ function markdown(result: BenchResult): string {
     '`fanout-durable` is feathers-fanout with `durable: true`, on the brokers that keep messages; `fanout-lean` is',
     'feathers-fanout with `includeResult: false`, measured only when named), `--subscribers`,',
     '`--runs`, `--sizes` (bytes of event data), `--rate` (events/s of the latency runs), `--out` (where',
-    '`latest.json` goes, default `bench/results`), `--no-docs` (leave this page alone). It needs `redis-server`,',
+    '`latest.json` goes, default `bench/results`), `--no-docs` (leave this page alone), `--scaling` /',
+    '`--no-scaling` (the cost curve with 1, 2, 4 and 8 subscribers; on by default in the full run). It needs `redis-server`,',
     '`nats-server` and `rabbitmq-server` installed, like the tests, and starts and stops its own on free',
     'loopback ports. Every measurement is in `bench/results/latest.json`. With `FANOUT_BENCH_CPU_PROF=<dir>`,',
     'every child process writes a V8 CPU profile there when it exits.',
@@ -232,5 +263,11 @@ export function writeDocs(result: BenchResult): string[] {
   const md = path.join(DOCS, 'benchmarks.md')
   fs.writeFileSync(svg, chart(result.summary, result.options.sizes[0], result.options.perSecond))
   fs.writeFileSync(md, markdown(result))
-  return [path.relative(process.cwd(), md), path.relative(process.cwd(), svg)]
+  const written = [md, svg]
+  if (result.scaling && result.scaling.length > 0) {
+    const curve = path.join(DOCS, 'benchmarks-scaling.svg')
+    fs.writeFileSync(curve, scalingChart(result.scaling))
+    written.push(curve)
+  }
+  return written.map((file) => path.relative(process.cwd(), file))
 }

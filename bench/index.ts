@@ -19,6 +19,7 @@ import { sampleFanout } from './members/service'
 import { parseArgs, type BenchOptions } from './options'
 import { DURABLE_TRANSPORTS, type Impl, type Transport } from './protocol'
 import { startBareRelay } from './relay'
+import { benchScaling, type ScalingPoint } from './scaling'
 import { ratios, summarize, type Measurement } from './summary'
 import { checkTargets } from './targets'
 
@@ -152,18 +153,15 @@ async function main(): Promise<void> {
     measurements.push(...(await benchTransport(transport, options, machine.brokers)))
   }
   const groups = await benchGroups(options)
-  finish(machine)
   const summary = summarize(measurements)
   const ratioRows = ratios(measurements)
   const targets = checkTargets(summary, ratioRows, options.subscribers)
   print(
     `\n${consoleTable(summary, ratioRows)}\n\nTargets (200-byte events):\n${targetLines(targets).join('\n')}`
   )
-
-  const minutes = Math.round((Date.now() - started) / 6_000) / 10
   const result: BenchResult = {
     command: options.command,
-    minutes,
+    minutes: 0,
     machine,
     options,
     wire,
@@ -171,13 +169,25 @@ async function main(): Promise<void> {
     ratios: ratioRows,
     targets,
     measurements,
-    groups
+    groups,
+    scaling: []
   }
-  fs.mkdirSync(options.outDir, { recursive: true })
-  const file = path.join(options.outDir, 'latest.json')
-  fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`)
-  print(`\nWrote ${file} (${minutes} min, load at the end ${machine.loadEnd.join(' ')})`)
-  if (options.docs) print(`Wrote ${writeDocs(result).join(', ')}`)
+  // Written now and again after each broker of the cost curve: a long run leaves what it measured.
+  const save = (scaling: ScalingPoint[]) => {
+    finish(machine)
+    result.minutes = Math.round((Date.now() - started) / 6_000) / 10
+    result.scaling = [...scaling]
+    fs.mkdirSync(options.outDir, { recursive: true })
+    const file = path.join(options.outDir, 'latest.json')
+    fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`)
+    print(`\nWrote ${file} (${result.minutes} min, load at the end ${machine.loadEnd.join(' ')})`)
+    if (options.docs) print(`Wrote ${writeDocs(result).join(', ')}`)
+  }
+  save([])
+  if (options.scaling) {
+    print('\nHow cost grows: 1 publisher, 1 to 8 subscribers, fanout against bare …')
+    await benchScaling(options, print, save)
+  }
 }
 
 main().then(

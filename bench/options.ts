@@ -21,6 +21,8 @@ export interface BenchOptions {
   warmUp: number
   /** Events of the consumer group run (3 members in one group). */
   groupEvents: number
+  /** The cost curve (scaling.ts): run by default in the full run, with `--scaling` otherwise. */
+  scaling: ScalingOptions | undefined
   /** Where results/latest.json goes; docs/benchmarks.md and its chart are written unless `docs` is false. */
   outDir: string
   docs: boolean
@@ -29,8 +31,24 @@ export interface BenchOptions {
   command: string
 }
 
+/** Subscriber counts, event sizes (bytes) and burst lengths per size of the cost curve. */
+export interface ScalingOptions {
+  subscribers: number[]
+  sizes: number[]
+  burst: Record<number, number>
+}
+
+const SCALING: ScalingOptions = {
+  subscribers: [1, 2, 4, 8],
+  sizes: [200, 10_240, 102_400],
+  burst: { 200: 8_000, 10_240: 2_000, 102_400: 400 }
+}
+const QUICK_SCALING: ScalingOptions = { ...SCALING, burst: { 200: 2_000, 10_240: 400, 102_400: 60 } }
+const SMOKE_SCALING: ScalingOptions = { subscribers: [1, 2], sizes: [200], burst: { 200: 200 } }
+
 const USAGE = `usage: npm run bench -- [--quick | --smoke] [--broker redis,amqp,nats,cluster] [--impl fanout,fanout-lean,fanout-batch,feathers-sync,bare]
-       [--subscribers 2] [--runs 3] [--sizes 200,10240] [--rate 1000] [--out bench/results] [--no-docs]`
+       [--subscribers 2] [--runs 3] [--sizes 200,10240] [--rate 1000] [--out bench/results] [--no-docs]
+       [--scaling | --no-scaling]`
 
 // Tiny counts that only prove the script works end to end (test/bench-smoke.test.ts).
 const SMOKE: Partial<BenchOptions> = {
@@ -42,7 +60,8 @@ const SMOKE: Partial<BenchOptions> = {
   perSecond: 200,
   rateSeconds: 0.5,
   warmUp: 100,
-  groupEvents: 300
+  groupEvents: 300,
+  scaling: undefined
 }
 
 function list<T extends string>(flag: string, value: string, known: readonly T[]): T[] {
@@ -74,6 +93,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     rateSeconds: quick ? 1 : 3,
     warmUp: quick ? 2_000 : 5_000,
     groupEvents: quick ? 3_000 : 10_000,
+    scaling: quick ? undefined : SCALING,
     outDir: 'bench/results',
     docs: true,
     quick,
@@ -88,6 +108,9 @@ export function parseArgs(argv: string[]): BenchOptions {
       return next
     }
     if (flag === '--quick' || flag === '--smoke') continue
+    else if (flag === '--scaling')
+      options.scaling = argv.includes('--smoke') ? SMOKE_SCALING : quick ? QUICK_SCALING : SCALING
+    else if (flag === '--no-scaling') options.scaling = undefined
     else if (flag === '--broker' || flag === '--brokers') options.transports = list(flag, value(), TRANSPORTS)
     else if (flag === '--impl') options.impls = list(flag, value(), IMPLS)
     else if (flag === '--subscribers') options.subscribers = count(flag, value())

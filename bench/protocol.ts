@@ -24,7 +24,7 @@ export const IMPLS: readonly Impl[] = [
 /** What a run measures unless `--impl` says otherwise. */
 export const DEFAULT_IMPLS: readonly Impl[] = ['fanout', 'fanout-durable', 'feathers-sync', 'bare']
 /** The transports whose adapter has durable delivery (`fanout-durable` runs only there). */
-export const DURABLE_TRANSPORTS: readonly Transport[] = ['redis', 'nats']
+export const DURABLE_TRANSPORTS: readonly Transport[] = ['redis', 'amqp', 'nats']
 export const TRANSPORTS: readonly Transport[] = ['redis', 'amqp', 'nats', 'cluster']
 
 /** What a child is told at fork time, in its environment as JSON. */

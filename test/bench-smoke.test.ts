@@ -8,6 +8,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import type { BenchResult } from '../bench/docs'
+import { scalingChart, scalingSection } from '../bench/scaling-docs'
 
 const ROOT = path.join(__dirname, '..')
 const RUN_TIMEOUT_MS = 90_000
@@ -79,5 +80,43 @@ describe('npm run bench', () => {
       }))
     ).toEqual([{ transport: 'redis', members: 3, events: 300, repeats: 0 }])
     expect(result.groups?.[0].eventsPerSecond).toBeGreaterThan(0)
+  }, 120_000)
+
+  it('measures how cost grows with the subscribers (--scaling): feathers-fanout and the bare client per point', async () => {
+    const out = path.join(dir, 'scaling')
+    const { code, output } = await runBench([
+      '--smoke',
+      '--scaling',
+      '--broker',
+      'redis',
+      '--impl',
+      'bare',
+      '--no-docs',
+      '--out',
+      out
+    ])
+    expect({ code, output: code === 0 ? '' : output }).toEqual({ code: 0, output: '' })
+    const result = JSON.parse(fs.readFileSync(path.join(out, 'latest.json'), 'utf8')) as BenchResult
+    const points = result.scaling ?? []
+    expect(points.map((p) => `${p.transport}/${p.impl}/${p.subscribers}/${p.size}`).sort()).toEqual([
+      'redis/bare/1/200',
+      'redis/bare/2/200',
+      'redis/fanout/1/200',
+      'redis/fanout/2/200'
+    ])
+    for (const point of points) {
+      expect({ impl: point.impl, subscribers: point.subscribers, delivered: point.delivered }).toEqual({
+        impl: point.impl,
+        subscribers: point.subscribers,
+        delivered: 1
+      })
+      expect(Number.isFinite(point.eventsPerSecond) && Number.isFinite(point.subscriberCpuUs)).toBe(true)
+      // The publisher's own listener exists only in the Feathers app.
+      expect(point.localP99 === null).toBe(point.impl === 'bare')
+    }
+    const section = scalingSection(points, 'npm run bench -- --scaling').join('\n')
+    expect(section).toMatch(/\| redis \| 200 B \| 2 \| [\d,]+ \| [\d,]+ \|/)
+    expect(section).toContain('### Sizing a fleet')
+    expect(scalingChart(points).match(/<polyline /g)).toHaveLength(2)
   }, 120_000)
 })

@@ -1,6 +1,6 @@
 import type { ChannelModel, ConfirmChannel, Options } from 'amqplib'
-import { SyncOversizeError } from '../../src/errors'
 import type { Payload } from '../../src/adapter'
+import { ConfirmBatch } from './confirms'
 
 /** A payload as the bytes amqplib sends, without copying a Buffer or a typed array's memory. */
 export const toBuffer = (payload: Payload): Buffer =>
@@ -31,15 +31,6 @@ export function topologyLoss(cause: Error): TopologyLoss | undefined {
   return undefined
 }
 
-interface Publication {
-  resolve(): void
-  reject(error: Error): void
-  acked: boolean
-  size: number
-  /** `publish` returned false: the promise also waits for `drain`. */
-  needsDrain: boolean
-}
-
 /** Where a session publishes: an exchange and a routing key. */
 export interface Route {
   exchange: string
@@ -59,10 +50,9 @@ export class AmqpSession {
   installed = false
   private dead = false
   private cause: Error | undefined
-  // Insertion-ordered; settled on ack, nack or loss.
-  private readonly inflight = new Set<Publication>()
-  // The ones whose publish found the buffer full; kept apart so a drain touches only them.
-  private awaitingDrain: Publication[] = []
+  // The batch of the current tick, and every batch not settled yet (see confirms.ts).
+  private batch: ConfirmBatch | undefined
+  private readonly inflight = new Set<ConfirmBatch>()
 
   private queue = ''
   private checkTimer: NodeJS.Timeout | undefined
@@ -135,41 +125,32 @@ export class AmqpSession {
   }
 
   /**
-   * Publishes to the exchange. Resolves once the broker confirmed the message and, if the
-   * channel's buffer was full, once it drained. Rejects on a nack or if the channel is lost first.
+   * Publishes to the exchange. Resolves once the broker confirmed the message and, if the channel's
+   * buffer was full, once it drained; the messages of one tick share one wait (see ConfirmBatch).
+   * Rejects on a nack or if the channel is lost first.
    */
   publish(content: Buffer, properties: Options.Publish): Promise<void> {
     if (this.dead) return Promise.reject(this.cause ?? new Error('channel closed'))
-    return new Promise<void>((resolve, reject) => {
-      const publication: Publication = {
-        resolve,
-        reject,
-        acked: false,
-        size: content.length,
-        needsDrain: false
-      }
-      this.inflight.add(publication)
-      try {
-        const { exchange, routingKey } = this.route
-        const ok = this.channel.publish(exchange, routingKey, content, properties, (error: unknown) => {
-          if (!this.inflight.has(publication)) return
-          if (error) {
-            this.inflight.delete(publication)
-            reject(error instanceof Error ? error : new Error(String(error)))
-          } else {
-            publication.acked = true
-            this.settle(publication)
-          }
-        })
-        if (!ok) {
-          publication.needsDrain = true
-          this.awaitingDrain.push(publication)
-        }
-      } catch (error) {
-        this.inflight.delete(publication)
-        reject(error as Error)
-      }
+    const batch = this.batch ?? this.openBatch()
+    const { index, confirmed } = batch.add(content.length)
+    try {
+      const { exchange, routingKey } = this.route
+      if (!this.channel.publish(exchange, routingKey, content, properties, confirmed)) batch.awaitDrain()
+    } catch (error) {
+      batch.refused(index, error)
+    }
+    return batch.message(index)
+  }
+
+  private openBatch(): ConfirmBatch {
+    const batch: ConfirmBatch = new ConfirmBatch(() => this.inflight.delete(batch))
+    this.batch = batch
+    this.inflight.add(batch)
+    process.nextTick(() => {
+      if (this.batch === batch) this.batch = undefined
+      batch.close()
     })
+    return batch
   }
 
   /** Closes the connection under this session, so that recovery rebuilds everything. */
@@ -193,20 +174,8 @@ export class AmqpSession {
       .then(done, done)
   }
 
-  private settle(publication: Publication): void {
-    if (publication.acked && !publication.needsDrain) {
-      this.inflight.delete(publication)
-      publication.resolve()
-    }
-  }
-
   private drained(): void {
-    const waiting = this.awaitingDrain
-    this.awaitingDrain = []
-    for (const publication of waiting) {
-      publication.needsDrain = false
-      this.settle(publication)
-    }
+    for (const batch of [...this.inflight]) batch.drained()
   }
 
   /** Ends the session for good (its channel, consumer or connection is gone). Idempotent. */
@@ -224,23 +193,9 @@ export class AmqpSession {
   }
 
   private settleAll(cause: Error): void {
-    const publications = [...this.inflight]
+    const batches = [...this.inflight]
     this.inflight.clear()
-    this.awaitingDrain = []
-    // RabbitMQ closes the channel on a body over its `max_message_size`: that message must not
-    // be retried (the core drops a SyncOversizeError), or it would break every new channel too.
-    const match = /larger than configured max size (\d+)/.exec(cause.message)
-    const limit = match ? Number(match[1]) : Infinity
-    // The core puts each failed message back at the FRONT of its outbox: failing them last to
-    // first leaves them in their original order. Confirmed ones reached the broker: not resent.
-    for (const publication of publications.reverse()) {
-      if (publication.acked) {
-        publication.resolve()
-      } else if (publication.size > limit) {
-        publication.reject(new SyncOversizeError(publication.size, limit, 'A message to RabbitMQ'))
-      } else {
-        publication.reject(cause)
-      }
-    }
+    this.batch = undefined
+    for (const batch of batches) batch.fail(cause)
   }
 }
