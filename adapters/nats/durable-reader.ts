@@ -18,13 +18,6 @@ const debug = createDebug('feathers-fanout/nats')
 
 /** A consumer left behind by a lost connection is removed by the server after this long. */
 const INACTIVE_MS = 30_000
-/**
- * Messages asked for per pull (the client pulls again when a quarter is left). A reader catching up
- * after an outage gets this many per round trip; nats.js' default of 100 made a backlog of a few
- * thousand take seconds on a busy machine. Without acks nothing waits on them, so a large pull costs
- * only the client's buffer (this many payloads at most).
- */
-export const PULL_MESSAGES = 1_000
 /** Statuses after which the consumer is gone although the connection is not (a cluster lost its server). */
 const LOST: string[] = [
   ConsumerEvents.ConsumerDeleted,
@@ -87,7 +80,6 @@ export class LogReader {
     const consumer = await js.consumers.get(stream, created.name)
     const messages = await consumer.consume({
       callback: (msg) => this.receive(generation, msg),
-      max_messages: PULL_MESSAGES,
       expires: 5_000
     })
     if (generation !== this.generation) {
