@@ -24,10 +24,9 @@ const DISCONNECT_TIMEOUT_MS = 200
 /**
  * Backoff with jitter, capped low: a sync channel is worth getting back quickly. The cap bounds how long
  * an instance stays away once Redis is reachable again (durable mode delivers what it missed within
- * about that); an attempt every quarter second against a Redis that is down costs next to nothing, and
- * the jitter spreads a fleet's attempts.
+ * about that); an attempt every half second against a Redis that is down costs next to nothing.
  */
-export const MAX_RETRY_DELAY_MS = 250
+export const MAX_RETRY_DELAY_MS = 500
 const retryStrategy = (times: number): number =>
   Math.min(100 * 2 ** Math.min(times - 1, 3), MAX_RETRY_DELAY_MS) + Math.floor(Math.random() * 100)
 

@@ -33,7 +33,7 @@ export class RedisAdapter implements Adapter {
   readonly type = 'redis'
   readonly target: string
   readonly capabilities: AdapterCapabilities = { broadcast: true, durable: false }
-  // Two instances retry at most ~0.35 s apart (the adapter's retryStrategy): plus a wide margin.
+  // Two instances retry at most ~0.6 s apart (the adapter's retryStrategy): plus a margin.
   readonly resumeDelayMs = 1_100
   protected readonly pub: RedisClient
   protected readonly sub: RedisClient
