@@ -1,6 +1,6 @@
 /**
  * Durable delivery on Redis through outages, each test on its own redis-server: the reader's connection
- * killed, cut off while retention moves on, Redis SIGKILLed and restarted with its append-only file;
+ * killed, gone silent (a hung server or a forgotten flow), cut off while retention moves on, Redis SIGKILLed and restarted with its append-only file;
  * and on a Redis Cluster (3 masters) started for this file.
  */
 import { createRedisAdapter } from '../adapters/redis'
@@ -62,6 +62,40 @@ describe('redis durable delivery through outages', () => {
     await waitOn([reader], 'all 200', () => reader.messages.length >= 200)
 
     expect(reader.texts()).toEqual([...texts('before', 100), ...texts('away', 50), ...texts('back', 50)])
+    expect(reader.statuses).toEqual(['reconnecting', 'ready'])
+    expect(reader.gaps).toEqual([])
+  })
+
+  it('notices a reader connection gone silent within its heartbeat bound, and resumes where it was', async () => {
+    broker = await startRedis()
+    gate = await startGate(broker.port)
+    const key = uniqueKey('silent')
+    // Each read blocks 1 s and must be answered within 1 s after that: 2 s at most.
+    const heartbeat = { heartbeatIntervalMs: 1_000, heartbeatTimeoutMs: 1_000 }
+    const writer = await instance('writer', { uri: broker.url, key, durable: true })
+    const reader = await instance('reader', {
+      uri: `redis://127.0.0.1:${gate.port}`,
+      key,
+      durable: true,
+      ...heartbeat
+    })
+    await subscribe(reader, { kind: 'tail' })
+    await publishAll(writer, texts('before', 50))
+    await waitOn([reader], 'the first 50', () => reader.messages.length >= 50)
+
+    // Only the reader's connection goes silent: its publisher still answers every PING.
+    expect(gate.silence(/XREAD/i)).toBe(1)
+    const silencedAt = Date.now()
+    await waitOn([reader], 'the reader to notice', () => reader.statuses.at(-1) === 'reconnecting', 8_000)
+    const noticedMs = Date.now() - silencedAt
+    await publishAll(writer, texts('away', 50))
+    await waitOn([reader], 'the reader to be ready again', () => reader.statuses.at(-1) === 'ready')
+    await publishAll(writer, texts('back', 50))
+    await waitOn([reader], 'all 150', () => reader.messages.length >= 150)
+
+    // Two heartbeats, plus a margin for a loaded machine.
+    expect({ noticedMs, within: noticedMs < 2_000 + 2_000 }).toEqual({ noticedMs, within: true })
+    expect(reader.texts()).toEqual([...texts('before', 50), ...texts('away', 50), ...texts('back', 50)])
     expect(reader.statuses).toEqual(['reconnecting', 'ready'])
     expect(reader.gaps).toEqual([])
   })

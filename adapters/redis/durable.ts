@@ -83,7 +83,13 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
         info: () => this.info(this.sub),
         problem: (error) => this.problem(error),
         badEntry: (error) => this.hooks?.error(error),
-        keeps: this.durable.maxMessages
+        keeps: this.durable.maxMessages,
+        heartbeat: this.settings.heartbeat,
+        hung: (cause) => {
+          this.connectionHung('sub', cause)
+          this.reader?.markSuspect()
+          this.sub.disconnect(true)
+        }
       },
       hooks,
       last,
@@ -98,6 +104,7 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
   /** The reader blocks on `sub`: once it runs, the subscription is active whenever `sub` is up. */
   protected override subscriberReady(): void {
     if (this.reader === undefined) return super.subscriberReady()
+    this.reader.connectionUp()
     this.subActive = this.sub.status === 'ready'
     this.update()
   }

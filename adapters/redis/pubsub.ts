@@ -187,20 +187,14 @@ export class RedisAdapter implements Adapter {
 
   /**
    * PINGs both connections. In durable mode the subscriber blocks in XREAD, where a PING would wait
-   * behind it: only the publisher is watched then.
+   * behind it: only the publisher is PINGed then, and the reader bounds its reads (see ./reader.ts).
    */
   private startHeartbeat(): void {
     const { intervalMs, timeoutMs } = this.settings.heartbeat
     const watched: Watched[] = [{ client: this.pub, role: 'pub', owned: this.ownsPub }]
     if (this.settings.durable === undefined) watched.push({ client: this.sub, role: 'sub', owned: true })
     this.heartbeat = new Heartbeat(watched, intervalMs, timeoutMs, {
-      missed: (role, cause) => {
-        debug('%s connection to %s missed a heartbeat', role, this.target)
-        this.lastError = cause
-        if (role === 'pub') this.pubReady = false
-        else this.subActive = false
-        this.update()
-      },
+      missed: (role, cause) => this.connectionHung(role, cause),
       answered: (role) => {
         // The user's publisher, marked hung, is back once it answers; the adapter's own reconnect.
         if (role === 'pub' && !this.pubReady && this.pub.status === 'ready') {
@@ -210,6 +204,15 @@ export class RedisAdapter implements Adapter {
       }
     })
     this.heartbeat.start()
+  }
+
+  /** `role`'s connection did not answer in time: it counts as lost until it is up again. */
+  protected connectionHung(role: Watched['role'], cause: Error): void {
+    debug('%s connection to %s missed a heartbeat', role, this.target)
+    this.lastError = cause
+    if (role === 'pub') this.pubReady = false
+    else this.subActive = false
+    this.update()
   }
 
   /**

@@ -6,7 +6,7 @@ import { trimmedAfter, type StreamInfo } from './positions'
 
 /** Entries per `XREAD`; a full batch means the reader is behind, so the next one checks for a gap. */
 export const READ_BATCH = 500
-/** How long one `XREAD` blocks on the server, in ms; an idle reader sends one command per this. */
+/** How long one `XREAD` blocks on the server without a heartbeat, in ms; an idle reader sends one per this. */
 const BLOCK_MS = 5_000
 const MAX_RETRY_DELAY_MS = 5_000
 
@@ -33,6 +33,13 @@ export interface ReaderLink {
    * a gap, and only a larger one needs checking.
    */
   readonly keeps: number
+  /**
+   * The adapter's heartbeat. With an interval, each read blocks at most that long on the server and a
+   * reply must come within the timeout after it; without one (`intervalMs` 0), reads are not watched.
+   */
+  readonly heartbeat: { intervalMs: number; timeoutMs: number }
+  /** A read got no reply within its bound while the connection looked up: the server may be hung. */
+  hung(cause: Error): void
 }
 
 /** Ids and payloads of raw entries, oldest first; entries without a payload are reported and skipped. */
@@ -59,10 +66,15 @@ export function decodeEntries(
  * The blocking read loop of a durable subscription: `XREAD BLOCK … STREAMS <stream> <last>` on a
  * dedicated connection, handing each entry over in order and moving `last` past it. Since every read
  * names the last id handed over, a read that ioredis resends after a reconnect resumes exactly there.
+ *
+ * The connection carries nothing but these reads, so a PING would wait behind them: the reads are the
+ * heartbeat. Each blocks for one heartbeat interval, and one not answered within the heartbeat timeout
+ * after that, on a connection that says it is up, is reported hung (a stopped server, a silent network).
  */
 export class StreamReader {
   private stopped = false
   private readonly pause = new Pause()
+  private watchdog: NodeJS.Timeout | undefined
 
   constructor(
     private readonly link: ReaderLink,
@@ -84,15 +96,25 @@ export class StreamReader {
 
   stop(): void {
     this.stopped = true
+    this.unwatch()
     this.pause.wake()
   }
 
+  /** The connection is (back) up: a read it resends gets its full bound from now. */
+  connectionUp(): void {
+    if (this.watchdog !== undefined) this.watch()
+  }
+
   private async loop(): Promise<void> {
+    const { intervalMs } = this.link.heartbeat
+    const blockMs = intervalMs > 0 ? intervalMs : BLOCK_MS
     for (let failures = 0; !this.stopped;) {
       let reply: [Buffer, RawEntry[]][] | null
       try {
         const { client, stream } = this.link
-        reply = await client.xreadBuffer('COUNT', READ_BATCH, 'BLOCK', BLOCK_MS, 'STREAMS', stream, this.last)
+        const read = client.xreadBuffer('COUNT', READ_BATCH, 'BLOCK', blockMs, 'STREAMS', stream, this.last)
+        if (intervalMs > 0) this.watch()
+        reply = await read
         failures = 0
       } catch (error) {
         if (this.stopped) return
@@ -100,10 +122,34 @@ export class StreamReader {
         this.suspect = true
         await this.pause.wait(Math.min(100 * 2 ** failures++, MAX_RETRY_DELAY_MS))
         continue
+      } finally {
+        this.unwatch()
       }
       const entries = reply?.[0]?.[1] ?? []
       if (entries.length > 0) await this.hand(entries)
     }
+  }
+
+  /**
+   * Arms (again) the bound on the pending read. When it runs out on a connection that is not up, the
+   * reconnect is already under way and the bound starts again once it is up; on one that says it is up,
+   * the read is reported hung, and the bound starts again for the read resent on the next connection.
+   */
+  private watch(): void {
+    this.unwatch()
+    const { intervalMs, timeoutMs } = this.link.heartbeat
+    this.watchdog = setTimeout(() => {
+      this.watch()
+      if (this.stopped || this.link.client.status !== 'ready') return
+      const within = intervalMs + timeoutMs
+      this.link.hung(new Error(`no reply to XREAD within ${within} ms (the server may be hung)`))
+    }, intervalMs + timeoutMs)
+    this.watchdog.unref()
+  }
+
+  private unwatch(): void {
+    clearTimeout(this.watchdog)
+    this.watchdog = undefined
   }
 
   private async hand(entries: RawEntry[]): Promise<void> {

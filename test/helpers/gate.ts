@@ -9,20 +9,26 @@ export interface Gate {
   /** Drops every connection through the gate now, as a network cut would. */
   cut(): void
   /**
-   * Stops relaying on the live connections, both ways, as a stalled link would: what either side
+   * Stops relaying on every live connection, both ways, as a stalled link would: what either side
    * sends from now on never arrives (the gate only counts it, see `held`). New connections relay.
    */
   hold(): void
-  /** Bytes held since `hold()`, sent by the clients (`fromClients`) and by the broker. */
+  /** Bytes held since `hold()` or `silence()`, sent by the clients (`fromClients`) and by the broker. */
   held(): { fromClients: number; fromBroker: number }
+  /**
+   * Like `hold()`, for the open connections whose client has sent bytes matching `pattern` only, as
+   * when a firewall forgets a flow; the sockets stay open. Returns how many were silenced.
+   */
+  silence(pattern: RegExp): number
   close(): Promise<void>
 }
 
 export async function startGate(targetPort: number): Promise<Gate> {
   let blocked = false
   const sockets = new Set<net.Socket>()
-  const pairs = new Set<[net.Socket, net.Socket]>()
   const held = { fromClients: 0, fromBroker: 0 }
+  // Each relayed client socket, the last bytes it sent (for `silence`), and how to stop relaying it.
+  const clients = new Map<net.Socket, { sent: string; mute: () => void }>()
   const track = (socket: net.Socket) => {
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
@@ -34,12 +40,26 @@ export async function startGate(targetPort: number): Promise<Gate> {
     const upstream = net.connect(targetPort, '127.0.0.1')
     track(upstream)
     client.pipe(upstream).pipe(client)
-    const pair: [net.Socket, net.Socket] = [client, upstream]
-    pairs.add(pair)
     upstream.on('close', () => client.destroy())
     client.on('close', () => {
-      pairs.delete(pair)
+      clients.delete(client)
       upstream.destroy()
+    })
+    const entry = {
+      sent: '',
+      mute: () => {
+        clients.delete(client)
+        client.unpipe(upstream)
+        upstream.unpipe(client)
+        // Unpiped streams are paused; a 'data' listener alone would not restart them. Read and count,
+        // so neither side sees its writes refused.
+        client.on('data', (chunk: Buffer) => (held.fromClients += chunk.length)).resume()
+        upstream.on('data', (chunk: Buffer) => (held.fromBroker += chunk.length)).resume()
+      }
+    }
+    clients.set(client, entry)
+    client.on('data', (chunk: Buffer) => {
+      if (clients.has(client)) entry.sent = (entry.sent + chunk.toString('latin1')).slice(-4_096)
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -47,21 +67,19 @@ export async function startGate(targetPort: number): Promise<Gate> {
   const cut = () => {
     for (const socket of sockets) socket.destroy()
   }
+  const silence = (pattern: RegExp): number => {
+    const matching = [...clients.values()].filter(({ sent }) => pattern.test(sent))
+    for (const { mute } of matching) mute()
+    return matching.length
+  }
   return {
     port,
     block: () => void (blocked = true),
     open: () => void (blocked = false),
     cut,
-    hold: () => {
-      for (const [client, upstream] of pairs) {
-        client.unpipe(upstream)
-        upstream.unpipe(client)
-        // Unpiped streams are paused; a 'data' listener alone would not restart them.
-        client.on('data', (chunk: Buffer) => (held.fromClients += chunk.length)).resume()
-        upstream.on('data', (chunk: Buffer) => (held.fromBroker += chunk.length)).resume()
-      }
-    },
+    hold: () => void silence(/(?:)/),
     held: () => ({ ...held }),
+    silence,
     close: () => {
       cut()
       return new Promise((resolve) => server.close(() => resolve()))
