@@ -117,8 +117,12 @@ export interface DurableLog {
    * Appends to the channel's log; resolves once the broker stored it, with the message's position when
    * the broker tells it at publish time (Redis, JetStream), undefined when it does not (RabbitMQ streams
    * over AMQP 0-9-1 give the offset only to consumers).
+   * `messageId` is the same on every resend of one message (after a lost connection or a publish the
+   * broker did not confirm in time); an adapter whose broker deduplicates by id should pass it on, so a
+   * message stored before its confirmation was lost is not stored twice (JetStream: `Nats-Msg-Id`,
+   * within the stream's `duplicate_window`).
    */
-  publishDurable(payload: Payload): Promise<Position | undefined>
+  publishDurable(payload: Payload, messageId?: string): Promise<Position | undefined>
   /** Opens the positioned subscription; resolves once it is registered with the broker. */
   subscribeDurable(start: StartPosition, hooks: DurableHooks): Promise<void>
   /** Messages after `after` (exclusive), oldest first, at most `limit`; for replays to clients. */

@@ -1,9 +1,11 @@
 /**
- * Consumer groups with members in separate processes on Redis: 10,000 events each handled once and
- * spread over 3 members; a member SIGKILLed mid-stream (only what it held is handled again, at most its
- * prefetch); Redis itself killed -9 and restarted with appendonly (nothing lost). The handlers keep their
- * books in Redis (test/groups/member.ts), so a killed member's work is counted too. Retries and dead
- * letters are proven in groups-redis.test.ts (same engine and adapter, instances in one process).
+ * Consumer groups with members in separate processes on Redis and NATS JetStream: 10,000 events each
+ * handled once and spread over 3 members (published as fast as the app can: on NATS, enough to make
+ * PubAcks time out and the publisher resend, which must not store an event twice); a member SIGKILLed
+ * mid-stream (only what it held is handled again, at most its prefetch); Redis itself killed -9 and
+ * restarted with appendonly (nothing lost). The handlers keep their books in Redis
+ * (test/groups/member.ts), so a killed member's work is counted too. Retries and dead letters are proven
+ * per broker in groups-redis and groups-nats (instances in one process).
  */
 import { feathers, type Application } from '@feathersjs/feathers'
 import { MemoryService } from '@feathersjs/memory'
@@ -16,6 +18,22 @@ import type { MemberConfig } from './groups/protocol'
 
 const REDIS_URL = process.env.FANOUT_REDIS_URL ?? ''
 const describeRedis = REDIS_URL ? describe : describe.skip
+
+interface Target {
+  name: string
+  uri: string
+  /**
+   * Redis claims only what a member has held idle that long, so 1 s is safe; JetStream redelivers
+   * whatever is unacknowledged after ack_wait, so a longer one keeps a loaded machine's slow handlers
+   * from being taken for dead ones.
+   */
+  claimAfterMs: number
+}
+// The books live in Redis whatever the broker: each target needs Redis too.
+const TARGETS: Target[] = [
+  { name: 'Redis', uri: REDIS_URL, claimAfterMs: 1_000 },
+  { name: 'NATS JetStream', uri: process.env.FANOUT_NATS_URL ?? '', claimAfterMs: 5_000 }
+].filter(({ uri }) => uri && REDIS_URL)
 jest.setTimeout(240_000)
 
 let publishers: Application[] = []
@@ -46,6 +64,7 @@ async function publish(app: Application, from: number, to: number): Promise<void
 
 /** The stream's length and the group's state in Redis, for failure messages. */
 async function brokerState(uri: string, key: string): Promise<string> {
+  if (!uri.startsWith('redis')) return ''
   const raw = new Redis(uri, { maxRetriesPerRequest: 1 })
   try {
     const stream = `{${key}}:log`
@@ -64,14 +83,15 @@ async function allHandled(
   fleet: MemberProcess[],
   total: number,
   timeoutMs: number,
-  where: { uri: string; key: string }
+  /** `uri`: the Redis holding the books; `broker`: the broker's URI when it is not that Redis. */
+  where: { uri: string; key: string; broker?: string }
 ): Promise<Books> {
   const deadline = Date.now() + timeoutMs
   let books = await readBooks(where.uri, where.key, fleet.length)
   while (books.counts.size < total) {
     if (Date.now() > deadline) {
       const perMember = books.handled.map((rows, index) => `member ${index}: ${rows.length} handled`)
-      const state = await brokerState(where.uri, where.key)
+      const state = await brokerState(where.broker ?? where.uri, where.key)
       throw new Error(
         `Timed out after ${timeoutMs} ms: ${books.counts.size} of ${total} events handled; ` +
           `${perMember.join(', ')}; ${fleet.map((member) => member.describe()).join('; ')}; ${state}`
@@ -99,14 +119,21 @@ async function untilBooks(
 const repeatedOf = (books: Books): number[] =>
   [...books.counts].filter(([, times]) => times > 1).map(([n]) => n)
 
-describeRedis('consumer groups across processes on Redis', () => {
+describe.each(TARGETS)('consumer groups across processes on $name', ({ uri, claimAfterMs }) => {
   it('handles 10,000 events exactly once, spread over 3 members', async () => {
     const key = uniqueKey('proof')
-    const fleet = await members(3, { uri: REDIS_URL, key, prefetch: 20, claimAfterMs: 30_000, workMs: 0 })
-    const app = await publisher(REDIS_URL, key)
+    const fleet = await members(3, {
+      uri,
+      booksUri: REDIS_URL,
+      key,
+      prefetch: 20,
+      claimAfterMs: 30_000,
+      workMs: 0
+    })
+    const app = await publisher(uri, key)
     const total = 10_000
     await publish(app, 0, total)
-    const books = await allHandled(fleet, total, 180_000, { uri: REDIS_URL, key })
+    const books = await allHandled(fleet, total, 180_000, { uri: REDIS_URL, key, broker: uri })
     expect(repeatedOf(books)).toEqual([])
     expect([...books.counts.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: total }, (_, n) => n))
     // Spread: each member handled a real share (a third would be 3,333).
@@ -118,8 +145,8 @@ describeRedis('consumer groups across processes on Redis', () => {
   it('after a member is SIGKILLed mid-stream, hands only what it held to the others', async () => {
     const key = uniqueKey('proof-kill')
     const prefetch = 10
-    const fleet = await members(3, { uri: REDIS_URL, key, prefetch, claimAfterMs: 1_000, workMs: 2 })
-    const app = await publisher(REDIS_URL, key)
+    const fleet = await members(3, { uri, booksUri: REDIS_URL, key, prefetch, claimAfterMs, workMs: 2 })
+    const app = await publisher(uri, key)
     const total = 3_000
     const publishing = publish(app, 0, total)
     const [victim] = fleet
@@ -130,7 +157,7 @@ describeRedis('consumer groups across processes on Redis', () => {
     )
     await victim.kill()
     await publishing
-    const books = await allHandled(fleet, total, 120_000, { uri: REDIS_URL, key })
+    const books = await allHandled(fleet, total, 120_000, { uri: REDIS_URL, key, broker: uri })
     const repeated = repeatedOf(books)
     // Handled again: only events the victim had started, at most its prefetch.
     expect(repeated.filter((n) => !books.started[0].has(n))).toEqual([])
@@ -140,7 +167,9 @@ describeRedis('consumer groups across processes on Redis', () => {
     expect(again.every(({ deliveries }) => deliveries >= 2)).toBe(true)
     expect(books.counts.size).toBe(total)
   })
+})
 
+describeRedis('consumer groups across processes on Redis', () => {
   describe('with Redis killed -9 and restarted (appendonly)', () => {
     let broker: BrokerHandle
     beforeAll(async () => {
@@ -155,7 +184,14 @@ describeRedis('consumer groups across processes on Redis', () => {
       const key = uniqueKey('proof-broker')
       const prefetch = 10
       const where = { uri: broker.url, key }
-      const fleet = await members(3, { uri: broker.url, key, prefetch, claimAfterMs: 1_000, workMs: 1 })
+      const fleet = await members(3, {
+        uri: broker.url,
+        booksUri: broker.url,
+        key,
+        prefetch,
+        claimAfterMs: 1_000,
+        workMs: 1
+      })
       const app = await publisher(broker.url, key)
       const total = 2_000
       await publish(app, 0, total / 2)

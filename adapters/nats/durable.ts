@@ -77,7 +77,8 @@ export class NatsDurableAdapter extends NatsAdapter implements DurableLog, Group
     if (this.nc) await this.activate(this.nc)
   }
 
-  async publishDurable(payload: Payload): Promise<Position> {
+  /** `messageId` travels as `Nats-Msg-Id`: a resend within the stream's duplicate window is stored once. */
+  async publishDurable(payload: Payload, messageId?: string): Promise<Position> {
     const nc = this.nc
     const jetstream = this.jetstream
     if (!nc || !this.up || jetstream?.nc !== nc) {
@@ -86,7 +87,8 @@ export class NatsDurableAdapter extends NatsAdapter implements DurableLog, Group
     const bytes = this.checkSize(nc, payload)
     return new Promise<Position>((resolve, reject) => {
       this.inflight.add(reject)
-      jetstream.js.publish(this.durable.subject, bytes).then(
+      const options = messageId === undefined ? undefined : { msgID: messageId }
+      jetstream.js.publish(this.durable.subject, bytes, options).then(
         (ack) => {
           this.inflight.delete(reject)
           resolve(String(ack.seq))

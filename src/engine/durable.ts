@@ -54,8 +54,9 @@ export class DurableSession {
     return this.last
   }
 
-  publish(payload: Payload): Promise<unknown> {
-    return this.log.publishDurable(payload)
+  /** `messageId`: the same on every resend of one message (see `DurableLog.publishDurable`). */
+  publish(payload: Payload, messageId: string): Promise<unknown> {
+    return this.log.publishDurable(payload, messageId)
   }
 
   /** Opens the subscription where this instance should start. */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { Adapter, AdapterHooks, Position } from '../adapter'
 import {
   SyncConnectionError,
@@ -70,6 +71,9 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
   let holdTimer: NodeJS.Timeout | undefined
   let inflight = 0
   let sendSeq = 0
+  // With the send sequence, an id that stays the same when a message is sent again after a lost
+  // confirmation, so a broker that deduplicates by id stores it once (see DurableLog.publishDurable).
+  const publishPrefix = randomBytes(6).toString('hex')
   // Messages the driver took but then failed on a lost connection; sent again first, in the order they
   // were first sent. Drivers reject a batch in any order, so it is sorted once, before it is flushed.
   let retry: { seq: number; payload: Payload }[] = []
@@ -164,7 +168,7 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
   const send = (payload: Payload, seq = ++sendSeq) => {
     const started = performance.now()
     try {
-      const result = durable ? durable.publish(payload) : adapter.publish(payload)
+      const result = durable ? durable.publish(payload, `${publishPrefix}-${seq}`) : adapter.publish(payload)
       if (!isPromise(result)) {
         host.published?.(performance.now() - started)
         return

@@ -1,7 +1,7 @@
 /**
- * One member of the group proof, in its own process: a Feathers app synced through Redis in durable
- * mode, with one consumer group handler on `todos created`. The handler's side effects are written to
- * Redis itself, like an app writing a row, so the books survive a SIGKILL of this process: the numbers it
+ * One member of the group proof, in its own process: a Feathers app synced in durable mode (Redis or
+ * NATS), with one consumer group handler on `todos created`. The handler's side effects are written to
+ * a Redis, like an app writing a row, so the books survive a SIGKILL of this process: the numbers it
  * started (`{key}:started:<index>`), and each completed handling with its delivery count
  * (`{key}:handled:<index>`, "n:deliveries").
  */
@@ -16,7 +16,7 @@ const send = (report: MemberReport): void => void process.send?.(report)
 process.on('uncaughtException', (error) => send({ kind: 'problem', text: `uncaught: ${error.stack}` }))
 process.on('unhandledRejection', (reason) => send({ kind: 'problem', text: `unhandled: ${String(reason)}` }))
 
-const books = new Redis(config.uri, { maxRetriesPerRequest: 1 })
+const books = new Redis(config.booksUri, { maxRetriesPerRequest: 1 })
 books.on('error', () => undefined)
 
 const app = feathers()

@@ -2,7 +2,10 @@
 
 /** Passed to a member process in its environment. */
 export interface MemberConfig {
+  /** The broker the app syncs through. */
   uri: string
+  /** The Redis where handlers keep their books (the broker's own URI when it is Redis). */
+  booksUri: string
   key: string
   /** Index of the member, for messages. */
   index: number
