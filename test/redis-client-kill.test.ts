@@ -3,8 +3,12 @@
  * proxy) does while the server stays up: the subscriber (`TYPE pubsub`) or the publisher (`TYPE normal`).
  * A private redis-server, since CLIENT KILL would also hit the other test files' connections.
  */
+import { createRedisAdapter } from '../adapters/redis'
+import { parseOptions } from '../src/engine/options'
 import { startRedis, redisCommand, type BrokerHandle } from './brokers'
-import { createFleet, teardownFleet, uniqueKey } from './helpers/apps'
+import { createFleet, teardownFleet, uniqueKey, waitFor } from './helpers/apps'
+import { connectInstance, waitOn, type Instance } from './helpers/durable'
+import { startGate } from './helpers/gate'
 import { deliversEachOnce, waitForFleet, watch, type WatchedFleet } from './helpers/watch'
 
 jest.setTimeout(60_000)
@@ -79,5 +83,57 @@ describe('redis: connections killed by the server', () => {
     for (const member of watched.members) expect(member.seen('created', meanwhile)).toHaveLength(1)
     // It was queued and sent again, not reported as a failed publish.
     expect(sender.app.sync.stats().publishErrors).toBe(0)
+  })
+
+  it('fails what was in flight on a cut publisher connection at once: no late "hung" report on the new socket', async () => {
+    // A stalled link (held both ways) with a publish and a heartbeat PING in flight, then cut. ioredis
+    // (autoResendUnfulfilledCommands off) neither resends nor settles those; before the fix only the
+    // command timeout rejected them, so the PING, answered by no one, marked the new, healthy connection
+    // as hung `heartbeatTimeoutMs` after the cut: a second `reconnecting`.
+    const TIMEOUT_MS = 1_500
+    const gate = await startGate(broker.port)
+    let instance: Instance | undefined
+    try {
+      const options = parseOptions({
+        uri: `redis://127.0.0.1:${gate.port}`,
+        key: uniqueKey('redis-inflight'),
+        heartbeatIntervalMs: 100,
+        heartbeatTimeoutMs: TIMEOUT_MS
+      })
+      instance = await connectInstance('redis', createRedisAdapter(options))
+      const seen = instance
+      await seen.adapter.subscribe(() => undefined)
+      gate.hold()
+      const publish = 'PUBLISH'.length
+      const inflight = Promise.resolve(seen.adapter.publish('in flight')).then(
+        () => 'sent',
+        (error: Error) => error.message
+      )
+      // The publish and at least one PING per connection reached the (stalled) link.
+      await waitFor('a publish and PINGs in flight', () => gate.held().fromClients > publish + 3 * 14, 5_000)
+      const cutAt = Date.now()
+      gate.cut()
+      expect(await inflight).toBe('Connection is closed.')
+      await waitOn(
+        [seen],
+        'the adapter to be ready again',
+        () => seen.statuses.at(-1) === 'ready',
+        HEAL_TIMEOUT_MS
+      )
+      // Past the moment the PING cut in flight would have timed out, with a margin of several beats.
+      await new Promise((resolve) => setTimeout(resolve, cutAt + TIMEOUT_MS + 1_000 - Date.now()))
+      // Nothing after being ready again (the adapter may repeat `reconnecting` while it is away).
+      const back = seen.statuses.indexOf('ready')
+      expect({
+        after: seen.statuses.slice(back + 1),
+        hung: seen.errors.filter((e) => /PING/.test(String(e.cause)))
+      }).toEqual({
+        after: [],
+        hung: []
+      })
+    } finally {
+      await instance?.adapter.close()
+      await gate.close()
+    }
   })
 })

@@ -106,9 +106,33 @@ export function createConnections(settings: RedisSettings): RedisConnections {
 
 function openRedis(plan: Extract<RedisPlan, { kind: 'standalone' }>, timeouts: RedisOptions): Redis {
   const options: RedisOptions = { ...PUBLISHER, ...timeouts, ...plan.redisOptions, lazyConnect: true }
-  return guardSocketErrors(
+  const client = guardSocketErrors(
     plan.uri === undefined ? new Redis(options) : new Redis(plan.uri, options)
   ) as Redis
+  if (client.options.autoResendUnfulfilledCommands === false) failInFlightOnClose(client)
+  return client
+}
+
+/**
+ * With `autoResendUnfulfilledCommands` off, ioredis neither resends nor settles the commands that were
+ * in flight when a socket closed (it forgets them on the next `ready`): only `commandTimeout` rejects
+ * them, seconds later. A publish cut that way reached the outbox late, and a heartbeat PING cut that way
+ * counted as a hung server on the new, healthy socket (a spurious `reconnecting` about `heartbeatTimeoutMs`
+ * after every cut). So they fail on `close`, as a lost connection, and the core resends the publishes.
+ * Uses ioredis' `commandQueue` (public in its typings, marked internal); left alone if it is missing.
+ */
+type Queue = Redis['commandQueue']
+
+function failInFlightOnClose(client: Redis): void {
+  // ioredis emits `close` a tick after moving the queue aside (`prevCommandQueue`): both are looked at.
+  const holder = client as unknown as Record<'commandQueue' | 'prevCommandQueue', Queue | null | undefined>
+  client.on('close', () => {
+    const error = new Error('Connection is closed.')
+    for (const queue of new Set([holder.commandQueue, holder.prevCommandQueue])) {
+      if (!queue || typeof queue.shift !== 'function') continue
+      for (let item = queue.shift(); item !== undefined; item = queue.shift()) item.command.reject(error)
+    }
+  })
 }
 
 // No command timeout on a Cluster: it redirects and retries commands itself; the heartbeat still watches it.
