@@ -1,4 +1,5 @@
 import { connect, type ConnectionOptions, type NatsConnection } from 'nats'
+import { DEFAULT_RECONNECT_WAIT_MS } from './options'
 
 /**
  * Opens a NATS connection, retrying until it works or is cancelled. Once open, reconnecting is the
@@ -18,7 +19,7 @@ export class Opener {
 
   /** Resolves with an open connection, or undefined once cancelled. */
   async open(): Promise<NatsConnection | undefined> {
-    const retryInMs = this.options.reconnectTimeWait ?? 2_000
+    const retryInMs = this.options.reconnectTimeWait ?? DEFAULT_RECONNECT_WAIT_MS
     while (!this.cancelled) {
       try {
         const nc = await connect(this.options)

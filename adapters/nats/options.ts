@@ -8,7 +8,7 @@ export interface NatsAdapterOptions {
    * Options for the `nats` client's `connect()`: auth (`user`/`pass`, `token`, `authenticator`), `tls`,
    * `name`, timings … Its `servers` are merged with `uri` without duplicates. Credentials in `uri`
    * (`nats://user:pass@host` or `nats://token@host`) are used unless these options set their own.
-   * @default { maxReconnectAttempts: -1, name: 'feathers-fanout', pingInterval: 2_000, maxPingOut: 1 }
+   * @default { maxReconnectAttempts: -1, name: 'feathers-fanout', pingInterval: 2_000, maxPingOut: 1, reconnectTimeWait: 500 }
    */
   natsConnectionOptions?: ConnectionOptions
   /**
@@ -164,12 +164,18 @@ function connectionFrom(
     // client's default 2 min × 2: until then it buffers publishes outside the core's outbox.
     pingInterval: DEFAULT_PING_INTERVAL_MS,
     maxPingOut: 1,
+    // The client's 2 s alone would put a restarted server's instances up to 2 s behind; an attempt
+    // every half second against a server that is down costs next to nothing.
+    reconnectTimeWait: DEFAULT_RECONNECT_WAIT_MS,
     ...given,
     ...auth,
     ...tls,
     servers: servers.length > 0 ? servers : [DEFAULT_SERVER]
   }
 }
+
+/** Ms between reconnect attempts (the client's own default is 2 s); durable catch-up waits up to this. */
+export const DEFAULT_RECONNECT_WAIT_MS = 500
 
 /** The client's ping period; with `maxPingOut: 1` a server that misses one ping counts as lost. */
 export const DEFAULT_PING_INTERVAL_MS = 2_000
@@ -190,7 +196,7 @@ function resumeDelay(connection: ConnectionOptions): number {
   const jitter = connection.tls
     ? (connection.reconnectJitterTLS ?? 1_000)
     : (connection.reconnectJitter ?? 100)
-  return (connection.reconnectTimeWait ?? 2_000) + jitter + 500
+  return (connection.reconnectTimeWait ?? DEFAULT_RECONNECT_WAIT_MS) + jitter + 500
 }
 
 function resubscribeInterval(value: unknown): number {
