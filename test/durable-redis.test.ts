@@ -14,6 +14,7 @@ import { connectInstance, publishAll, subscribe, texts, waitOn, type Instance } 
 const REDIS_URL = process.env.FANOUT_REDIS_URL ?? ''
 const describeRedis = REDIS_URL ? describe : describe.skip
 
+const comparable = (id: unknown) => Number(String(id).split('-')[0])
 const make = (options: SyncOptions) => createRedisAdapter(parseOptions({ uri: REDIS_URL, ...options }))
 
 describeRedis('redis durable delivery', () => {
@@ -60,6 +61,40 @@ describeRedis('redis durable delivery', () => {
     expect(await writer.adapter.lastPosition()).toBe(positions[19])
     expect(await raw.type(`{${key}}:log`)).toBe('stream')
     expect(await raw.xlen(`{${key}}:log`)).toBe(20)
+  })
+
+  it('stores a message sent again with the same id once (a resend after a lost reply), per producer', async () => {
+    const key = uniqueKey('append-once')
+    const stream = `{${key}}:log`
+    const writer = await instance('writer', { key, durable: true })
+    const { adapter } = writer
+    const first = await adapter.publishDurable('a1', 'p1-1')
+    const second = await adapter.publishDurable('a2', 'p1-2')
+    // A resend of the last one gets its position back; an older one is known too, without a position.
+    expect(await adapter.publishDurable('a2', 'p1-2')).toBe(second)
+    expect(await adapter.publishDurable('a1', 'p1-1')).toBeUndefined()
+    // Another producer's sequence is its own; an id in another form is appended as it comes.
+    await adapter.publishDurable('b1', 'p2-1')
+    await adapter.publishDurable('c', 'not an engine id')
+    await adapter.publishDurable('c', 'not an engine id')
+    await adapter.publishDurable('a3', 'p1-3')
+    const stored = (await raw.xrange(stream, '-', '+')).map(([, fields]) => fields[1])
+    expect(stored).toEqual(['a1', 'a2', 'b1', 'c', 'c', 'a3'])
+    expect(comparable(first)).toBeLessThan(comparable(second))
+    // One small key per producer, expiring with the stream's age limit (24 h by default).
+    const ttl = await raw.pttl(`{${key}}:producer:p1`)
+    expect(ttl).toBeGreaterThan(23 * 3_600_000)
+    expect(await raw.get(`{${key}}:producer:p1`)).toMatch(/^3 \d+-\d+$/)
+  })
+
+  it('appends once after Redis forgot the script (SCRIPT FLUSH, a restart)', async () => {
+    const key = uniqueKey('append-flush')
+    const writer = await instance('writer', { key, durable: true })
+    await writer.adapter.publishDurable('x1', 'p-1')
+    await raw.script('FLUSH')
+    await writer.adapter.publishDurable('x1', 'p-1')
+    await writer.adapter.publishDurable('x2', 'p-2')
+    expect(await raw.xlen(`{${key}}:log`)).toBe(2)
   })
 
   it('compares ids numerically, beyond 2^53 and across digit counts', () => {

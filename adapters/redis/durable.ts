@@ -12,6 +12,7 @@ import type {
 } from '../../src/adapter'
 import { SyncConfigError, SyncConnectionError } from '../../src/errors'
 import type { Payload } from '../../src/adapter'
+import { appendOnce } from './append'
 import { asRedisValue, duplicateForSubscribing, type RedisClient } from './clients'
 import { RedisGroupMember } from './group'
 import type { RedisSettings } from './options'
@@ -51,13 +52,12 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
     super(settings)
   }
 
-  async publishDurable(payload: Payload): Promise<Position> {
-    const { pub } = this
-    const { stream, maxMessages } = this.durable
-    const value = asRedisValue(payload)
-    const id = await pub
-      .xadd(stream, 'MAXLEN', '~', maxMessages, '*', PAYLOAD_FIELD, value)
-      .then((reply) => reply ?? '', this.publishFailed)
+  /** Stores the message once per `messageId` (see ./append.ts); undefined for a resend of an older one. */
+  async publishDurable(payload: Payload, messageId?: string): Promise<Position | undefined> {
+    const id = await appendOnce(this.pub, this.durable, payload, messageId).then(
+      (reply) => reply ?? undefined,
+      this.publishFailed
+    )
     this.trimByAge()
     return id
   }

@@ -1,6 +1,7 @@
 import type { DurableHooks, Position } from '../../src/adapter'
 import { SyncMessageError } from '../../src/errors'
 import type { RedisClient } from './clients'
+import { awaitReply } from './heartbeat'
 import { Pause } from './pause'
 import { trimmedAfter, type StreamInfo } from './positions'
 
@@ -74,7 +75,8 @@ export function decodeEntries(
 export class StreamReader {
   private stopped = false
   private readonly pause = new Pause()
-  private watchdog: NodeJS.Timeout | undefined
+  /** Stops the bound on the pending read. */
+  private watchdog: (() => void) | undefined
 
   constructor(
     private readonly link: ReaderLink,
@@ -138,17 +140,16 @@ export class StreamReader {
   private watch(): void {
     this.unwatch()
     const { intervalMs, timeoutMs } = this.link.heartbeat
-    this.watchdog = setTimeout(() => {
+    this.watchdog = awaitReply(this.link.client, intervalMs + timeoutMs, () => {
       this.watch()
       if (this.stopped || this.link.client.status !== 'ready') return
       const within = intervalMs + timeoutMs
       this.link.hung(new Error(`no reply to XREAD within ${within} ms (the server may be hung)`))
-    }, intervalMs + timeoutMs)
-    this.watchdog.unref()
+    })
   }
 
   private unwatch(): void {
-    clearTimeout(this.watchdog)
+    this.watchdog?.()
     this.watchdog = undefined
   }
 

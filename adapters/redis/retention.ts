@@ -7,6 +7,8 @@ export interface RedisDurableSettings {
   stream: string
   /** Prefix of the keys holding named consumers' positions: `{<key>}:pos:` + consumer name. */
   positionPrefix: string
+  /** Prefix of the keys holding each producer's last stored sequence: `{<key>}:producer:` + id. */
+  producerPrefix: string
   /** `XADD … MAXLEN ~` this many entries. */
   maxMessages: number
   /** `XTRIM … MINID ~` entries older than this, in milliseconds. */
@@ -40,6 +42,7 @@ export function parseDurable(
   return {
     stream: `{${key}}:log`,
     positionPrefix: `{${key}}:pos:`,
+    producerPrefix: `{${key}}:producer:`,
     maxMessages,
     maxAgeMs,
     maxBytes,
