@@ -13,14 +13,15 @@ import type { SoakResult } from './soak/run'
 
 const ROOT = path.join(__dirname, '..')
 const DOC = path.join(ROOT, 'docs', 'reliability.md')
-const ORDER = ['redis', 'amqp', 'nats', 'cluster', 'redis-durable', 'nats-durable']
+const ORDER = ['redis', 'amqp', 'nats', 'cluster', 'redis-durable', 'nats-durable', 'amqp-durable']
 const TITLES: Record<string, string> = {
   redis: 'Redis',
   amqp: 'RabbitMQ',
   nats: 'NATS',
   cluster: 'Node cluster (no broker)',
   'redis-durable': 'Redis Streams, `durable` (appendfsync always)',
-  'nats-durable': 'NATS JetStream, `durable` (file store)'
+  'nats-durable': 'NATS JetStream, `durable` (file store)',
+  'amqp-durable': 'RabbitMQ streams, `durable` (stream queue on disk)'
 }
 
 const argument = (name: string, fallback: string) => {

@@ -14,21 +14,12 @@ import { createDurableLog } from './durable'
 import { parseAmqpDurable } from './durable-options'
 import { parseAmqpOptions, type AmqpAdapterOptions } from './options'
 import { AmqpSession, toBuffer, topologyLoss, type SessionEvents } from './session'
+import { destroySocket, releaseSocket } from './socket'
 
 export type { AmqpAdapterOptions, AmqpConnectionOptions, AmqpRecoveryOptions } from './options'
 
 const debug = createDebug('feathers-fanout/amqp')
 const CLOSE_TIMEOUT_MS = 2_000
-
-/**
- * Drops the socket under `model`: the last resort when a hung broker never answers our close. With a
- * `cause`, amqplib hears of it (it watches its socket's `error` and `end`, not `close`) and fails every
- * pending call on the connection.
- */
-function destroySocket(model: ChannelModel | undefined, cause?: Error): void {
-  const stream = (model?.connection as { stream?: { destroy(error?: Error): void } } | undefined)?.stream
-  stream?.destroy(cause)
-}
 
 /** The AMQP adapter: pub/sub always, and the durable log and consumer groups when created with `durable`. */
 export type AmqpAdapter = Adapter & { readonly capabilities: AdapterCapabilities } & Partial<
@@ -206,6 +197,8 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
       lastCause = cause
       debug(`connection error during setup at ${target}`, cause)
     })
+    // Whatever ends this connection, its socket goes with it (see releaseSocket).
+    model.once('close', () => releaseSocket(model, CLOSE_TIMEOUT_MS))
     const next = await bounded(model, openSession(model))
     connectedOnce = true
     if (onMessage && !durable) await next.consume(onMessage)

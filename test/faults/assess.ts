@@ -63,9 +63,10 @@ export function assess(run: ScenarioRun): { figures: ScenarioFigures; failures: 
     }
     if (!isDeepStrictEqual(start.listeners, finish.listeners) || tcp(start) !== tcp(finish)) {
       listenersStable = false
-      const was = JSON.stringify({ ...start.listeners, tcp: tcp(start) })
+      const was = JSON.stringify({ ...start.listeners, tcp: tcp(start), sockets: start.sockets })
+      const now = JSON.stringify({ ...finish.listeners, tcp: tcp(finish), sockets: finish.sockets })
       failures.push(
-        `instance ${report.index}: listeners or sockets changed from ${was} to ${JSON.stringify({ ...finish.listeners, tcp: tcp(finish) })}`
+        `instance ${report.index} (${finish.status}): listeners or sockets changed from ${was} to ${now}`
       )
     }
     const sender = accountSender(report)

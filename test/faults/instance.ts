@@ -20,6 +20,7 @@ import {
 import { parseOptions, schemeOf } from '../../src/engine/options'
 import { factoryFor } from '../../src/registry'
 import type { Payload } from '../../src/protocol/serializers'
+import { openSockets } from '../helpers/sockets'
 import { Ledger } from './ledger'
 import {
   CONFIG_ENV,
@@ -162,6 +163,7 @@ function probe(): Probe {
       process: total(process)
     },
     handles,
+    sockets: openSockets(),
     errors: { ...errors },
     lastError,
     gaps: [...gaps],

@@ -62,6 +62,11 @@ export interface Probe {
   listeners: { app: number; syncOut: number; syncIn: number; service: number; process: number }
   /** `process.getActiveResourcesInfo()` by kind, e.g. `{ TCPSocketWrap: 2, Timeout: 3 }`. */
   handles: Record<string, number>
+  /**
+   * Each open TCP socket: local and remote port, and its state (`half-closed`: this side ended it and
+   * waits for the peer's FIN), so that a failure message says which socket was left and in what state.
+   */
+  sockets: string[]
   /** `sync-error` events so far, by code. */
   errors: Record<string, number>
   /** The message of the latest `sync-error`, if any. */

@@ -29,9 +29,8 @@ const AFTER_RECOVERY = 100
 const IN_FLIGHT_MARGIN_MS = 2_000
 /**
  * How long sockets a client left open after a fault may take to close: nats.js leaves timed-out
- * connection attempts open until the server drops them, and amqplib only half-closes (`end()`) the
- * socket of a connection it gave up on after a heartbeat timeout, until the broker answers; on a busy
- * machine that once took over 15 s.
+ * connection attempts open until the server drops them; on a busy machine that once took over 15 s.
+ * (amqplib's half-closed sockets, which once stayed open for good, are destroyed by the adapter.)
  */
 const SOCKETS_SETTLE_MS = 30_000
 
