@@ -149,6 +149,11 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
     return value === null ? undefined : checkPosition(value, `stored position of "${name}"`)
   }
 
+  /** On a Cluster: whether the master serving the stream's slot answers (see ./slot-recovery.ts). */
+  protected override probeSlot(): Promise<unknown> {
+    return this.pub.exists(this.durable.stream)
+  }
+
   comparePositions(a: Position, b: Position): number {
     return compareIds(a, b)
   }
