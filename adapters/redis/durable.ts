@@ -11,8 +11,9 @@ import type {
   StoredDeadLetter
 } from '../../src/adapter'
 import { SyncConfigError, SyncConnectionError } from '../../src/errors'
-import type { Payload } from '../../src/adapter'
+import type { AdapterHooks, Payload } from '../../src/adapter'
 import { asRedisValue, duplicateForSubscribing, type RedisClient } from './clients'
+import { ConfirmedTail } from './confirmed'
 import { RedisGroupMember } from './group'
 import type { RedisSettings } from './options'
 import {
@@ -43,6 +44,7 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
   private readonly members = new Set<RedisGroupMember>()
   private reader: StreamReader | undefined
   private nextAgeTrim = 0
+  private readonly confirmed = new ConfirmedTail()
 
   constructor(
     settings: RedisSettings,
@@ -52,14 +54,47 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
   }
 
   async publishDurable(payload: Payload): Promise<Position> {
-    const { pub } = this
-    const { stream, maxMessages } = this.durable
     const value = asRedisValue(payload)
-    const id = await pub
-      .xadd(stream, 'MAXLEN', '~', maxMessages, '*', PAYLOAD_FIELD, value)
-      .then((reply) => reply ?? '', this.publishFailed)
+    const id = await this.store(value).catch(this.publishFailed)
+    if (this.pub.isCluster) this.confirmed.add(id, value)
     this.trimByAge()
     return id
+  }
+
+  /** On a Cluster, a node that leaves (a master killed, a failover) may have held the stream's slot. */
+  override async connect(hooks: AdapterHooks): Promise<void> {
+    if (this.pub.isCluster) {
+      this.pub.on('-node', this.nodeLeft)
+    }
+    await super.connect(hooks)
+  }
+
+  private readonly nodeLeft = (): void => {
+    if (!this.closed) this.publisherLost(new Error('a node of the Redis Cluster left'))
+  }
+
+  /**
+   * On a Cluster, once the master serving the stream's slot answers again: what it lost of this
+   * instance's confirmed publishes (asynchronous replication) is stored again, before anything newer.
+   */
+  protected override async probeSlot(): Promise<unknown> {
+    const { stream } = this.durable
+    await this.pub.exists(stream)
+    const { restored, incomplete } = await this.confirmed.recover(this.pub, stream, (value) =>
+      this.store(value)
+    )
+    if (restored > 0 || incomplete) {
+      const older = incomplete ? '; older confirmed publishes, no longer kept, may be lost too' : ''
+      const text = `Redis at ${this.target} lost ${restored} confirmed publishes in a failover; stored them again${older}`
+      this.hooks?.error(new SyncConnectionError(this.target, text))
+    }
+    return restored
+  }
+
+  private async store(value: string | Buffer): Promise<Position> {
+    const { stream, maxMessages } = this.durable
+    const reply = await this.pub.xadd(stream, 'MAXLEN', '~', maxMessages, '*', PAYLOAD_FIELD, value)
+    return reply ?? ''
   }
 
   async subscribeDurable(start: StartPosition, hooks: DurableHooks): Promise<void> {
@@ -149,11 +184,6 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
     return value === null ? undefined : checkPosition(value, `stored position of "${name}"`)
   }
 
-  /** On a Cluster: whether the master serving the stream's slot answers (see ./slot-recovery.ts). */
-  protected override probeSlot(): Promise<unknown> {
-    return this.pub.exists(this.durable.stream)
-  }
-
   comparePositions(a: Position, b: Position): number {
     return compareIds(a, b)
   }
@@ -219,6 +249,7 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
   }
 
   override async close(): Promise<void> {
+    this.pub.off('-node', this.nodeLeft)
     await Promise.all([...this.members].map((member) => member.leave()))
     this.members.clear()
     this.reader?.stop()

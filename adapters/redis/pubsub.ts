@@ -232,14 +232,22 @@ export class RedisAdapter implements Adapter {
       connectionGone(this.pub, error) ||
       (error instanceof Error && error.message === 'Command timed out')
     ) {
-      this.pubReady = false
-      // Told again even if already told: the core may have missed it during startup.
-      this.reported = undefined
-      this.lastError = error
-      this.update()
-      if (this.pub.isCluster && this.pub.status === 'ready') this.recoverSlot()
+      this.publisherLost(error)
     }
     throw error
+  }
+
+  /**
+   * The publisher's connection, or on a Cluster the node serving the channel's slot, is gone: publishes
+   * wait in the outbox until it is back (on a Cluster, until the slot answers again).
+   */
+  protected publisherLost(error: unknown): void {
+    this.pubReady = false
+    // Told again even if already told: the core may have missed it during startup.
+    this.reported = undefined
+    this.lastError = error
+    this.update()
+    if (this.pub.isCluster && this.pub.status === 'ready') this.recoverSlot()
   }
 
   /** A command routed to the channel's slot, sent once a Cluster's slot seems back (see ./slot-recovery.ts). */

@@ -1,0 +1,79 @@
+import type { Position } from '../../src/adapter'
+import type { RedisClient } from './clients'
+import { compareIds, nextId } from './positions'
+
+/** Confirmed publishes a Cluster publisher keeps, and their payload bytes at most. */
+const KEPT = 2_000
+const KEPT_BYTES = 4 * 1024 * 1024
+/** Entries per `XRANGE` while checking. */
+const PAGE = 1_000
+
+type Entry = { id: Position; value: string | Buffer }
+
+/** What {@link ConfirmedTail.recover} did. */
+export interface Recovered {
+  /** Publishes the master had confirmed that the stream no longer holds; stored again. */
+  restored: number
+  /** Whether older confirmed publishes (no longer kept) may be missing too. */
+  incomplete: boolean
+}
+
+/**
+ * The newest publishes Redis confirmed on a Cluster, kept so that a failover cannot lose them silently.
+ * Replication is asynchronous: a master confirms an `XADD` before its replica has it, and a replica that
+ * takes over without it loses it (Redis Cluster spec, "write safety"). Once the stream's slot answers
+ * again after a failover, `recover` reads which of them the stream still holds and stores the others
+ * again, in their order, before anything newer is published; readers drop the copies they already had
+ * (same sender and message number). Kept: the last 2,000, at most 4 MiB of payload.
+ */
+export class ConfirmedTail {
+  private entries: Entry[] = []
+  private bytes = 0
+  /** Set once an entry was let go: older publishes cannot be checked. */
+  private dropped = false
+
+  add(id: Position, value: string | Buffer): void {
+    this.entries.push({ id, value })
+    this.bytes += Buffer.byteLength(value)
+    while (this.entries.length > KEPT || (this.bytes > KEPT_BYTES && this.entries.length > 1)) {
+      const gone = this.entries.shift() as Entry
+      this.bytes -= Buffer.byteLength(gone.value)
+      this.dropped = true
+    }
+  }
+
+  /**
+   * Stores again, in order, what the stream lost of the kept publishes. `store` adds one payload and
+   * returns its new id. `incomplete` when the oldest kept one was lost too and older ones were let go.
+   */
+  async recover(
+    client: RedisClient,
+    stream: string,
+    store: (value: string | Buffer) => Promise<Position>
+  ): Promise<Recovered> {
+    const kept = this.entries
+    if (kept.length === 0) return { restored: 0, incomplete: false }
+    const held = await this.idsHeld(client, stream, kept[0].id, kept[kept.length - 1].id)
+    const lost = kept.filter(({ id }) => !held.has(id))
+    if (lost.length === 0) return { restored: 0, incomplete: false }
+    const incomplete = this.dropped && !held.has(kept[0].id)
+    this.entries = kept.filter(({ id }) => held.has(id))
+    this.bytes = this.entries.reduce((sum, { value }) => sum + Buffer.byteLength(value), 0)
+    for (const { value } of lost) this.add(await store(value), value)
+    return { restored: lost.length, incomplete }
+  }
+
+  /** Ids of the stream from `first` to `last`, both included (every publisher's). */
+  private async idsHeld(client: RedisClient, stream: string, first: Position, last: Position) {
+    const held = new Set<Position>()
+    // Bounded: each page moves past its last id, and there are at most as many ids as entries added.
+    for (let from = first; ;) {
+      const page = await client.xrange(stream, from, last, 'COUNT', PAGE)
+      for (const [id] of page) held.add(id)
+      if (page.length < PAGE) return held
+      const next = page[page.length - 1][0]
+      if (compareIds(next, last) >= 0) return held
+      from = nextId(next)
+    }
+  }
+}
