@@ -11,7 +11,7 @@ import { compareIds } from '../adapters/redis/positions'
 import { parseOptions } from '../src/engine/options'
 import { redisCommand, startRedisCluster, type BrokerHandle, type ClusterHandle } from './brokers'
 import { uniqueKey, waitFor } from './helpers/apps'
-import { connectInstance, subscribe, type Instance } from './helpers/durable'
+import { connectInstance, publishAll, subscribe, texts, waitOn, type Instance } from './helpers/durable'
 import { clusterNodes, openMember, ownerOf, publishSteadily, type Member } from './helpers/cluster-failover'
 
 const NODE_TIMEOUT_MS = 1_000
@@ -20,14 +20,16 @@ const EVERY_MS = 5 // 200 events/s per bus
 let cluster: ClusterHandle | undefined
 let members: Member[] = []
 let late: Instance | undefined
+let opened: Instance[] = []
 
 beforeEach(async () => {
   cluster = await startRedisCluster({ replicas: 1, nodeTimeoutMs: NODE_TIMEOUT_MS })
 }, 60_000)
 
 afterEach(async () => {
-  await late?.adapter.close()
+  await Promise.all([late, ...opened].map((instance) => instance?.adapter.close()))
   late = undefined
+  opened = []
   await Promise.all(members.map(({ bus }) => bus.close()))
   members = []
   await cluster?.stop()
@@ -226,4 +228,39 @@ it('stores again what Redis lost when the replica was cut off before the master 
   // The scenario works only if Redis did lose confirmed entries.
   expect(await failover(true)).toBeGreaterThan(0)
   for (const member of members) expect(member.gaps).toEqual([])
+}, 120_000)
+
+it('reports a gap when Redis lost more confirmed publishes than an instance keeps', async () => {
+  if (!cluster) throw new Error('no cluster')
+  const { nodes } = cluster
+  const key = uniqueKey('overflow')
+  const open = async (name: string) => {
+    const options = parseOptions({ clusterNodes: nodes, key, durable: true, errorReportIntervalMs: 0 })
+    const instance = await connectInstance(name, createRedisAdapter(options))
+    opened.push(instance)
+    return instance
+  }
+  const writer = await open('writer')
+  await subscribe(writer, { kind: 'tail' })
+  const before = await publishAll(writer, texts('before', 10))
+  const { master, replica } = await ownerOf(nodes[0].port, `{${key}}:log`)
+  brokerAt(replica.port).pause()
+  expect(await redisCommand(master.port, ['CLIENT', 'KILL', 'TYPE', 'replica'])).toBe('1')
+  // More than the 2,000 an instance keeps, all confirmed by the master alone.
+  await publishAll(writer, texts('cut', 2_100))
+  await brokerAt(master.port).kill('SIGKILL')
+  brokerAt(replica.port).resume()
+
+  // Nothing published after the kill: the master's connection leaving the pool starts the recovery.
+  const restoredAll = () => writer.texts().filter((text) => text === 'cut-2099').length === 2
+  await waitOn([writer], 'the writer to store again what it keeps', restoredAll, 30_000)
+  const reader = await open('reader')
+  await subscribe(reader, { kind: 'after', position: before[9] })
+  await waitOn([reader], 'the reader to read on', () => reader.texts().includes('cut-2099'), 20_000)
+  // The first 100 are gone for good and reported as a gap; the last 2,000 were stored again.
+  expect(reader.texts()).toEqual(texts('cut', 2_100).slice(100))
+  expect(reader.gaps).toEqual([expect.objectContaining({ after: before[9], missing: undefined })])
+  expect(writer.gaps).toHaveLength(1)
+  const told = writer.errors.map((error) => error.message).filter((text) => /lost 2000 confirmed/.test(text))
+  expect(told).toEqual([expect.stringMatching(/older ones, no longer kept, may be lost too/)])
 }, 120_000)

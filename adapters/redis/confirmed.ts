@@ -44,12 +44,14 @@ export class ConfirmedTail {
 
   /**
    * Stores again, in order, what the stream lost of the kept publishes. `store` adds one payload and
-   * returns its new id. `incomplete` when the oldest kept one was lost too and older ones were let go.
+   * returns its new id. When the oldest kept one was lost too and older ones were let go (`incomplete`),
+   * `mark` first adds a gap marker, so that readers report a gap: what was let go cannot be checked.
    */
   async recover(
     client: RedisClient,
     stream: string,
-    store: (value: string | Buffer) => Promise<Position>
+    store: (value: string | Buffer) => Promise<Position>,
+    mark: () => Promise<unknown>
   ): Promise<Recovered> {
     const kept = this.entries
     if (kept.length === 0) return { restored: 0, incomplete: false }
@@ -57,6 +59,7 @@ export class ConfirmedTail {
     const lost = kept.filter(({ id }) => !held.has(id))
     if (lost.length === 0) return { restored: 0, incomplete: false }
     const incomplete = this.dropped && !held.has(kept[0].id)
+    if (incomplete) await mark()
     this.entries = kept.filter(({ id }) => held.has(id))
     this.bytes = this.entries.reduce((sum, { value }) => sum + Buffer.byteLength(value), 0)
     for (const { value } of lost) this.add(await store(value), value)

@@ -25,7 +25,7 @@ import {
   type StreamInfo
 } from './positions'
 import { RedisAdapter } from './pubsub'
-import { decodeEntries, PAYLOAD_FIELD, StreamReader, type RawEntry } from './reader'
+import { decodeEntries, GAP_FIELD, PAYLOAD_FIELD, StreamReader, type RawEntry } from './reader'
 import type { RedisDurableSettings } from './retention'
 
 /** Dead letters kept per group in Redis, roughly (`MAXLEN ~`). */
@@ -80,11 +80,15 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
   protected override async probeSlot(): Promise<unknown> {
     const { stream } = this.durable
     await this.pub.exists(stream)
-    const { restored, incomplete } = await this.confirmed.recover(this.pub, stream, (value) =>
-      this.store(value)
+    const { maxMessages } = this.durable
+    const { restored, incomplete } = await this.confirmed.recover(
+      this.pub,
+      stream,
+      (value) => this.store(value),
+      () => this.pub.xadd(stream, 'MAXLEN', '~', maxMessages, '*', GAP_FIELD, '')
     )
     if (restored > 0 || incomplete) {
-      const older = incomplete ? '; older confirmed publishes, no longer kept, may be lost too' : ''
+      const older = incomplete ? '; older ones, no longer kept, may be lost too (a gap is reported)' : ''
       const text = `Redis at ${this.target} lost ${restored} confirmed publishes in a failover; stored them again${older}`
       this.hooks?.error(new SyncConnectionError(this.target, text))
     }

@@ -12,6 +12,11 @@ const MAX_RETRY_DELAY_MS = 5_000
 
 /** The field of a stream entry that holds the payload. */
 export const PAYLOAD_FIELD = 'p'
+/**
+ * The field of a gap marker: an entry without a payload that a publisher adds when Redis lost confirmed
+ * entries it can no longer store again (see ./confirmed.ts). Readers report a gap at it.
+ */
+export const GAP_FIELD = 'g'
 
 /** A stream entry as the `…Buffer` commands return it: id and flat `[field, value, …]`. */
 export type RawEntry = [id: Buffer, fields: Buffer[]]
@@ -42,16 +47,21 @@ export interface ReaderLink {
   hung(cause: Error): void
 }
 
-/** Ids and payloads of raw entries, oldest first; entries without a payload are reported and skipped. */
+/**
+ * Ids and payloads of raw entries, oldest first; gap markers have no payload; other entries without one
+ * are reported and skipped.
+ */
 export function decodeEntries(
   entries: RawEntry[],
   onBad: (error: SyncMessageError) => void
-): { position: Position; payload: Buffer | undefined }[] {
+): { position: Position; payload: Buffer | undefined; marker?: true }[] {
   return entries.map(([rawId, fields]) => {
     const position = rawId.toString()
     let payload: Buffer | undefined
     for (let i = 0; i + 1 < fields.length; i += 2) {
-      if (fields[i].toString() === PAYLOAD_FIELD) payload = fields[i + 1]
+      const field = fields[i].toString()
+      if (field === PAYLOAD_FIELD) payload = fields[i + 1]
+      else if (field === GAP_FIELD) return { position, payload: undefined, marker: true }
     }
     if (payload === undefined) {
       onBad(
@@ -158,9 +168,12 @@ export class StreamReader {
     this.suspect = entries.length >= READ_BATCH
     const decoded = decodeEntries(entries, this.link.badEntry)
     if (check) await this.checkGap(decoded[0].position)
-    for (const { position, payload } of decoded) {
+    for (const { position, payload, marker } of decoded) {
       if (this.stopped) return
+      const after = this.last
       this.last = position
+      // Confirmed entries before the marker may be gone (a failover); this reader may have read them.
+      if (marker) this.hooks.gap({ after, firstAvailable: position, missing: undefined })
       if (payload === undefined) continue
       try {
         this.hooks.message(payload, position)
