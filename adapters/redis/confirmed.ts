@@ -1,12 +1,10 @@
 import type { Position } from '../../src/adapter'
 import type { RedisClient } from './clients'
-import { compareIds, nextId } from './positions'
+import { compareIds } from './positions'
 
 /** Confirmed publishes a Cluster publisher keeps, and their payload bytes at most. */
 const KEPT = 2_000
 const KEPT_BYTES = 4 * 1024 * 1024
-/** Entries per `XRANGE` while checking. */
-const PAGE = 1_000
 
 type Entry = { id: Position; value: string | Buffer }
 
@@ -43,40 +41,32 @@ export class ConfirmedTail {
   }
 
   /**
-   * Stores again, in order, what the stream lost of the kept publishes. `store` adds one payload and
+   * Stores again, in order, what the stream lost of the kept publishes. `firstHeld`: the stream's first
+   * entry now; kept ones before it were trimmed by retention, not lost. `store` adds one payload and
    * returns its new id. When the oldest kept one was lost too and older ones were let go (`incomplete`),
    * `mark` first adds a gap marker, so that readers report a gap: what was let go cannot be checked.
    */
   async recover(
     client: RedisClient,
     stream: string,
+    firstHeld: Position | undefined,
     store: (value: string | Buffer) => Promise<Position>,
     mark: () => Promise<unknown>
   ): Promise<Recovered> {
-    const kept = this.entries
-    if (kept.length === 0) return { restored: 0, incomplete: false }
-    const held = await this.idsHeld(client, stream, kept[0].id, kept[kept.length - 1].id)
-    const lost = kept.filter(({ id }) => !held.has(id))
-    if (lost.length === 0) return { restored: 0, incomplete: false }
-    const incomplete = this.dropped && !held.has(kept[0].id)
-    if (incomplete) await mark()
-    this.entries = kept.filter(({ id }) => held.has(id))
+    const kept = this.entries.filter(({ id }) => firstHeld !== undefined && compareIds(id, firstHeld) >= 0)
+    // An empty stream holds nothing: everything kept is lost.
+    const checked = firstHeld === undefined ? this.entries : kept
+    // One `XRANGE id id` each (pipelined): the cost does not grow with the other instances' traffic.
+    const held = await Promise.all(
+      checked.map(({ id }) => client.xrange(stream, id, id).then((found) => found.length > 0))
+    )
+    const lost = checked.filter((_, i) => !held[i])
+    this.entries = checked.filter((_, i) => held[i])
     this.bytes = this.entries.reduce((sum, { value }) => sum + Buffer.byteLength(value), 0)
+    if (lost.length === 0) return { restored: 0, incomplete: false }
+    const incomplete = this.dropped && !held[0]
+    if (incomplete) await mark()
     for (const { value } of lost) this.add(await store(value), value)
     return { restored: lost.length, incomplete }
-  }
-
-  /** Ids of the stream from `first` to `last`, both included (every publisher's). */
-  private async idsHeld(client: RedisClient, stream: string, first: Position, last: Position) {
-    const held = new Set<Position>()
-    // Bounded: each page moves past its last id, and there are at most as many ids as entries added.
-    for (let from = first; ;) {
-      const page = await client.xrange(stream, from, last, 'COUNT', PAGE)
-      for (const [id] of page) held.add(id)
-      if (page.length < PAGE) return held
-      const next = page[page.length - 1][0]
-      if (compareIds(next, last) >= 0) return held
-      from = nextId(next)
-    }
   }
 }

@@ -78,12 +78,13 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
    * instance's confirmed publishes (asynchronous replication) is stored again, before anything newer.
    */
   protected override async probeSlot(): Promise<unknown> {
-    const { stream } = this.durable
-    await this.pub.exists(stream)
-    const { maxMessages } = this.durable
+    const { stream, maxMessages } = this.durable
+    // Routed to the stream's slot: fails until its new master answers.
+    const { firstEntryId } = await this.info(this.pub)
     const { restored, incomplete } = await this.confirmed.recover(
       this.pub,
       stream,
+      firstEntryId,
       (value) => this.store(value),
       () => this.pub.xadd(stream, 'MAXLEN', '~', maxMessages, '*', GAP_FIELD, '')
     )
