@@ -1,8 +1,11 @@
 import type { DurableHooks, Position } from '../../src/adapter'
+import { createDebug } from '../../src/engine/debug'
 import { SyncMessageError } from '../../src/errors'
 import type { RedisClient } from './clients'
 import { Pause } from './pause'
 import { trimmedAfter, type StreamInfo } from './positions'
+
+const debug = createDebug('feathers-fanout/redis')
 
 /** Entries per `XREAD`; a full batch means the reader is behind, so the next one checks for a gap. */
 export const READ_BATCH = 500
@@ -187,6 +190,7 @@ export class StreamReader {
     try {
       const info = await this.link.info()
       if (!this.stopped && trimmedAfter(this.last, first, info)) {
+        debug('gap after %s: read %s next, the stream starts at %s', this.last, first, info.firstEntryId)
         this.hooks.gap({ after: this.last, firstAvailable: first, missing: undefined })
       }
     } catch (error) {

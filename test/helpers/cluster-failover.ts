@@ -16,6 +16,8 @@ export interface Member {
   name: string
   bus: Bus
   statuses: string[]
+  /** When the bus last became `ready` (ms since the epoch). */
+  readyAt: number
   errors: SyncError[]
   gaps: SyncGap[]
   /** `n` of each event received, per sender name, in arrival order. */
@@ -47,6 +49,7 @@ export async function openMember(
     name,
     bus: undefined as unknown as Bus,
     statuses: [],
+    readyAt: 0,
     errors: [],
     gaps: [],
     received: new Map(),
@@ -72,7 +75,10 @@ export async function openMember(
   member.bus = createBus(
     { adapter, key, durable: true, errorReportIntervalMs: 0 },
     {
-      status: ({ status }) => member.statuses.push(status),
+      status: ({ status }) => {
+        member.statuses.push(status)
+        if (status === 'ready') member.readyAt = Date.now()
+      },
       error: (error) => member.errors.push(error),
       gap: (gap) => member.gaps.push(gap)
     }
