@@ -29,7 +29,7 @@ export class SlotRecovery {
 
   constructor(
     private readonly cluster: Cluster,
-    /** A cheap command on a key in the slot, e.g. `EXISTS <stream>`. */
+    /** A cheap command on a key in the slot, e.g. `XINFO STREAM <stream>`. */
     private readonly probe: () => Promise<unknown>,
     /** The slot answers again. */
     private readonly up: () => void,
