@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { Payload } from '../../src/adapter'
-import { asRedisValue, type RedisClient } from './clients'
+import type { RedisClient } from './clients'
 import { PAYLOAD_FIELD } from './reader'
 import type { RedisDurableSettings } from './retention'
 
@@ -43,10 +42,9 @@ const MESSAGE_ID = /^([0-9A-Za-z_]+)-(\d{1,15})$/
 export function appendOnce(
   client: RedisClient,
   durable: RedisDurableSettings,
-  payload: Payload,
+  value: string | Buffer,
   messageId: string | undefined
 ): Promise<string | null> {
-  const value = asRedisValue(payload)
   const { stream, maxMessages, maxAgeMs, producerPrefix } = durable
   const parsed = messageId === undefined ? null : MESSAGE_ID.exec(messageId)
   if (parsed === null) return client.xadd(stream, 'MAXLEN', '~', maxMessages, '*', PAYLOAD_FIELD, value)

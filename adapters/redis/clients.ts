@@ -44,6 +44,13 @@ const CLUSTER_PUBLISHER: ClusterOptions = {
   enableAutoPipelining: true,
   clusterRetryStrategy: retryStrategy
 }
+// In durable mode the log's order is each sender's order. ioredis would retry a command that met a dead
+// master or a cluster down, each on its own timer while later ones go out at once, so the log could hold
+// a sender's events out of order after a failover. Refused at once instead, the engine resends them in
+// order once the slot answers again (see ./slot-recovery.ts).
+const DURABLE_CLUSTER_PUBLISHER: ClusterOptions = { retryDelayOnFailover: 0, retryDelayOnClusterDown: 0 }
+// Its reads name the last entry handed over, so a read retried late is still in order: ioredis' defaults.
+const CLUSTER_READER: ClusterOptions = { retryDelayOnFailover: 100, retryDelayOnClusterDown: 100 }
 // The adapter subscribes again itself on every `ready`, so it knows when the subscription is back;
 // ioredis' own resubscribe would say nothing about that. An in-flight SUBSCRIBE is resent, never lost.
 const SUBSCRIBER: RedisOptions = {
@@ -55,10 +62,18 @@ const SUBSCRIBER: RedisOptions = {
   disconnectTimeout: DISCONNECT_TIMEOUT_MS
 }
 
-/** A new lazy connection like `client`, for subscribing or blocking reads (an offline queue, resends). */
-export function duplicateForSubscribing(client: RedisClient, sharded: boolean): RedisClient {
+/**
+ * A new lazy connection like `client`, for subscribing or blocking reads (an offline queue, resends).
+ * `reader`: Cluster options for it (a Cluster's duplicate otherwise takes the publisher's).
+ */
+export function duplicateForSubscribing(
+  client: RedisClient,
+  sharded: boolean,
+  reader: ClusterOptions = {}
+): RedisClient {
   if (client.isCluster) {
     const options: ClusterOptions = {
+      ...reader,
       lazyConnect: true,
       shardedSubscribers: sharded,
       enableAutoPipelining: false,
@@ -96,8 +111,14 @@ export function createConnections(settings: RedisSettings): RedisConnections {
   }
   const option = plan.kind === 'cluster' ? 'clusterOptions' : 'redisOptions'
   try {
-    const pub = plan.kind === 'cluster' ? openCluster(plan) : openRedis(plan, timeouts(settings))
-    return { pub, sub: duplicateForSubscribing(pub, sharded), ownsPub: true }
+    if (plan.kind !== 'cluster') {
+      const pub = openRedis(plan, timeouts(settings))
+      return { pub, sub: duplicateForSubscribing(pub, sharded), ownsPub: true }
+    }
+    const durable = settings.durable !== undefined
+    const pub = openCluster(plan, durable ? DURABLE_CLUSTER_PUBLISHER : {})
+    const reader = durable ? { ...CLUSTER_READER, ...readerRetries(plan.clusterOptions) } : {}
+    return { pub, sub: duplicateForSubscribing(pub, sharded, reader), ownsPub: true }
   } catch (cause) {
     // ioredis checks some options in its constructors (e.g. `scaleReads`, `replyMapping`).
     throw new SyncConfigError(option, `ioredis rejected "${option}": ${(cause as Error).message}`, { cause })
@@ -135,10 +156,22 @@ function failInFlightOnClose(client: Redis): void {
   })
 }
 
+/** The user's own retry delays, for the reader. */
+const readerRetries = ({ retryDelayOnFailover, retryDelayOnClusterDown }: ClusterOptions): ClusterOptions =>
+  Object.fromEntries(
+    Object.entries({ retryDelayOnFailover, retryDelayOnClusterDown }).filter(
+      ([, value]) => value !== undefined
+    )
+  )
+
 // No command timeout on a Cluster: it redirects and retries commands itself; the heartbeat still watches it.
-function openCluster({ nodes, clusterOptions }: Extract<RedisPlan, { kind: 'cluster' }>): Cluster {
+function openCluster(
+  { nodes, clusterOptions }: Extract<RedisPlan, { kind: 'cluster' }>,
+  mode: ClusterOptions
+): Cluster {
   const cluster = new Cluster(nodes, {
     ...CLUSTER_PUBLISHER,
+    ...mode,
     ...clusterOptions,
     redisOptions: { disconnectTimeout: DISCONNECT_TIMEOUT_MS, ...clusterOptions.redisOptions },
     lazyConnect: true

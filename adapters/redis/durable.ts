@@ -11,9 +11,10 @@ import type {
   StoredDeadLetter
 } from '../../src/adapter'
 import { SyncConfigError, SyncConnectionError } from '../../src/errors'
-import type { Payload } from '../../src/adapter'
+import type { AdapterHooks, Payload } from '../../src/adapter'
 import { appendOnce } from './append'
 import { asRedisValue, duplicateForSubscribing, type RedisClient } from './clients'
+import { ConfirmedTail } from './confirmed'
 import { RedisGroupMember } from './group'
 import type { RedisSettings } from './options'
 import {
@@ -25,7 +26,7 @@ import {
   type StreamInfo
 } from './positions'
 import { RedisAdapter } from './pubsub'
-import { decodeEntries, PAYLOAD_FIELD, StreamReader, type RawEntry } from './reader'
+import { decodeEntries, GAP_FIELD, PAYLOAD_FIELD, StreamReader, type RawEntry } from './reader'
 import type { RedisDurableSettings } from './retention'
 
 /** Dead letters kept per group in Redis, roughly (`MAXLEN ~`). */
@@ -44,6 +45,7 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
   private readonly members = new Set<RedisGroupMember>()
   private reader: StreamReader | undefined
   private nextAgeTrim = 0
+  private readonly confirmed = new ConfirmedTail()
 
   constructor(
     settings: RedisSettings,
@@ -54,12 +56,55 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
 
   /** Stores the message once per `messageId` (see ./append.ts); undefined for a resend of an older one. */
   async publishDurable(payload: Payload, messageId?: string): Promise<Position | undefined> {
-    const id = await appendOnce(this.pub, this.durable, payload, messageId).then(
+    const value = asRedisValue(payload)
+    const id = await appendOnce(this.pub, this.durable, value, messageId).then(
       (reply) => reply ?? undefined,
       this.publishFailed
     )
+    if (id !== undefined && this.pub.isCluster) this.confirmed.add(id, value)
     this.trimByAge()
     return id
+  }
+
+  /** On a Cluster, a node that leaves (a master killed, a failover) may have held the stream's slot. */
+  override async connect(hooks: AdapterHooks): Promise<void> {
+    if (this.pub.isCluster) {
+      this.pub.on('-node', this.nodeLeft)
+    }
+    await super.connect(hooks)
+  }
+
+  private readonly nodeLeft = (): void => {
+    if (!this.closed) this.publisherLost(new Error('a node of the Redis Cluster left'))
+  }
+
+  /**
+   * On a Cluster, once the master serving the stream's slot answers again: what it lost of this
+   * instance's confirmed publishes (asynchronous replication) is stored again, before anything newer.
+   */
+  protected override async probeSlot(): Promise<unknown> {
+    const { stream, maxMessages } = this.durable
+    // Routed to the stream's slot: fails until its new master answers.
+    const { firstEntryId } = await this.info(this.pub)
+    const { restored, incomplete } = await this.confirmed.recover(
+      this.pub,
+      stream,
+      firstEntryId,
+      (value) => this.store(value),
+      () => this.pub.xadd(stream, 'MAXLEN', '~', maxMessages, '*', GAP_FIELD, '')
+    )
+    if (restored > 0 || incomplete) {
+      const older = incomplete ? '; older ones, no longer kept, may be lost too (a gap is reported)' : ''
+      const text = `Redis at ${this.target} lost ${restored} confirmed publishes in a failover; stored them again${older}`
+      this.hooks?.error(new SyncConnectionError(this.target, text))
+    }
+    return restored
+  }
+
+  private async store(value: string | Buffer): Promise<Position> {
+    const { stream, maxMessages } = this.durable
+    const reply = await this.pub.xadd(stream, 'MAXLEN', '~', maxMessages, '*', PAYLOAD_FIELD, value)
+    return reply ?? ''
   }
 
   async subscribeDurable(start: StartPosition, hooks: DurableHooks): Promise<void> {
@@ -214,6 +259,7 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
   }
 
   override async close(): Promise<void> {
+    this.pub.off('-node', this.nodeLeft)
     await Promise.all([...this.members].map((member) => member.leave()))
     this.members.clear()
     this.reader?.stop()

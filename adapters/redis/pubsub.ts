@@ -1,10 +1,11 @@
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import { createDebug } from '../../src/engine/debug'
 import type { Adapter, AdapterCapabilities, AdapterHooks, Payload } from '../../src/adapter'
 import { SyncConnectionError } from '../../src/errors'
 import { asRedisValue, closeClient, createConnections, type RedisClient } from './clients'
 import { Heartbeat, type Watched } from './heartbeat'
 import type { RedisSettings } from './options'
+import { SlotRecovery, slotMoving } from './slot-recovery'
 
 const debug = createDebug('feathers-fanout/redis')
 
@@ -17,11 +18,13 @@ const messageOf = (error: unknown): string => (error instanceof Error ? error.me
 /**
  * Whether a failed command failed because the connection is gone. ioredis still says `ready` for a
  * moment after the server closed the socket (`CLIENT KILL`, its `timeout`, a proxy): the write is then
- * refused with "Stream isn't writeable and enableOfflineQueue options is false".
+ * refused with "Stream isn't writeable and enableOfflineQueue options is false". A Cluster stays `ready`
+ * while the master serving the channel's slot is dead: its errors say so.
  */
 const connectionGone = (client: RedisClient, error: unknown): boolean =>
   client.status !== 'ready' ||
   (!client.isCluster && (client as Redis).stream?.writable === false) ||
+  (client.isCluster && slotMoving(error)) ||
   /isn't writeable/.test(messageOf(error))
 
 /**
@@ -54,6 +57,7 @@ export class RedisAdapter implements Adapter {
   private waiters: Waiter[] = []
   private readonly attached: [RedisClient, string, Listener][] = []
   private heartbeat: Heartbeat | undefined
+  private slotRecovery: SlotRecovery | undefined
 
   constructor(protected readonly settings: RedisSettings) {
     this.target = settings.target
@@ -113,6 +117,7 @@ export class RedisAdapter implements Adapter {
     this.closed = true
     clearTimeout(this.retryTimer)
     this.heartbeat?.stop()
+    this.slotRecovery?.stop()
     this.settle()
     for (const [client, event, listener] of this.attached.splice(0)) client.off(event, listener)
     const { pub, sub, ownsPub } = this
@@ -196,8 +201,9 @@ export class RedisAdapter implements Adapter {
     this.heartbeat = new Heartbeat(watched, intervalMs, timeoutMs, {
       missed: (role, cause) => this.connectionHung(role, cause),
       answered: (role) => {
-        // The user's publisher, marked hung, is back once it answers; the adapter's own reconnect.
-        if (role === 'pub' && !this.pubReady && this.pub.status === 'ready') {
+        // The user's publisher, marked hung, is back once it answers; the adapter's own reconnect. On a
+        // Cluster whose slot is moving, any node answers a PING: the slot recovery says when it is back.
+        if (role === 'pub' && !this.pubReady && this.pub.status === 'ready' && !this.slotRecovery?.active) {
           this.pubReady = true
           this.update()
         }
@@ -226,13 +232,41 @@ export class RedisAdapter implements Adapter {
       connectionGone(this.pub, error) ||
       (error instanceof Error && error.message === 'Command timed out')
     ) {
-      this.pubReady = false
-      // Told again even if already told: the core may have missed it during startup.
-      this.reported = undefined
-      this.lastError = error
-      this.update()
+      this.publisherLost(error)
     }
     throw error
+  }
+
+  /**
+   * The publisher's connection, or on a Cluster the node serving the channel's slot, is gone: publishes
+   * wait in the outbox until it is back (on a Cluster, until the slot answers again).
+   */
+  protected publisherLost(error: unknown): void {
+    this.pubReady = false
+    // Told again even if already told: the core may have missed it during startup.
+    this.reported = undefined
+    this.lastError = error
+    this.update()
+    if (this.pub.isCluster && this.pub.status === 'ready') this.recoverSlot()
+  }
+
+  /** A command routed to the channel's slot, sent once a Cluster's slot seems back (see ./slot-recovery.ts). */
+  protected probeSlot(): Promise<unknown> {
+    return this.pub.ping()
+  }
+
+  /** Publishes wait in the outbox until the node serving the channel's slot answers again. */
+  private recoverSlot(): void {
+    this.slotRecovery ??= new SlotRecovery(
+      this.pub as Cluster,
+      () => this.probeSlot(),
+      () => {
+        this.pubReady = this.pub.status === 'ready'
+        this.update()
+      },
+      (error) => this.problem(error)
+    )
+    this.slotRecovery.start()
   }
 
   /** Tells the core about a change of readiness, once per change, after startup. */

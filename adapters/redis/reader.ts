@@ -1,9 +1,12 @@
 import type { DurableHooks, Position } from '../../src/adapter'
+import { createDebug } from '../../src/engine/debug'
 import { SyncMessageError } from '../../src/errors'
 import type { RedisClient } from './clients'
 import { awaitReply } from './heartbeat'
 import { Pause } from './pause'
 import { trimmedAfter, type StreamInfo } from './positions'
+
+const debug = createDebug('feathers-fanout/redis')
 
 /** Entries per `XREAD`; a full batch means the reader is behind, so the next one checks for a gap. */
 export const READ_BATCH = 500
@@ -13,6 +16,11 @@ const MAX_RETRY_DELAY_MS = 5_000
 
 /** The field of a stream entry that holds the payload. */
 export const PAYLOAD_FIELD = 'p'
+/**
+ * The field of a gap marker: an entry without a payload that a publisher adds when Redis lost confirmed
+ * entries it can no longer store again (see ./confirmed.ts). Readers report a gap at it.
+ */
+export const GAP_FIELD = 'g'
 
 /** A stream entry as the `…Buffer` commands return it: id and flat `[field, value, …]`. */
 export type RawEntry = [id: Buffer, fields: Buffer[]]
@@ -43,16 +51,21 @@ export interface ReaderLink {
   hung(cause: Error): void
 }
 
-/** Ids and payloads of raw entries, oldest first; entries without a payload are reported and skipped. */
+/**
+ * Ids and payloads of raw entries, oldest first; gap markers have no payload; other entries without one
+ * are reported and skipped.
+ */
 export function decodeEntries(
   entries: RawEntry[],
   onBad: (error: SyncMessageError) => void
-): { position: Position; payload: Buffer | undefined }[] {
+): { position: Position; payload: Buffer | undefined; marker?: true }[] {
   return entries.map(([rawId, fields]) => {
     const position = rawId.toString()
     let payload: Buffer | undefined
     for (let i = 0; i + 1 < fields.length; i += 2) {
-      if (fields[i].toString() === PAYLOAD_FIELD) payload = fields[i + 1]
+      const field = fields[i].toString()
+      if (field === PAYLOAD_FIELD) payload = fields[i + 1]
+      else if (field === GAP_FIELD) return { position, payload: undefined, marker: true }
     }
     if (payload === undefined) {
       onBad(
@@ -159,9 +172,12 @@ export class StreamReader {
     this.suspect = entries.length >= READ_BATCH
     const decoded = decodeEntries(entries, this.link.badEntry)
     if (check) await this.checkGap(decoded[0].position)
-    for (const { position, payload } of decoded) {
+    for (const { position, payload, marker } of decoded) {
       if (this.stopped) return
+      const after = this.last
       this.last = position
+      // Confirmed entries before the marker may be gone (a failover); this reader may have read them.
+      if (marker) this.hooks.gap({ after, firstAvailable: position, missing: undefined })
       if (payload === undefined) continue
       try {
         this.hooks.message(payload, position)
@@ -175,6 +191,7 @@ export class StreamReader {
     try {
       const info = await this.link.info()
       if (!this.stopped && trimmedAfter(this.last, first, info)) {
+        debug('gap after %s: read %s next, the stream starts at %s', this.last, first, info.firstEntryId)
         this.hooks.gap({ after: this.last, firstAvailable: first, missing: undefined })
       }
     } catch (error) {
