@@ -34,33 +34,32 @@ const moved = (before: ReturnType<typeof received>, now: ReturnType<typeof recei
 /**
  * Calls `expired` when a reply awaited on `client` has not come within `timeoutMs` of the process's
  * own attention. A busy process is not a hung server, and dropping its connection would throw away
- * what is still in the socket's buffers. So the bound is judged after the I/O phase (what arrived
- * during a stalled event loop is read first), and it is extended by a short grace, a quarter of the
- * bound, when the socket received bytes during the last stretch (the reply is queued behind a backlog
- * of messages), or when the judgement comes late (the event loop was stalled: the request itself may
- * have been written late, auto-pipelining writes on the next turn; at most `MAX_STALLS` times, so a
- * hung server is still noticed on a machine where every timer is late).
+ * what is still in the socket's buffers. So the bound is extended by a short grace (a quarter of it)
+ * when the socket received bytes during the last stretch (the reply is queued behind a backlog of
+ * messages), and when the event loop was busy for most of it (the request itself may have been written
+ * late: auto-pipelining writes on the next turn; the reply may wait behind a long handler), then judged
+ * after the I/O phase, so what arrived meanwhile is read first. Busy extensions stop at four times the
+ * bound, so a hung server is still noticed by a process that never idles; an idle process on a
+ * saturated machine is not extended (event loop utilization counts its own work, not the machine's).
  */
 export function awaitReply(client: RedisClient, timeoutMs: number, expired: () => void): () => void {
   let timer: NodeJS.Timeout | undefined
   let immediate: NodeJS.Immediate | undefined
   let cancelled = false
-  let stalls = 0
   const grace = Math.max(timeoutMs / 4, MIN_GRACE_MS)
+  const busyUntil = performance.now() + BUSY_EXTENSION_FACTOR * timeoutMs
   const arm = (ms: number) => {
     const mark = received(client)
-    const due = performance.now() + ms
-    const judge = (stalled: boolean) => {
+    const loop = performance.eventLoopUtilization()
+    const judge = (busy: boolean) => {
       if (cancelled) return
-      if (stalled) stalls++
-      if (stalled || moved(mark, received(client))) arm(grace)
+      if (busy || moved(mark, received(client))) arm(grace)
       else expired()
     }
     timer = setTimeout(() => {
-      // On time: judged now, before a command timeout of the same length rejects the request. Late:
-      // after the I/O phase, so what arrived during the stall is read first.
-      if (performance.now() - due <= Math.max(ms / 2, MIN_GRACE_MS)) return judge(false)
-      immediate = setImmediate(() => judge(stalls < MAX_STALLS))
+      // Mostly idle: judged now, before a command timeout of the same length rejects the request.
+      if (performance.eventLoopUtilization(loop).utilization < BUSY_UTILIZATION) return judge(false)
+      immediate = setImmediate(() => judge(performance.now() < busyUntil))
     }, ms)
     timer.unref()
   }
@@ -73,7 +72,9 @@ export function awaitReply(client: RedisClient, timeoutMs: number, expired: () =
 }
 
 const MIN_GRACE_MS = 50
-const MAX_STALLS = 3
+/** Share of a bound the event loop spent working, above which the process, not the server, is slow. */
+const BUSY_UTILIZATION = 0.5
+const BUSY_EXTENSION_FACTOR = 4
 
 /**
  * PINGs each ready connection every `intervalMs` and calls it hung when no answer comes within
