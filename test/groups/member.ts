@@ -37,8 +37,10 @@ app.sync.consume<{ n: number }>(
   { prefetch: config.prefetch, claimAfterMs: config.claimAfterMs }
 )
 
+send({ kind: 'stage', text: 'configured' })
 void (async () => {
   await app.sync.ready
+  send({ kind: 'stage', text: 'synced, joining the group' })
   // Joined once the group's stats say so (bounded: the parent times out on `ready`).
   for (let i = 0; i < 1_000; i++) {
     const [stats] = await app.sync.groupStats()
