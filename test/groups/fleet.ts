@@ -92,8 +92,11 @@ export async function killAll(): Promise<void> {
 export interface Books {
   /** Per member: the event numbers its handler started. */
   started: Set<number>[]
-  /** Per member: each completed handling, with its delivery count. */
-  handled: { n: number; deliveries: number }[][]
+  /**
+   * Per member: each completed handling, with its delivery count and attempt (a handler whose books
+   * write failed, or whose reply was lost in a Redis crash, is retried: attempt 2 of the same delivery).
+   */
+  handled: { n: number; deliveries: number; attempt: number }[][]
   /** How many times each event number was handled, over every member. */
   counts: Map<number, number>
 }
@@ -107,9 +110,9 @@ export async function readBooks(uri: string, key: string, members: number): Prom
     for (let index = 0; index < members; index++) {
       started.push(new Set((await raw.smembers(`{${key}}:started:${index}`)).map(Number)))
       const rows = (await raw.lrange(`{${key}}:handled:${index}`, 0, -1)).map((row) => {
-        const [n, deliveries] = row.split(':').map(Number)
+        const [n, deliveries, attempt] = row.split(':').map(Number)
         counts.set(n, (counts.get(n) ?? 0) + 1)
-        return { n, deliveries }
+        return { n, deliveries, attempt }
       })
       handled.push(rows)
     }

@@ -3,7 +3,7 @@
  * NATS), with one consumer group handler on `todos created`. The handler's side effects are written to
  * a Redis, like an app writing a row, so the books survive a SIGKILL of this process: the numbers it
  * started (`{key}:started:<index>`), and each completed handling with its delivery count
- * (`{key}:handled:<index>`, "n:deliveries").
+ * (`{key}:handled:<index>`, "n:deliveries:attempt").
  */
 import { feathers } from '@feathersjs/feathers'
 import { Redis } from 'ioredis'
@@ -32,7 +32,7 @@ app.sync.consume<{ n: number }>(
   async ({ n }, meta) => {
     await books.sadd(`{${config.key}}:started:${config.index}`, n)
     await work(config.workMs)
-    await books.rpush(`{${config.key}}:handled:${config.index}`, `${n}:${meta.deliveries}`)
+    await books.rpush(`{${config.key}}:handled:${config.index}`, `${n}:${meta.deliveries}:${meta.attempt}`)
   },
   { prefetch: config.prefetch, claimAfterMs: config.claimAfterMs }
 )
