@@ -30,9 +30,17 @@ app.sync.consume<{ n: number }>(
   'todos',
   'created',
   async ({ n }, meta) => {
-    await books.sadd(`{${config.key}}:started:${config.index}`, n)
-    await work(config.workMs)
-    await books.rpush(`{${config.key}}:handled:${config.index}`, `${n}:${meta.deliveries}:${meta.attempt}`)
+    try {
+      await books.sadd(`{${config.key}}:started:${config.index}`, n)
+      await work(config.workMs)
+      await books.rpush(`{${config.key}}:handled:${config.index}`, `${n}:${meta.deliveries}:${meta.attempt}`)
+    } catch (error) {
+      // The group runs the handler again (the next attempt); said, since a write whose reply alone was
+      // lost leaves the event in the books twice.
+      const text = `books write for ${n} failed on attempt ${meta.attempt}: ${(error as Error).message}`
+      send({ kind: 'problem', text })
+      throw error
+    }
   },
   { prefetch: config.prefetch, claimAfterMs: config.claimAfterMs }
 )
