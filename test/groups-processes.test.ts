@@ -251,25 +251,28 @@ describe.each(CRASHED)('consumer groups across processes with $name killed -9 an
     const total = 2_000
     await publish(app, 0, total / 2)
     await allHandled(fleet, 200, 60_000, where)
-    // What the members had started when the broker died: of these, the crash can hand out again only
-    // what they still held, at most their prefetch. Books kept on the broker itself are read just before
-    // the kill (what starts in between is left out of this bound, not counted against it).
-    const started = async () =>
-      new Set((await readBooks(where.uri, key, 3)).started.flatMap((set) => [...set]))
-    const booksOnBroker = where.uri === broker.url
-    const startedEarly = booksOnBroker ? await started() : undefined
     await broker.kill('SIGKILL')
-    const startedBefore = startedEarly ?? (await started())
     await broker.restart()
+    const back = Date.now()
     await publish(app, total / 2, total)
     const books = await allHandled(fleet, total, 120_000, where)
     const repeated = repeatedOf(books)
-    const crashed = repeated.filter((n) => startedBefore.has(n))
-    figures(`${target.name} killed -9`, books, startedAt, `, ${crashed.length} started before the kill`)
+    // What the crash itself handed out again: events first handled before the broker was back (those
+    // the members held, handled while it was down, and acknowledged in vain), at most their prefetch.
+    // Later repeats are not bounded by it (docs/amqp.md: around a restart a quorum queue may hand an
+    // event out again), but must be redeliveries too (below).
+    const handlings = (n: number) => books.handled.flatMap((rows) => rows.filter((row) => row.n === n))
+    const crashed = repeated.filter((n) => handlings(n).some(({ at }) => at < back))
+    const later = repeated.filter((n) => !crashed.includes(n))
+    figures(
+      `${target.name} killed -9`,
+      books,
+      startedAt,
+      `, ${crashed.length} first handled before the restart; later: ${later.slice(0, 10).join(' ') || 'none'}`
+    )
     expect(books.counts.size).toBe(total)
     // At least once, never a second copy: each event handled twice came back as a redelivery, or as a
     // retry of an attempt that failed (on Redis, a books write whose reply the crash lost).
-    const handlings = (n: number) => books.handled.flatMap((rows) => rows.filter((row) => row.n === n))
     const copies = repeated.filter(
       (n) => handlings(n).filter(({ deliveries, attempt }) => deliveries === 1 && attempt === 1).length > 1
     )

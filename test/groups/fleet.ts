@@ -88,6 +88,15 @@ export async function killAll(): Promise<void> {
   await Promise.all([...live].map((member) => member.kill()))
 }
 
+/** One completed handling, as a member's handler wrote it down. */
+export interface Handling {
+  n: number
+  deliveries: number
+  attempt: number
+  /** When it completed, in ms since the epoch (the members run on this machine: one clock). */
+  at: number
+}
+
 /** What the members' handlers wrote to Redis. */
 export interface Books {
   /** Per member: the event numbers its handler started. */
@@ -96,7 +105,7 @@ export interface Books {
    * Per member: each completed handling, with its delivery count and attempt (a handler whose books
    * write failed, or whose reply was lost in a Redis crash, is retried: attempt 2 of the same delivery).
    */
-  handled: { n: number; deliveries: number; attempt: number }[][]
+  handled: Handling[][]
   /** How many times each event number was handled, over every member. */
   counts: Map<number, number>
 }
@@ -110,9 +119,9 @@ export async function readBooks(uri: string, key: string, members: number): Prom
     for (let index = 0; index < members; index++) {
       started.push(new Set((await raw.smembers(`{${key}}:started:${index}`)).map(Number)))
       const rows = (await raw.lrange(`{${key}}:handled:${index}`, 0, -1)).map((row) => {
-        const [n, deliveries, attempt] = row.split(':').map(Number)
+        const [n, deliveries, attempt, at] = row.split(':').map(Number)
         counts.set(n, (counts.get(n) ?? 0) + 1)
-        return { n, deliveries, attempt }
+        return { n, deliveries, attempt, at }
       })
       handled.push(rows)
     }

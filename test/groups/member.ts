@@ -3,7 +3,7 @@
  * NATS), with one consumer group handler on `todos created`. The handler's side effects are written to
  * a Redis, like an app writing a row, so the books survive a SIGKILL of this process: the numbers it
  * started (`{key}:started:<index>`), and each completed handling with its delivery count
- * (`{key}:handled:<index>`, "n:deliveries:attempt").
+ * (`{key}:handled:<index>`, "n:deliveries:attempt:time", the time in ms since the epoch).
  */
 import { feathers } from '@feathersjs/feathers'
 import { Redis } from 'ioredis'
@@ -33,7 +33,10 @@ app.sync.consume<{ n: number }>(
     try {
       await books.sadd(`{${config.key}}:started:${config.index}`, n)
       await work(config.workMs)
-      await books.rpush(`{${config.key}}:handled:${config.index}`, `${n}:${meta.deliveries}:${meta.attempt}`)
+      await books.rpush(
+        `{${config.key}}:handled:${config.index}`,
+        `${n}:${meta.deliveries}:${meta.attempt}:${Date.now()}`
+      )
     } catch (error) {
       // The group runs the handler again (the next attempt); said, since a write whose reply alone was
       // lost leaves the event in the books twice.
