@@ -1,3 +1,4 @@
+import fs from 'node:fs'
 import net from 'node:net'
 
 // Brokers started by the test harness only ever listen on loopback.
@@ -70,5 +71,57 @@ export async function waitForPort(port: number, timeoutMs: number): Promise<void
       throw new Error(`Nothing accepted connections on ${LOOPBACK}:${port} within ${timeoutMs} ms`)
     if (await canConnect(port, Math.min(1000, remaining))) return
     await sleep(Math.min(100, Math.max(0, deadline - Date.now())))
+  }
+}
+
+/** Inodes of the TCP sockets listening on `port` (Linux /proc; empty elsewhere). */
+function listeningInodes(port: number): Set<string> {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`
+  const rows = ['/proc/net/tcp', '/proc/net/tcp6'].flatMap((file) =>
+    fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').slice(1) : []
+  )
+  const columns = rows.map((row) => row.trim().split(/\s+/))
+  // Column 1 is the local address, 3 the state (0A: LISTEN), 9 the inode.
+  return new Set(columns.filter((c) => c[1]?.endsWith(hex) && c[3] === '0A').map((c) => c[9]))
+}
+
+/** The socket inode behind a file descriptor, if it is one (it may close while we look). */
+function socketInode(link: string): string | undefined {
+  try {
+    return /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(link))?.[1]
+  } catch {
+    return undefined
+  }
+}
+
+/** Who listens on `port`, for error messages: "pid 123: beam.smp …", best effort (Linux /proc). */
+export function portHolders(port: number): string {
+  const inodes = listeningInodes(port)
+  if (inodes.size === 0) return 'no listener found'
+  const holders: string[] = []
+  for (const pid of fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const fds = fs.readdirSync(`/proc/${pid}/fd`)
+      if (!fds.some((fd) => inodes.has(socketInode(`/proc/${pid}/fd/${fd}`) ?? ''))) continue
+      const command = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').slice(0, 200)
+      holders.push(`pid ${pid}: ${command}`)
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  return holders.join('; ') || 'a process this user cannot inspect'
+}
+
+/**
+ * Waits (bounded) until nothing accepts connections on 127.0.0.1:port, for a broker restarting on its
+ * own port; the error names who holds it.
+ */
+export async function waitPortFree(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (await canConnect(port, 250)) {
+    if (Date.now() >= deadline) {
+      throw new Error(`${LOOPBACK}:${port} still taken after ${timeoutMs} ms, by ${portHolders(port)}`)
+    }
+    await sleep(100)
   }
 }

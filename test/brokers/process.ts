@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import type { BrokerHandle, BrokerKind } from './index'
-import { canConnect, LOOPBACK, settlesWithin, sleep } from './ports'
+import { canConnect, LOOPBACK, settlesWithin, sleep, waitPortFree } from './ports'
 
 export interface BrokerSpec {
   kind: BrokerKind
@@ -252,6 +252,9 @@ export class BrokerProcess implements BrokerHandle {
 
   async restart(): Promise<void> {
     await this.kill('SIGKILL')
+    // Once seen on a busy machine: the port taken right after the kill by an unknown listener. Wait for
+    // it (bounded) instead of failing at once; if it stays taken, the error names the holder.
+    await waitPortFree(this.port, 15_000)
     await this.start()
   }
 

@@ -9,13 +9,16 @@ import { TSX_IMPORT } from '../helpers/cluster-harness'
 import { isReport, MEMBER_ENV, type MemberConfig } from './protocol'
 
 const SCRIPT = path.join(__dirname, 'member.ts')
-const READY_TIMEOUT_MS = 60_000
+// Generous: three members compile and start at once, on a machine that may be busy with other tests.
+const READY_TIMEOUT_MS = 90_000
 
 export interface MemberProcess {
   readonly index: number
   readonly proc: ChildProcess
   readonly problems: string[]
   readonly output: string[]
+  /** The last stage its start reported. */
+  stage: string
   readonly ready: Promise<void>
   /** SIGKILL, and waits until the process is gone. */
   kill(): Promise<void>
@@ -38,7 +41,13 @@ export function startMember(config: MemberConfig): MemberProcess {
     onFail = reject
   })
   const timer = setTimeout(
-    () => onFail(new Error(`member ${config.index} not ready in time`)),
+    () =>
+      onFail(
+        new Error(
+          `member ${config.index} not ready within ${READY_TIMEOUT_MS} ms: ${member.describe()}; ` +
+            `output: ${member.output.join('').slice(-2_000) || 'none'}`
+        )
+      ),
     READY_TIMEOUT_MS
   )
   void ready.finally(() => clearTimeout(timer)).catch(() => undefined)
@@ -48,20 +57,25 @@ export function startMember(config: MemberConfig): MemberProcess {
     proc,
     problems: [],
     output: [],
+    stage: 'starting',
     ready,
     kill: async () => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
       await exited
     },
     describe: () =>
-      `member ${config.index} (pid ${proc.pid}, ${proc.exitCode ?? proc.signalCode ?? 'running'}), ` +
+      `member ${config.index} (pid ${proc.pid}, ${proc.exitCode ?? proc.signalCode ?? 'running'}, ` +
+      `${member.stage}), ` +
       `problems: ${member.problems.slice(0, 3).join(' | ') || 'none'}`
   }
   proc.stdout?.on('data', (chunk: Buffer) => member.output.push(chunk.toString()))
   proc.stderr?.on('data', (chunk: Buffer) => member.output.push(chunk.toString()))
   proc.on('message', (message: unknown) => {
     if (!isReport(message)) return
-    if (message.kind === 'ready') onReady()
+    if (message.kind === 'ready') {
+      member.stage = 'ready'
+      onReady()
+    } else if (message.kind === 'stage') member.stage = message.text
     else member.problems.push(message.text)
   })
   live.add(member)
@@ -74,12 +88,24 @@ export async function killAll(): Promise<void> {
   await Promise.all([...live].map((member) => member.kill()))
 }
 
+/** One completed handling, as a member's handler wrote it down. */
+export interface Handling {
+  n: number
+  deliveries: number
+  attempt: number
+  /** When it completed, in ms since the epoch (the members run on this machine: one clock). */
+  at: number
+}
+
 /** What the members' handlers wrote to Redis. */
 export interface Books {
   /** Per member: the event numbers its handler started. */
   started: Set<number>[]
-  /** Per member: each completed handling, with its delivery count. */
-  handled: { n: number; deliveries: number }[][]
+  /**
+   * Per member: each completed handling, with its delivery count and attempt (a handler whose books
+   * write failed, or whose reply was lost in a Redis crash, is retried: attempt 2 of the same delivery).
+   */
+  handled: Handling[][]
   /** How many times each event number was handled, over every member. */
   counts: Map<number, number>
 }
@@ -93,9 +119,9 @@ export async function readBooks(uri: string, key: string, members: number): Prom
     for (let index = 0; index < members; index++) {
       started.push(new Set((await raw.smembers(`{${key}}:started:${index}`)).map(Number)))
       const rows = (await raw.lrange(`{${key}}:handled:${index}`, 0, -1)).map((row) => {
-        const [n, deliveries] = row.split(':').map(Number)
+        const [n, deliveries, attempt, at] = row.split(':').map(Number)
         counts.set(n, (counts.get(n) ?? 0) + 1)
-        return { n, deliveries }
+        return { n, deliveries, attempt, at }
       })
       handled.push(rows)
     }

@@ -3,7 +3,7 @@
  * NATS), with one consumer group handler on `todos created`. The handler's side effects are written to
  * a Redis, like an app writing a row, so the books survive a SIGKILL of this process: the numbers it
  * started (`{key}:started:<index>`), and each completed handling with its delivery count
- * (`{key}:handled:<index>`, "n:deliveries").
+ * (`{key}:handled:<index>`, "n:deliveries:attempt:time", the time in ms since the epoch).
  */
 import { feathers } from '@feathersjs/feathers'
 import { Redis } from 'ioredis'
@@ -30,15 +30,28 @@ app.sync.consume<{ n: number }>(
   'todos',
   'created',
   async ({ n }, meta) => {
-    await books.sadd(`{${config.key}}:started:${config.index}`, n)
-    await work(config.workMs)
-    await books.rpush(`{${config.key}}:handled:${config.index}`, `${n}:${meta.deliveries}`)
+    try {
+      await books.sadd(`{${config.key}}:started:${config.index}`, n)
+      await work(config.workMs)
+      await books.rpush(
+        `{${config.key}}:handled:${config.index}`,
+        `${n}:${meta.deliveries}:${meta.attempt}:${Date.now()}`
+      )
+    } catch (error) {
+      // The group runs the handler again (the next attempt); said, since a write whose reply alone was
+      // lost leaves the event in the books twice.
+      const text = `books write for ${n} failed on attempt ${meta.attempt}: ${(error as Error).message}`
+      send({ kind: 'problem', text })
+      throw error
+    }
   },
   { prefetch: config.prefetch, claimAfterMs: config.claimAfterMs }
 )
 
+send({ kind: 'stage', text: 'configured' })
 void (async () => {
   await app.sync.ready
+  send({ kind: 'stage', text: 'synced, joining the group' })
   // Joined once the group's stats say so (bounded: the parent times out on `ready`).
   for (let i = 0; i < 1_000; i++) {
     const [stats] = await app.sync.groupStats()

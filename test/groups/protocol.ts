@@ -20,7 +20,10 @@ export const MEMBER_ENV = 'FANOUT_GROUP_MEMBER'
 /** A member to its parent. */
 export type MemberReport =
   /** Joined the group and is ready. */
-  { kind: 'ready'; instanceId: string } | { kind: 'problem'; text: string }
+  | { kind: 'ready'; instanceId: string }
+  /** How far its start has come (for the parent's message when it is not ready in time). */
+  | { kind: 'stage'; text: string }
+  | { kind: 'problem'; text: string }
 
 export const isReport = (value: unknown): value is MemberReport =>
   typeof value === 'object' && value !== null && typeof (value as { kind?: unknown }).kind === 'string'
