@@ -20,6 +20,12 @@ export interface Gate {
    * when a firewall forgets a flow; the sockets stay open. Returns how many were silenced.
    */
   silence(pattern: RegExp): number
+  /**
+   * Stops reading what the broker sends on every live connection, as a client too slow to read would:
+   * the broker's writes back up (in the kernel, then in the broker). `flow()` reads and relays again.
+   */
+  stall(): void
+  flow(): void
   close(): Promise<void>
 }
 
@@ -28,7 +34,10 @@ export async function startGate(targetPort: number): Promise<Gate> {
   const sockets = new Set<net.Socket>()
   const held = { fromClients: 0, fromBroker: 0 }
   // Each relayed client socket, the last bytes it sent (for `silence`), and how to stop relaying it.
-  const clients = new Map<net.Socket, { sent: string; mute: () => void }>()
+  const clients = new Map<
+    net.Socket,
+    { sent: string; mute: () => void; stall: () => void; flow: () => void }
+  >()
   const track = (socket: net.Socket) => {
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
@@ -55,7 +64,12 @@ export async function startGate(targetPort: number): Promise<Gate> {
         // so neither side sees its writes refused.
         client.on('data', (chunk: Buffer) => (held.fromClients += chunk.length)).resume()
         upstream.on('data', (chunk: Buffer) => (held.fromBroker += chunk.length)).resume()
-      }
+      },
+      stall: () => {
+        upstream.unpipe(client)
+        upstream.pause()
+      },
+      flow: () => void upstream.pipe(client)
     }
     clients.set(client, entry)
     client.on('data', (chunk: Buffer) => {
@@ -80,6 +94,8 @@ export async function startGate(targetPort: number): Promise<Gate> {
     hold: () => void silence(/(?:)/),
     held: () => ({ ...held }),
     silence,
+    stall: () => [...clients.values()].forEach(({ stall }) => stall()),
+    flow: () => [...clients.values()].forEach(({ flow }) => flow()),
     close: () => {
       cut()
       return new Promise((resolve) => server.close(() => resolve()))
