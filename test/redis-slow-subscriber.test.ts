@@ -95,4 +95,44 @@ describe('redis pub/sub subscriber over the output buffer limit', () => {
       disconnectionReports: 1
     })
   })
+
+  it('keeps a subscriber that is busy behind a burst: its late PING answer does not count as a hung server', async () => {
+    broker = await startRedis()
+    // No output buffer limit here: only the adapter's own heartbeat could cut the subscriber off.
+    await redisCommand(broker.port, ['CONFIG', 'SET', 'client-output-buffer-limit', 'pubsub 0 0 0'])
+    gate = await startGate(broker.port)
+    // The receiver reads at 1 MB/s: a 3 MB burst keeps it about 3 s behind what Redis sent it (and its
+    // PING answers with it), far past the 300 ms PING timeout, while messages keep arriving.
+    gate.throttle(1_000_000)
+    const key = uniqueKey('busy-subscriber')
+    const common = { key, errorReportIntervalMs: 0, includeResult: false }
+    const [receiver] = await createFleet(1, {
+      ...common,
+      uri: `redis://127.0.0.1:${gate.port}`,
+      heartbeatIntervalMs: 100,
+      heartbeatTimeoutMs: 300
+    })
+    const [sender] = await createFleet(1, { ...common, uri: broker.url })
+    fleet = [receiver, sender]
+    const statuses: string[] = []
+    receiver.app.on('sync-status', ({ status }: { status: string }) => statuses.push(status))
+    const text = 'x'.repeat(16_384)
+    const count = 180
+    const todos = sender.app.service('todos')
+    await Promise.all(Array.from({ length: count }, (_, i) => todos.create({ marker: 'burst', i, text })))
+    await waitFor(about('the burst'), () => receiver.seen('created', 'burst').length === count, 15_000)
+    const { dropped } = receiver.app.sync.stats()
+    const state = about('after the burst')()
+    expect({
+      state,
+      statuses,
+      missed: dropped.missed,
+      errors: receiver.errors.map((e) => e.message)
+    }).toEqual({
+      state,
+      statuses: [],
+      missed: 0,
+      errors: []
+    })
+  })
 })

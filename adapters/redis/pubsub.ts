@@ -65,6 +65,8 @@ export class RedisAdapter implements Adapter {
   private waiters: Waiter[] = []
   private readonly attached: [RedisClient, string, Listener][] = []
   private heartbeat: Heartbeat | undefined
+  // What each connection heard from Redis (messages, publish replies): a busy connection is not hung.
+  private readonly heard = { pub: 0, sub: 0 }
 
   constructor(protected readonly settings: RedisSettings) {
     this.target = settings.target
@@ -116,7 +118,7 @@ export class RedisAdapter implements Adapter {
     const { channel, sharded } = this.settings
     const message = asRedisValue(payload)
     const sent = sharded ? pub.spublish(channel, message) : pub.publish(channel, message)
-    return sent.then(ignore, this.publishFailed)
+    return sent.then(this.published, this.publishFailed)
   }
 
   async close(): Promise<void> {
@@ -169,7 +171,12 @@ export class RedisAdapter implements Adapter {
   // The subscriber connection is the adapter's own and carries this one channel, so no channel check
   // (with a `keyPrefix`, ioredis prefixes sharded channels, and the name would not match `key` anyway).
   private readonly receive = (_channel: Buffer, message: Buffer): void => {
+    this.heard.sub++
     this.onMessage?.(message)
+  }
+
+  private readonly published = (): void => {
+    this.heard.pub++
   }
 
   /** The subscriber connection is (back) up. */
@@ -214,6 +221,7 @@ export class RedisAdapter implements Adapter {
     if (this.settings.durable === undefined) watched.push({ client: this.sub, role: 'sub', owned: true })
     this.heartbeat = new Heartbeat(watched, intervalMs, timeoutMs, {
       missed: (role, cause) => this.connectionHung(role, cause),
+      activity: (role) => this.heard[role],
       answered: (role) => {
         // The user's publisher, marked hung, is back once it answers; the adapter's own reconnect.
         if (role === 'pub' && !this.pubReady && this.pub.status === 'ready') {

@@ -26,11 +26,17 @@ export interface Gate {
    */
   stall(): void
   flow(): void
+  /**
+   * Relays what the broker sends at about `bytesPerSecond` on every connection opened from now on, as
+   * a slow link or a slow reader would: the broker's messages queue up in front of the client.
+   */
+  throttle(bytesPerSecond: number): void
   close(): Promise<void>
 }
 
 export async function startGate(targetPort: number): Promise<Gate> {
   let blocked = false
+  let bytesPerSecond = Infinity
   const sockets = new Set<net.Socket>()
   const held = { fromClients: 0, fromBroker: 0 }
   // Each relayed client socket, the last bytes it sent (for `silence`), and how to stop relaying it.
@@ -49,6 +55,13 @@ export async function startGate(targetPort: number): Promise<Gate> {
     const upstream = net.connect(targetPort, '127.0.0.1')
     track(upstream)
     client.pipe(upstream).pipe(client)
+    if (bytesPerSecond < Infinity) {
+      const rate = bytesPerSecond
+      upstream.on('data', (chunk: Buffer) => {
+        upstream.pause()
+        setTimeout(() => upstream.resume(), (chunk.length / rate) * 1_000)
+      })
+    }
     upstream.on('close', () => client.destroy())
     client.on('close', () => {
       clients.delete(client)
@@ -95,6 +108,7 @@ export async function startGate(targetPort: number): Promise<Gate> {
     held: () => ({ ...held }),
     silence,
     stall: () => [...clients.values()].forEach(({ stall }) => stall()),
+    throttle: (rate) => void (bytesPerSecond = rate),
     flow: () => [...clients.values()].forEach(({ flow }) => flow()),
     close: () => {
       cut()
