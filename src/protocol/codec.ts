@@ -244,7 +244,8 @@ export class Codec {
     const numbers = missed === 1 ? `number ${id - 1}` : `numbers ${id - missed} to ${id - 1}`
     const text =
       `Missed ${missed} message${missed === 1 ? '' : 's'} from instance ${String(envelope.sender)} (${numbers}): ` +
-      'published while this instance was not subscribed or was cut off by the broker, and pub/sub keeps nothing'
+      'never arrived (this instance was not subscribed or the broker cut it off, or the publish failed at the sender); ' +
+      'pub/sub keeps nothing to send again'
     this.drop('missed', new SyncMessageError('missed', text), missed)
     return true
   }
