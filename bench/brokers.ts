@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
+import path from 'node:path'
 import { connect } from 'amqplib'
 import {
   processTree,
@@ -22,6 +23,11 @@ export interface RunningBroker {
   version: string
   /** CPU seconds the server has used so far (for cluster: this process, the relay); NaN where unknown. */
   cpuSeconds(): number
+  /**
+   * Subscribers the server has disconnected so far for falling too far behind (Redis: its log's
+   * "closed ASAP for overcoming of output buffer limits"); 0 where the broker has no such limit.
+   */
+  overLimit(): number
   stop(): Promise<void>
 }
 
@@ -84,10 +90,21 @@ async function rabbitVersion(url: string): Promise<string> {
   }
 }
 
+/** Lines of the broker's log (in its temp dir) that match `pattern`; 0 once the log is gone. */
+function logLines(handle: BrokerHandle, pattern: RegExp): number {
+  try {
+    const log = fs.readFileSync(path.join(handle.dir, `${handle.kind}.log`), 'utf8')
+    return log.split('\n').filter((line) => pattern.test(line)).length
+  } catch {
+    return 0
+  }
+}
+
 const wrap = (handle: BrokerHandle, version: string): RunningBroker => ({
   url: handle.url,
   version,
   cpuSeconds: () => treeCpuSeconds(handle.pid),
+  overLimit: () => (handle.kind === 'redis' ? logLines(handle, /output buffer limits/) : 0),
   stop: () => handle.stop()
 })
 
@@ -118,6 +135,7 @@ export async function startBroker(transport: Transport): Promise<RunningBroker> 
         url: '',
         version: `Node ${process.version} IPC`,
         cpuSeconds: ownCpuSeconds,
+        overLimit: () => 0,
         stop: async () => undefined
       }
   }

@@ -66,6 +66,7 @@ async function main(): Promise<void> {
               ? feathersSyncMember
               : BARE[config.transport]
   const member = await factory(config, receiver.receive)
+  if (member.health) receiver.health = member.health
   process.on('message', (message: unknown) => {
     if (!isBench(message) || message.bench !== 'cmd') return
     const { id, ...command } = message as ParentMessage

@@ -31,6 +31,8 @@ export interface BurstFigures {
   subscriberCpuUs: number
   /** The broker's (for cluster: the relaying primary's) CPU time per event, microseconds. */
   serverCpuUs: number
+  /** Why subscribers lost events, from what the broker and the instances reported; undefined if none did. */
+  lost: string | undefined
 }
 
 export interface RateFigures {
@@ -84,11 +86,13 @@ export async function measureBurst(
   fleet: Fleet,
   count: number,
   size: number,
-  serverCpuSeconds: () => number
+  serverCpuSeconds: () => number,
+  overLimit: () => number = () => 0
 ): Promise<BurstFigures> {
   const phase = ++lastPhase
   await expect([fleet.publisher, ...fleet.subscribers], phase, count)
   const serverBefore = serverCpuSeconds()
+  const overLimitBefore = overLimit()
   const sent = await fleet.publisher.run<SendResult>({ cmd: 'burst', phase, count, size })
   await delivered(fleet.subscribers, phase, 10_000 + count * 2)
   const [publisher, ...got] = await reports([fleet.publisher, ...fleet.subscribers], false)
@@ -107,8 +111,26 @@ export async function measureBurst(
     sendMs: (sent.endUs - sent.startUs) / 1e3,
     publisherCpuUs: publisher.cpuUs / count,
     subscriberCpuUs: Math.max(...got.map((report) => report.cpuUs)) / count,
-    serverCpuUs
+    serverCpuUs,
+    lost: lossReport([publisher, ...got], overLimit() - overLimitBefore)
   }
+}
+
+/**
+ * What the broker and the instances said about lost events during a phase: subscribers the broker cut
+ * off for falling behind, the messages the instances counted as missed, and their distinct reports.
+ */
+function lossReport(reports: PhaseReport[], overLimit: number): string | undefined {
+  const missed = reports.reduce((sum, report) => sum + report.missed, 0)
+  const problems = [...new Set(reports.flatMap((report) => report.problems))]
+  const parts = [
+    ...(overLimit > 0
+      ? [`the broker disconnected ${overLimit} subscriber connection(s) over its output buffer limit`]
+      : []),
+    ...(missed > 0 ? [`subscribers counted ${missed} missed event(s)`] : []),
+    ...problems.map((problem) => `reported: ${problem}`)
+  ]
+  return parts.length > 0 ? parts.join('; ') : undefined
 }
 
 /** Sends `count` events at `perSecond` and measures each one's latency. */

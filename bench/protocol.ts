@@ -76,6 +76,10 @@ export interface PhaseReport {
   cpuUs: number
   rssBytes: number
   heapUsedBytes: number
+  /** feathers-fanout only: messages the instance counted as missed (`dropped.missed`) during the phase. */
+  missed: number
+  /** feathers-fanout only: the distinct `sync-error` messages of the phase (numbers masked). */
+  problems: string[]
 }
 
 export type ChildMessage =

@@ -18,6 +18,12 @@ export class Receiver {
   private notified = false
   private cpuAtStart = process.cpuUsage()
 
+  private missedAtStart = 0
+  private problems = new Set<string>()
+
+  /** What the implementation reports about lost messages (see Member.health); nothing by default. */
+  health: () => { missed: number; problems: string[] } = () => ({ missed: 0, problems: [] })
+
   /** `done` is called once, when `doneAfter` distinct events of the phase have arrived. */
   constructor(private readonly done: (phase: number) => void) {}
 
@@ -34,6 +40,8 @@ export class Receiver {
     this.lastUs = 0
     this.notified = false
     this.cpuAtStart = process.cpuUsage()
+    this.missedAtStart = this.health().missed
+    this.problems.clear()
   }
 
   /** Records one event as it reaches a listener. */
@@ -59,6 +67,9 @@ export class Receiver {
   report(withLatencies: boolean): PhaseReport {
     const memory = process.memoryUsage()
     const cpu = process.cpuUsage(this.cpuAtStart)
+    const { missed, problems } = this.health()
+    // Masked like the error-storm limiter does, so repeats with other numbers count once.
+    for (const problem of problems) this.problems.add(problem.replace(/\d+/g, '#'))
     return {
       phase: this.phase,
       expected: this.expected,
@@ -69,7 +80,9 @@ export class Receiver {
       latenciesUs: withLatencies ? Array.from(this.latencies.subarray(0, this.got)) : [],
       cpuUs: cpu.user + cpu.system,
       rssBytes: memory.rss,
-      heapUsedBytes: memory.heapUsed
+      heapUsedBytes: memory.heapUsed,
+      missed: missed - this.missedAtStart,
+      problems: [...this.problems]
     }
   }
 }

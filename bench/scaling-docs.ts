@@ -64,6 +64,24 @@ function panel(points: ScalingPoint[], size: number, counts: number[], x0: numbe
 }
 
 /** The SVG: one panel per size of the curve. */
+/** One line per point that lost events, with what the broker and the instances said about it. */
+function losses(points: ScalingPoint[]): string[] {
+  const lossy = points.filter((p) => p.delivered < 1)
+  if (lossy.length === 0) return []
+  return [
+    "Points where a subscriber did not get every event, and why (from the broker's log and what the",
+    'instances reported; the bare clients report nothing). See [redis.md](redis.md#reliability) for the',
+    'Redis pub/sub output buffer limit.',
+    '',
+    ...lossy.map(
+      (p) =>
+        `- ${p.transport} ${p.impl}, ${p.subscribers} subscribers, ${sizeLabel(p.size)}: delivered ${p.delivered.toFixed(4)}; ` +
+        (p.lost ?? 'nothing reported')
+    ),
+    ''
+  ]
+}
+
 export function scalingChart(points: ScalingPoint[]): string {
   const sizes = [...new Set(points.map((p) => p.size))].sort((a, b) => a - b)
   const counts = [...new Set(points.map((p) => p.subscribers))].sort((a, b) => a - b)
@@ -162,6 +180,7 @@ export function scalingSection(points: ScalingPoint[], command: string): string[
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows,
     '',
+    ...losses(points),
     '### Sizing a fleet',
     '',
     'On this two-core machine every process (publisher, subscribers, broker) shares the same two cores, so',

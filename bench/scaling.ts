@@ -24,6 +24,8 @@ export interface ScalingPoint {
   subscriberCpuUs: number
   serverCpuUs: number
   delivered: number
+  /** Why events were lost, as the broker and the instances reported it (see measureBurst). */
+  lost?: string
   /** feathers-fanout's local delivery at the publisher, ms (200 B only; null for the bare client). */
   localP50: number | null
   localP99: number | null
@@ -40,7 +42,8 @@ async function measureFleet(
   impl: ScalingImpl,
   base: { transport: Transport; subscribers: number },
   options: BenchOptions,
-  cpuSeconds: () => number
+  cpuSeconds: () => number,
+  overLimit: () => number
 ): Promise<ScalingPoint[]> {
   const { scaling } = options
   if (!scaling) return []
@@ -49,7 +52,7 @@ async function measureFleet(
   for (const size of scaling.sizes) {
     const events = scaling.burst[size]
     await measureBurst(fleet, Math.min(options.warmUp, events), size, cpuSeconds)
-    const burst = await measureBurst(fleet, events, size, cpuSeconds)
+    const burst = await measureBurst(fleet, events, size, cpuSeconds, overLimit)
     const local =
       impl === 'fanout' && size === scaling.sizes[0]
         ? (await measureRate(fleet, options.perSecond, options.perSecond, size, true)).local
@@ -63,6 +66,7 @@ async function measureFleet(
       subscriberCpuUs: burst.subscriberCpuUs,
       serverCpuUs: burst.serverCpuUs,
       delivered: burst.delivered,
+      ...(burst.lost !== undefined && { lost: burst.lost }),
       localP50: local?.p50 ?? null,
       localP99: local?.p99 ?? null
     })
@@ -95,14 +99,18 @@ export async function benchScaling(
               impl,
               { transport, subscribers },
               options,
-              broker.cpuSeconds
+              broker.cpuSeconds,
+              broker.overLimit
             )
             for (const point of measured) {
               print(
                 `  ${transport} ${impl.padEnd(6)} ${String(subscribers).padStart(2)} subscribers ` +
                   `${String(point.size).padStart(6)} B: ${Math.round(point.eventsPerSecond).toLocaleString('en-US').padStart(8)} events/s, ` +
                   `CPU µs/event pub ${point.publisherCpuUs.toFixed(1)} sub ${point.subscriberCpuUs.toFixed(1)} ` +
-                  `server ${point.serverCpuUs.toFixed(1)}, delivered ${point.delivered.toFixed(4)}`
+                  `server ${point.serverCpuUs.toFixed(1)}, delivered ${point.delivered.toFixed(4)}` +
+                  (point.lost === undefined
+                    ? ''
+                    : `\n    ${point.delivered < 1 ? 'lost' : 'reported'}: ${point.lost}`)
               )
             }
             points.push(...measured)

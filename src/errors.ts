@@ -126,6 +126,7 @@ export type DropReason =
   | 'unsent'
   | 'stale'
   | 'replayed'
+  | 'missed'
 
 /** An incoming message was dropped; `reason` says why. */
 export class SyncMessageError extends SyncError {

@@ -30,8 +30,8 @@ export interface RedisAdapterOptions {
   sharded?: boolean
   /**
    * Every this many ms the adapter PINGs each of its connections; one that does not answer within
-   * `heartbeatTimeoutMs` counts as lost (status `reconnecting`, publishes wait in the outbox) and, if the
-   * adapter opened it, is reconnected. This is how a hung server (SIGSTOP, a silent network) is noticed
+   * `heartbeatTimeoutMs`, and heard nothing else from Redis meanwhile, counts as lost (status
+   * `reconnecting`, publishes wait in the outbox) and, if the adapter opened it, is reconnected. This is how a hung server (SIGSTOP, a silent network) is noticed
    * within two heartbeats instead of when TCP gives up. `0` turns it off. @default 2_000
    */
   heartbeatIntervalMs?: number

@@ -16,6 +16,17 @@ const ignore = (): void => undefined
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 /**
+ * Why Redis itself may close a pub/sub subscriber: its output buffer limit (redis.conf
+ * `client-output-buffer-limit pubsub`, by default 32 MB at once or 8 MB for 60 s) disconnects a
+ * subscriber that falls that far behind, and what Redis had queued for it is gone.
+ */
+export const SUBSCRIBER_CLOSED =
+  'Redis closed the subscriber connection: a subscriber that falls behind by more than ' +
+  "Redis' client-output-buffer-limit for pubsub (default 32mb 8mb 60) is disconnected (as by " +
+  'CLIENT KILL or the server timeout), and messages published meanwhile do not reach this instance ' +
+  '(counted as dropped.missed when the next one arrives)'
+
+/**
  * Whether a failed command failed because the connection is gone. ioredis still says `ready` for a
  * moment after the server closed the socket (`CLIENT KILL`, its `timeout`, a proxy): the write is then
  * refused with "Stream isn't writeable and enableOfflineQueue options is false". A Cluster stays `ready`
@@ -135,6 +146,14 @@ export class RedisAdapter implements Adapter {
       this.update()
     })
     this.listen(client, 'close', () => {
+      // No socket error, no missed PING: the server closed a subscriber that was up.
+      if (
+        role === 'sub' &&
+        this.subActive &&
+        this.settings.durable === undefined &&
+        this.lastError === undefined
+      )
+        this.lastError = new Error(SUBSCRIBER_CLOSED)
       set(false)
       this.update()
     })
@@ -291,7 +310,8 @@ export class RedisAdapter implements Adapter {
       this.hooks?.status('ready')
       return
     }
-    const text = `Lost the connection to Redis at ${this.target}; reconnecting`
+    const closed = messageOf(this.lastError) === SUBSCRIBER_CLOSED ? ` (${SUBSCRIBER_CLOSED})` : ''
+    const text = `Lost the connection to Redis at ${this.target}; reconnecting${closed}`
     const error = new SyncConnectionError(this.target, text, { cause: this.lastError })
     this.hooks?.status('reconnecting', error, { subscriptionKept: kept })
     if (again) return

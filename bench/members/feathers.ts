@@ -40,8 +40,11 @@ async function createApp(
   app.use('messages', new MessageService())
   const service = app.service('messages')
   service.on('created', onRecord)
+  const problems: string[] = []
+  app.on('sync-error', (error: Error) => problems.push(error.message))
   await app.sync.ready
-  return { send: (record) => service.create(record), local: true }
+  const health = () => ({ missed: app.sync.stats?.().dropped.missed ?? 0, problems: problems.splice(0) })
+  return { send: (record) => service.create(record), local: true, health }
 }
 
 export const fanout: MemberFactory = (config, onRecord) => createApp(sync(fanoutOptions(config)), onRecord)

@@ -7,6 +7,11 @@ export interface Member {
   send: Send
   /** Whether the publisher's own listeners see its events (Feathers apps do; a bare client has none). */
   readonly local: boolean
+  /**
+   * What the implementation itself says about lost messages: missed so far and each `sync-error`
+   * message (feathers-fanout); absent where it says nothing (bare clients, feathers-sync).
+   */
+  readonly health?: () => { missed: number; problems: string[] }
 }
 
 /**

@@ -99,7 +99,7 @@ export class Bus {
     const { key: channel, maxMessageBytes, keepOwn = false } = options
     this.codec = new Codec(
       { ...options, instanceId: this.instanceId, channel, maxMessageBytes, keepOwn },
-      (r, e) => this.drop(r, e)
+      (r, e, n) => this.drop(r, e, n)
     )
     if (serializer) this.codec.serializer = serializer
     this.limiter = new ReportLimiter(options.errorReportIntervalMs, (error) => {
@@ -283,9 +283,9 @@ export class Bus {
     return () => this.observers.delete(observer)
   }
 
-  /** Counts a dropped message and, unless it is routine, reports why. */
-  drop(reason: DropReason, error?: SyncError): void {
-    this.counters.dropped[reason]++
+  /** Counts `count` dropped messages and, unless it is routine, reports why. */
+  drop(reason: DropReason, error?: SyncError, count = 1): void {
+    this.counters.dropped[reason] += count
     if (error) this.report(error)
   }
 

@@ -53,7 +53,8 @@ export const emptyDropCounts = (): Record<DropReason, number> => ({
   unauthenticated: 0,
   unsent: 0,
   stale: 0,
-  replayed: 0
+  replayed: 0,
+  missed: 0
 })
 
 export const createStats = (): SyncStats => ({

@@ -20,6 +20,13 @@ import { SequenceWindow } from './window'
 export interface DeliveryPolicy {
   readonly checkAge: boolean
   readonly repeat: 'replayed' | 'duplicate'
+  /**
+   * A hole in a sender's message numbers is counted and reported as `missed`: plain pub/sub keeps
+   * nothing for a subscriber that was away or cut off (e.g. by Redis' output buffer limit), and a
+   * sender's messages arrive in order, so the hole is what this instance lost. A durable log reports
+   * its own gaps (`sync-gap`) and may hand messages over out of order.
+   */
+  readonly countMissed: boolean
 }
 
 /**
@@ -30,16 +37,19 @@ export interface DeliveryPolicy {
 export type DeliveryMode = 'broadcast' | 'durable' | 'group'
 
 export const POLICIES: Readonly<Record<DeliveryMode, DeliveryPolicy>> = {
-  broadcast: { checkAge: true, repeat: 'replayed' },
-  durable: { checkAge: false, repeat: 'duplicate' },
-  group: { checkAge: false, repeat: 'duplicate' }
+  broadcast: { checkAge: true, repeat: 'replayed', countMissed: true },
+  durable: { checkAge: false, repeat: 'duplicate', countMissed: false },
+  group: { checkAge: false, repeat: 'duplicate', countMissed: false }
 }
 
 /** What travels, before the codec stamps it. */
 export type Message = Pick<Envelope, 'event' | 'path' | 'data' | 'context' | 'trace'>
 
-/** Where the codec sends the messages it refuses: counted, and reported when `error` is given. */
-export type DropSink = (reason: DropReason, error?: SyncError) => void
+/**
+ * Where the codec sends the messages it refuses or finds missing: `count` of them (1 unless given),
+ * counted, and reported when `error` is given.
+ */
+export type DropSink = (reason: DropReason, error?: SyncError, count?: number) => void
 
 /** Options of a {@link Codec}; every limit is validated by `parseOptions` before it gets here. */
 export interface CodecOptions extends SecurityOptions {
@@ -216,13 +226,27 @@ export class Codec {
         this.drop('replayed', new SyncMessageError('replayed', `Dropped a message: ${why}`))
         return false
       }
-      if (this.window.add(signed.sender, signed.seq, Date.now())) return true
+      if (this.window.add(signed.sender, signed.seq, Date.now()))
+        return this.counted(envelope, signed.seq, policy)
       this.drop(policy.repeat)
       return false
     }
     if (envelope.sender === undefined || envelope.id === undefined) return true
-    if (this.window.add(envelope.sender, envelope.id)) return true
+    if (this.window.add(envelope.sender, envelope.id)) return this.counted(envelope, envelope.id, policy)
     this.drop('duplicate')
     return false
+  }
+
+  /** Reports the sender's numbers that message `id` jumped over, where the mode counts them; true. */
+  private counted(envelope: Envelope, id: number, policy: DeliveryPolicy): true {
+    const missed = this.window.skipped
+    if (missed === 0 || !policy.countMissed) return true
+    const numbers = missed === 1 ? `number ${id - 1}` : `numbers ${id - missed} to ${id - 1}`
+    const text =
+      `Missed ${missed} message${missed === 1 ? '' : 's'} from instance ${String(envelope.sender)} (${numbers}): ` +
+      'never arrived (this instance was not subscribed or the broker cut it off, or the publish failed at the sender); ' +
+      'pub/sub keeps nothing to send again'
+    this.drop('missed', new SyncMessageError('missed', text), missed)
+    return true
   }
 }

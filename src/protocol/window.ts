@@ -32,6 +32,11 @@ export class SequenceWindow {
   // The sender heard last, already at the end of the map's order: its messages usually come in runs,
   // and moving it (a delete and a set, leaving tombstones to compact) cost more than the rest of add().
   private latest: string | undefined
+  /**
+   * How many of the sender's numbers the last accepted {@link add} jumped over: numbers never seen that
+   * are older than it. 0 for the first number heard from a sender, and for one filling an earlier hole.
+   */
+  skipped = 0
 
   constructor(options: SequenceWindowOptions = {}) {
     this.size = options.size ?? DEFAULT_SIZE
@@ -54,9 +59,11 @@ export class SequenceWindow {
     }
     this.latest = sender
     entry.usedAt = now
+    this.skipped = 0
     const { size } = this
     if (id > entry.highest) {
       const gap = id - entry.highest
+      this.skipped = gap - 1
       if (gap >= size) entry.bits.fill(0)
       // Counted, not compared: from 2^53 on `n + 1 === n`, and `n < id` would never end.
       else for (let k = 1; k < gap; k++) clear(entry.bits, entry.highest + k, size)

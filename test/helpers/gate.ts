@@ -20,15 +20,30 @@ export interface Gate {
    * when a firewall forgets a flow; the sockets stay open. Returns how many were silenced.
    */
   silence(pattern: RegExp): number
+  /**
+   * Stops reading what the broker sends on every live connection, as a client too slow to read would:
+   * the broker's writes back up (in the kernel, then in the broker). `flow()` reads and relays again.
+   */
+  stall(): void
+  flow(): void
+  /**
+   * Relays what the broker sends at about `bytesPerSecond` on every connection opened from now on, as
+   * a slow link or a slow reader would: the broker's messages queue up in front of the client.
+   */
+  throttle(bytesPerSecond: number): void
   close(): Promise<void>
 }
 
 export async function startGate(targetPort: number): Promise<Gate> {
   let blocked = false
+  let bytesPerSecond = Infinity
   const sockets = new Set<net.Socket>()
   const held = { fromClients: 0, fromBroker: 0 }
   // Each relayed client socket, the last bytes it sent (for `silence`), and how to stop relaying it.
-  const clients = new Map<net.Socket, { sent: string; mute: () => void }>()
+  const clients = new Map<
+    net.Socket,
+    { sent: string; mute: () => void; stall: () => void; flow: () => void }
+  >()
   const track = (socket: net.Socket) => {
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
@@ -40,6 +55,13 @@ export async function startGate(targetPort: number): Promise<Gate> {
     const upstream = net.connect(targetPort, '127.0.0.1')
     track(upstream)
     client.pipe(upstream).pipe(client)
+    if (bytesPerSecond < Infinity) {
+      const rate = bytesPerSecond
+      upstream.on('data', (chunk: Buffer) => {
+        upstream.pause()
+        setTimeout(() => upstream.resume(), (chunk.length / rate) * 1_000)
+      })
+    }
     upstream.on('close', () => client.destroy())
     client.on('close', () => {
       clients.delete(client)
@@ -55,7 +77,12 @@ export async function startGate(targetPort: number): Promise<Gate> {
         // so neither side sees its writes refused.
         client.on('data', (chunk: Buffer) => (held.fromClients += chunk.length)).resume()
         upstream.on('data', (chunk: Buffer) => (held.fromBroker += chunk.length)).resume()
-      }
+      },
+      stall: () => {
+        upstream.unpipe(client)
+        upstream.pause()
+      },
+      flow: () => void upstream.pipe(client)
     }
     clients.set(client, entry)
     client.on('data', (chunk: Buffer) => {
@@ -80,6 +107,9 @@ export async function startGate(targetPort: number): Promise<Gate> {
     hold: () => void silence(/(?:)/),
     held: () => ({ ...held }),
     silence,
+    stall: () => [...clients.values()].forEach(({ stall }) => stall()),
+    throttle: (rate) => void (bytesPerSecond = rate),
+    flow: () => [...clients.values()].forEach(({ flow }) => flow()),
     close: () => {
       cut()
       return new Promise((resolve) => server.close(() => resolve()))
