@@ -47,14 +47,18 @@ export function consumerName(group: string): string {
  * acks, `ack_wait` = claimAfterMs) created at the stream's tail (`deliver_policy: new`) by the first
  * member; every member pulls from it, so JetStream hands each message to one of them and, when it is not
  * acknowledged within ack_wait, again to whichever member pulls next. A member asks for at most
- * `prefetch` minus what it holds unacknowledged, so it never holds more than `prefetch`. After a lost
- * connection (or a consumer gone with a server that kept no data) it sets the consumer up again and
- * pulls on.
+ * `prefetch` minus what it holds unacknowledged, so it never holds more than `prefetch`. While it holds a
+ * message (its handler runs, or waits to retry) it tells JetStream it is still working on it (`+WPI`, which
+ * starts ack_wait over) every `claimAfterMs / 2`, so a live member's slow handler keeps its message; a
+ * member that died, hangs or left sends none, and what it held goes to another member after ack_wait.
+ * After a lost connection (or a consumer gone with a server that kept no data) it sets the consumer up
+ * again and pulls on.
  */
 export class NatsGroupMember implements GroupMembership {
   readonly consumer: string
   /** Messages handed over and not yet acked or nacked. */
-  private held = 0
+  private readonly held = new Set<JsMsg>()
+  private readonly progress: NodeJS.Timeout
   private left = false
   private batch: ConsumerMessages | undefined
   private roomWaiters: (() => void)[] = []
@@ -69,11 +73,18 @@ export class NatsGroupMember implements GroupMembership {
     private readonly joined: (error?: Error) => void
   ) {
     this.consumer = consumerName(group)
+    // Half of ack_wait: each +WPI starts ack_wait over, so one that is late (a busy event loop, a slow
+    // socket) or lost (it is a plain publish, unconfirmed) still leaves the next one in time.
+    this.progress = setInterval(() => this.working(), Math.max(50, options.claimAfterMs / 2))
+    this.progress.unref()
     this.running = this.run()
   }
 
   async leave(): Promise<void> {
     this.left = true
+    // What it holds stays unacknowledged: another member takes it after ack_wait.
+    clearInterval(this.progress)
+    this.held.clear()
     this.batch?.stop()
     this.wakeRoom()
     await this.running
@@ -104,7 +115,7 @@ export class NatsGroupMember implements GroupMembership {
       await this.room()
       if (this.left) return
       const batch = await consumer.fetch({
-        max_messages: this.options.prefetch - this.held,
+        max_messages: this.options.prefetch - this.held.size,
         expires: PULL_EXPIRES_MS
       })
       this.batch = batch
@@ -143,12 +154,12 @@ export class NatsGroupMember implements GroupMembership {
   }
 
   private hand(msg: JsMsg): void {
-    this.held++
+    this.held.add(msg)
     let settled = false
     const settle = (): boolean => {
       if (settled) return false
       settled = true
-      this.held--
+      this.held.delete(msg)
       this.wakeRoom()
       return true
     }
@@ -183,8 +194,20 @@ export class NatsGroupMember implements GroupMembership {
 
   /** Resolves once the member holds fewer than `prefetch` (or leaves). */
   private room(): Promise<void> {
-    if (this.held < this.options.prefetch || this.left) return Promise.resolve()
+    if (this.held.size < this.options.prefetch || this.left) return Promise.resolve()
     return new Promise<void>((resolve) => this.roomWaiters.push(resolve))
+  }
+
+  /** Tells JetStream this member still works on what it holds (`+WPI`: ack_wait starts over). */
+  private working(): void {
+    for (const msg of this.held) {
+      try {
+        msg.working()
+      } catch (cause) {
+        // A closed or draining connection refuses publishes: what it held is redelivered after ack_wait.
+        debug(`group ${this.group}: the progress of ${msg.seq} was not sent`, cause)
+      }
+    }
   }
 
   private wakeRoom(): void {
