@@ -218,6 +218,7 @@ export function faultSuite(target: FaultTarget): void {
 
     const scenarios = target.durable ? DURABLE_SCENARIOS : SCENARIOS
     const runnable = (s: Scenario) =>
+      target.brokerCannot?.[s.id] === undefined &&
       (!s.needsBroker || target.startBroker !== undefined) &&
       (!s.needsPublisherCut || target.cutPublishers !== undefined)
     for (const scenario of scenarios.filter(runnable)) {
