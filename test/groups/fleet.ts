@@ -118,7 +118,10 @@ export async function readBooks(uri: string, key: string, members: number): Prom
     const counts = new Map<number, number>()
     for (let index = 0; index < members; index++) {
       started.push(new Set((await raw.smembers(`{${key}}:started:${index}`)).map(Number)))
-      const rows = (await raw.lrange(`{${key}}:handled:${index}`, 0, -1)).map((row) => {
+      // A row written twice (the same token: a write resent after the books' Redis restarted) is one
+      // handling; see member.ts.
+      const unique = new Set(await raw.lrange(`{${key}}:handled:${index}`, 0, -1))
+      const rows = [...unique].map((row) => {
         const [n, deliveries, attempt, at] = row.split(':').map(Number)
         counts.set(n, (counts.get(n) ?? 0) + 1)
         return { n, deliveries, attempt, at }

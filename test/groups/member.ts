@@ -3,8 +3,11 @@
  * NATS), with one consumer group handler on `todos created`. The handler's side effects are written to
  * a Redis, like an app writing a row, so the books survive a SIGKILL of this process: the numbers it
  * started (`{key}:started:<index>`), and each completed handling with its delivery count
- * (`{key}:handled:<index>`, "n:deliveries:attempt:time", the time in ms since the epoch).
+ * (`{key}:handled:<index>`, "n:deliveries:attempt:time:token", the time in ms since the epoch, and a
+ * token per handling: ioredis resends a write in flight when the books' Redis restarts, so one handling
+ * can land twice, and the token tells such a copy from a second handling).
  */
+import { randomBytes } from 'node:crypto'
 import { feathers } from '@feathersjs/feathers'
 import { Redis } from 'ioredis'
 import { MemoryService } from '@feathersjs/memory'
@@ -35,7 +38,7 @@ app.sync.consume<{ n: number }>(
       await work(config.workMs)
       await books.rpush(
         `{${config.key}}:handled:${config.index}`,
-        `${n}:${meta.deliveries}:${meta.attempt}:${Date.now()}`
+        `${n}:${meta.deliveries}:${meta.attempt}:${Date.now()}:${randomBytes(6).toString('hex')}`
       )
     } catch (error) {
       // The group runs the handler again (the next attempt); said, since a write whose reply alone was
