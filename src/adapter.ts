@@ -22,7 +22,9 @@ export interface StatusDetail {
 export interface AdapterHooks {
   /**
    * The connection was lost (`reconnecting`) or the subscription is active again (`ready`).
-   * The core queues publishes in its outbox while not ready and flushes them on `ready`.
+   * The core queues publishes in its outbox while not ready and flushes them on `ready`. An adapter may
+   * tell the same status again (with a new cause or detail, e.g. a failed publish while already away);
+   * a repeat changes nothing.
    */
   status(status: 'ready' | 'reconnecting', cause?: Error, detail?: StatusDetail): void
   /** An operational problem the app should hear about; it never stops the adapter. */
