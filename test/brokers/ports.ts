@@ -8,6 +8,7 @@ export const LOOPBACK = '127.0.0.1'
 const PORT_LOW = 20_000
 const PORT_HIGH = 32_000
 const PORT_ATTEMPTS = 50
+const PORT_SLICES = 4
 
 function listenOnce(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -25,13 +26,24 @@ function listenOnce(port: number): Promise<boolean> {
  * on a fresh port when a broker dies at startup (see BrokerProcess.start).
  */
 export async function freePort(): Promise<number> {
+  const [low, high] = workerSlice()
   for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
-    const port = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW))
+    const port = low + Math.floor(Math.random() * (high - low))
     if (await listenOnce(port)) return port
   }
-  throw new Error(
-    `freePort: no free port found in ${PORT_ATTEMPTS} tries between ${PORT_LOW} and ${PORT_HIGH}`
-  )
+  throw new Error(`freePort: no free port found in ${PORT_ATTEMPTS} tries between ${low} and ${high}`)
+}
+
+/**
+ * The part of the range this process draws from: each Jest worker (and the main process, worker 0) has
+ * its own, so a port a test frees while it restarts its broker is not drawn by another worker's test
+ * meanwhile (seen once: a killed RabbitMQ's port answered before the restart).
+ */
+function workerSlice(): [number, number] {
+  const worker = Number(process.env.JEST_WORKER_ID ?? 0)
+  const size = Math.floor((PORT_HIGH - PORT_LOW) / PORT_SLICES)
+  const low = PORT_LOW + ((Number.isInteger(worker) ? worker : 0) % PORT_SLICES) * size
+  return [low, low + size]
 }
 
 /** Resolves true when a TCP connection to 127.0.0.1:port succeeds within timeoutMs, false otherwise. */
