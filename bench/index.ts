@@ -43,6 +43,24 @@ const burstCount = (options: BenchOptions, transport: Transport, impl: Impl, siz
 /** Every round runs the implementations back to back, starting with a different one each time. */
 const rotate = <T>(items: T[], by: number): T[] => items.map((_, i) => items[(i + by) % items.length])
 
+/** Most warm-up bursts per size, and how close two in a row must be to call the fleet warm. */
+const WARM_UP_BURSTS = 6
+const WARM_UP_SPREAD = 0.15
+
+/**
+ * Warm-up bursts until two in a row agree within WARM_UP_SPREAD (at most WARM_UP_BURSTS): the JIT, the
+ * heaps' sizing and the broker's caches settle at different speeds per implementation, and a single
+ * fixed warm-up left later rounds up to 2.5× faster than the first, which skewed the paired ratios.
+ */
+async function warmUp(fleet: Fleet, events: number, size: number, cpuSeconds: () => number): Promise<void> {
+  let last = 0
+  for (let burst = 0; burst < WARM_UP_BURSTS; burst++) {
+    const { eventsPerSecond } = await measureBurst(fleet, events, size, cpuSeconds)
+    if (last > 0 && Math.abs(eventsPerSecond - last) <= WARM_UP_SPREAD * last) return
+    last = eventsPerSecond
+  }
+}
+
 /** Starts one fleet per implementation, each subscribed, joined and warmed up at every size. */
 async function startFleets(
   transport: Transport,
@@ -58,8 +76,12 @@ async function startFleets(
       fleets.set(impl, fleet)
       await join(fleet, options.sizes[0])
       for (const size of options.sizes) {
-        const warmUp = Math.min(options.warmUp, burstCount(options, transport, impl, size))
-        await measureBurst(fleet, warmUp, size, broker.cpuSeconds)
+        await warmUp(
+          fleet,
+          Math.min(options.warmUp, burstCount(options, transport, impl, size)),
+          size,
+          broker.cpuSeconds
+        )
       }
     }
     return fleets
@@ -155,7 +177,7 @@ async function main(): Promise<void> {
   const groups = await benchGroups(options)
   const summary = summarize(measurements)
   const ratioRows = ratios(measurements)
-  const targets = checkTargets(summary, ratioRows, options.subscribers)
+  const targets = checkTargets(summary, ratioRows, options.subscribers, measurements)
   print(
     `\n${consoleTable(summary, ratioRows)}\n\nTargets (200-byte events):\n${targetLines(targets).join('\n')}`
   )

@@ -22,7 +22,13 @@ export const IMPLS: readonly Impl[] = [
   'bare'
 ]
 /** What a run measures unless `--impl` says otherwise. */
-export const DEFAULT_IMPLS: readonly Impl[] = ['fanout', 'fanout-durable', 'feathers-sync', 'bare']
+export const DEFAULT_IMPLS: readonly Impl[] = [
+  'fanout',
+  'fanout-durable',
+  'fanout-batch',
+  'feathers-sync',
+  'bare'
+]
 /** The transports whose adapter has durable delivery (`fanout-durable` runs only there). */
 export const DURABLE_TRANSPORTS: readonly Transport[] = ['redis', 'amqp', 'nats']
 export const TRANSPORTS: readonly Transport[] = ['redis', 'amqp', 'nats', 'cluster']

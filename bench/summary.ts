@@ -87,24 +87,40 @@ export function summarize(measurements: Measurement[]): SummaryRow[] {
   })
 }
 
+/**
+ * `ours` throughput over `theirs` for one transport and size, the median of the per-round ratios;
+ * undefined when no round measured both.
+ */
+export function pairedThroughput(
+  measurements: Measurement[],
+  [transport, size]: [Transport, number],
+  ours: Impl,
+  theirs: Impl
+): number | undefined {
+  const mine = group(measurements, transport, ours, size)
+  const other = group(measurements, transport, theirs, size)
+  const paired = mine.flatMap((m) => {
+    const t = other.find((candidate) => candidate.round === m.round)
+    return t ? [ratio(m.burst.eventsPerSecond, t.burst.eventsPerSecond)] : []
+  })
+  // Pairing rounds cancels slow drift of the machine.
+  return paired.length === 0 ? undefined : median(paired)
+}
+
 export function ratios(measurements: Measurement[]): RatioRow[] {
   const rows: RatioRow[] = []
   for (const [transport, impl, size] of keys(measurements)) {
     if (impl === 'fanout') continue
+    const throughput = pairedThroughput(measurements, [transport, size], 'fanout', impl)
+    if (throughput === undefined) continue
     const ours = group(measurements, transport, 'fanout', size)
     const theirs = group(measurements, transport, impl, size)
-    const paired = ours.flatMap((m) => {
-      const other = theirs.find((t) => t.round === m.round)
-      return other ? [[m, other] as const] : []
-    })
-    if (paired.length === 0) continue
     rows.push({
       transport,
       size,
       versus: impl,
-      // Pairing rounds cancels slow drift of the machine; a latency spike is a short random event that
-      // pairing cannot cancel, so p99 compares the medians instead.
-      throughput: median(paired.map(([m, t]) => ratio(m.burst.eventsPerSecond, t.burst.eventsPerSecond))),
+      throughput,
+      // A latency spike is a short random event that pairing rounds cannot cancel: p99 compares medians.
       p99: ratio(median(ours.map((m) => m.rate.p99)), median(theirs.map((t) => t.rate.p99)))
     })
   }

@@ -5,7 +5,7 @@
 import { durableShare } from './durable'
 import { sizeLabel } from './format'
 import type { Transport } from './protocol'
-import type { RatioRow, SummaryRow } from './summary'
+import { pairedThroughput, type Measurement, type RatioRow, type SummaryRow } from './summary'
 
 export interface TargetCheck {
   transport: Transport
@@ -22,7 +22,8 @@ const FEATHERS_SYNC_FACTOR: Partial<Record<Transport, number>> = { redis: 1.3, a
 export function checkTargets(
   summary: SummaryRow[],
   ratioRows: RatioRow[],
-  subscribers: number
+  subscribers: number,
+  measurements: Measurement[] = []
 ): TargetCheck[] {
   const checks: TargetCheck[] = []
   if (subscribers !== 2) return checks
@@ -46,6 +47,13 @@ export function checkTargets(
           row.throughput >= factor
         )
       }
+    }
+  }
+  // The options recommended to a fleet without feathers-sync instances: batched frames (`batch: true`).
+  for (const row of summary.filter((r) => r.impl === 'fanout-batch' && r.size === TARGET_SIZE)) {
+    const value = pairedThroughput(measurements, [row.transport, row.size], 'fanout-batch', 'bare')
+    if (value !== undefined) {
+      add(row.transport, 'recommended options (`batch: true`) vs bare client', value, '≥ 1.5×', value >= 1.5)
     }
   }
   for (const row of summary.filter((r) => r.impl === 'fanout' && r.size === TARGET_SIZE)) {

@@ -16,6 +16,14 @@ export interface StatusDetail {
    * @default false
    */
   subscriptionKept?: boolean
+  /**
+   * `reconnecting` only for receiving: the connection that publishes stayed up (a separate subscriber or
+   * reader connection was lost, e.g. Redis cut a subscriber over `client-output-buffer-limit`). The core
+   * keeps sending instead of queueing, so the other instances are not kept waiting for this one's
+   * subscription. Only for an adapter whose `publish` works without its subscription.
+   * @default false
+   */
+  publishingKept?: boolean
 }
 
 /** What the core gives an adapter to report back with. */

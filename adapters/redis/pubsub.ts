@@ -59,8 +59,8 @@ export class RedisAdapter implements Adapter {
   private subscribing = false
   private started = false
   protected closed = false
-  private reported: 'ready' | 'reconnecting' | undefined
-  private reportedKept = false
+  /** What the core was last told: both connections up, or which of them is down. */
+  private reported: 'up' | 'publisher down' | 'subscriber down' | 'both down' | undefined
   private lastProblem: string | undefined
   private lastError: unknown
   private retryTimer: NodeJS.Timeout | undefined
@@ -112,7 +112,7 @@ export class RedisAdapter implements Adapter {
     // the core only listens to status reports once this promise has resolved.
     while (!this.closed && !up()) await this.until(up)
     this.started = true
-    this.reported = 'ready'
+    this.reported = 'up'
   }
 
   publish(payload: Payload): Promise<void> {
@@ -297,14 +297,18 @@ export class RedisAdapter implements Adapter {
       this.lastError = undefined
     }
     if (this.closed || !this.started) return
-    const next = up ? 'ready' : 'reconnecting'
-    // Only the publisher is down while the subscriber stays up (an idle timeout on one connection): told
-    // once, and told again if the subscriber goes down too.
-    const kept = !up && this.subActive
-    if (next === this.reported && (up || kept || !this.reportedKept)) return
-    const again = next === this.reported
+    // Told once per change: only the publisher down (an idle timeout on one connection) keeps the
+    // subscription; only the subscriber down (cut over its output buffer limit) keeps publishing.
+    const next = up
+      ? 'up'
+      : this.subActive
+        ? 'publisher down'
+        : this.pubReady
+          ? 'subscriber down'
+          : 'both down'
+    if (next === this.reported) return
+    const again = this.reported !== undefined && this.reported !== 'up'
     this.reported = next
-    this.reportedKept = kept
     debug('%s at %s', next, this.target)
     if (up) {
       this.hooks?.status('ready')
@@ -313,7 +317,10 @@ export class RedisAdapter implements Adapter {
     const closed = messageOf(this.lastError) === SUBSCRIBER_CLOSED ? ` (${SUBSCRIBER_CLOSED})` : ''
     const text = `Lost the connection to Redis at ${this.target}; reconnecting${closed}`
     const error = new SyncConnectionError(this.target, text, { cause: this.lastError })
-    this.hooks?.status('reconnecting', error, { subscriptionKept: kept })
+    this.hooks?.status('reconnecting', error, {
+      subscriptionKept: next === 'publisher down',
+      publishingKept: next === 'subscriber down'
+    })
     if (again) return
     // Also an error event: apps alert on `sync-error`, and a clean close by Redis brings no driver error.
     this.report(text, error)

@@ -236,25 +236,33 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
   // Whether the subscription was lost since the last hold: a publisher connection that flaps alone (an idle
   // timeout in a proxy) says nothing about the other instances, so it is no reason to hold.
   let subscriptionLost = false
+  // Whether `reconnecting` was told since the last `ready` (publishing may have been kept meanwhile).
+  let away = false
   const hooks: AdapterHooks = {
     status(status, cause, detail) {
       if (closed || !subscribed) return
       if (status === 'ready') {
-        const back = !connected
-        if (back) stats.reconnects++
-        connected = true
+        if (away) stats.reconnects++
+        away = false
         overflowReported = false
         showStatus('ready')
-        // A hold under way keeps its deadline: reconnects during it do not restart it (or it could starve).
-        if (holdTimer !== undefined) return
-        if (back && subscriptionLost && resumeDelayMs > 0 && queued()) holdThenFlush()
-        else flush()
-        subscriptionLost = false
       } else {
-        connected = false
+        away = true
         if (detail?.subscriptionKept !== true) subscriptionLost = true
         showStatus('reconnecting', cause)
       }
+      // Receiving alone is down (`publishingKept`): what this instance publishes still reaches the others.
+      if (status !== 'ready' && detail?.publishingKept !== true) {
+        connected = false
+        return
+      }
+      const back = !connected
+      connected = true
+      // A hold under way keeps its deadline: reconnects during it do not restart it (or it could starve).
+      if (holdTimer !== undefined) return
+      if (back && subscriptionLost && resumeDelayMs > 0 && queued()) holdThenFlush()
+      else flush()
+      if (status === 'ready') subscriptionLost = false
     },
     error(error: SyncError) {
       if (!subscribed) lastStartupError = error
