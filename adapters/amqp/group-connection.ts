@@ -7,9 +7,6 @@ import { closeRecovering, guardModel, openRecovering, reportRecovery } from './r
 
 const debug = createDebug('feathers-fanout/amqp')
 
-/** What a lost group connection means, for its report. */
-const LOST = '; what its members held goes back to their queues, and they consume again once it is back'
-
 /** The shortest heartbeat timeout AMQP can say: one second. */
 const MIN_HEARTBEAT_S = 1
 
@@ -109,7 +106,7 @@ export class GroupConnection {
     })
     recovering.on('disconnect', (cause: Error) => {
       this.model = undefined
-      this.report('Lost the connection to', cause, LOST)
+      this.report('Lost the connection to', cause)
     })
     recovering.on('connect', () =>
       debug(`group connection to ${this.target} up (heartbeat ${this.heartbeatS} s)`)
@@ -132,13 +129,13 @@ export class GroupConnection {
   }
 
   /** One report per outage: the first failure, then only failures that say something new. */
-  private report(what: string, cause: Error, more = ''): void {
+  private report(what: string, cause: Error): void {
     const reason = cause.message.replace(/^Error: /, '')
     debug(`${what} RabbitMQ at ${this.target} (groups): ${reason}`)
     if (this.closed || this.lastReported === reason) return
     this.lastReported = reason
     const where = `RabbitMQ at ${this.target} (consumer groups, heartbeat ${this.heartbeatS} s)`
-    this.link.error(new SyncConnectionError(this.target, `${what} ${where}: ${reason}${more}`, { cause }))
+    this.link.error(new SyncConnectionError(this.target, `${what} ${where}: ${reason}`, { cause }))
   }
 }
 

@@ -96,7 +96,7 @@ export class AmqpGroupMember implements GroupMembership {
   private async consume(model: ChannelModel): Promise<void> {
     const channel = await model.createChannel()
     channel.on('error', (cause: Error) => debug(`group ${this.group}: channel error`, cause.message))
-    channel.on('close', () => this.closed(channel))
+    channel.on('close', () => this.closed(channel, model))
     this.channel = channel
     const { exchange } = this.settings
     // As the main connection declares it: this connection may get here first.
@@ -125,13 +125,13 @@ export class AmqpGroupMember implements GroupMembership {
   }
 
   /** Our channel is gone: a lost connection (the next one attaches again) or the broker closed it alone. */
-  private closed(channel: Channel): void {
+  private closed(channel: Channel, model: ChannelModel): void {
     if (this.channel !== channel) return
     this.channel = undefined
     if (this.left) return
     this.later(() => {
-      const model = this.current()
-      if (model && model === this.model) {
+      // Only if nothing attached since (a new connection's setup may have) and the connection lives on.
+      if (this.channel === undefined && this.model === model && this.current() === model) {
         this.model = undefined
         this.reattach(model)
       }
