@@ -5,10 +5,13 @@ const fixture = join(__dirname, 'fixtures/exit-after-teardown.ts')
 const EXIT_WITHIN_MS = 8_000
 
 /** Runs the fixture and resolves with how it ended; kills it (and fails) if it lingers. */
-function runUntilExit(uri: string): Promise<{ code: number | null; messages: unknown[]; lingered: boolean }> {
+function runUntilExit(
+  uri: string,
+  mode?: 'group'
+): Promise<{ code: number | null; messages: unknown[]; lingered: boolean }> {
   return new Promise((resolve) => {
     const messages: unknown[] = []
-    const child = fork(fixture, [uri], {
+    const child = fork(fixture, mode ? [uri, mode] : [uri], {
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'ignore', 'inherit', 'ipc']
     })
@@ -29,6 +32,13 @@ function runUntilExit(uri: string): Promise<{ code: number | null; messages: unk
   })
 }
 
+async function expectCleanExit(uri: string, mode?: 'group'): Promise<void> {
+  const result = await runUntilExit(uri, mode)
+  expect(result.messages).toEqual([{ tornDown: 'closed' }])
+  expect(result.lingered).toBe(false)
+  expect(result.code).toBe(0)
+}
+
 const targets = [
   ['memory', 'memory://exit'],
   ['redis', process.env.FANOUT_REDIS_URL],
@@ -40,10 +50,17 @@ describe('after app.teardown()', () => {
   it.each(targets)(
     'a process on %s with nothing else to do exits on its own',
     async (_name, uri) => {
-      const result = await runUntilExit(uri)
-      expect(result.messages).toEqual([{ tornDown: 'closed' }])
-      expect(result.lingered).toBe(false)
-      expect(result.code).toBe(0)
+      await expectCleanExit(uri)
+    },
+    30_000
+  )
+
+  const amqp = process.env.FANOUT_AMQP_URL
+  const itAmqp = amqp ? it : it.skip
+  itAmqp(
+    'a process with a consumer group on amqp (a connection of its own) exits on its own',
+    async () => {
+      await expectCleanExit(amqp as string, 'group')
     },
     30_000
   )

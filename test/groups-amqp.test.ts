@@ -27,7 +27,9 @@ interface Instance {
 
 const opened: Instance[] = []
 const fast = { amqpRecovery: { initialDelayMs: 50, maxDelayMs: 300 } }
-const options = { claimAfterMs: 1_000, prefetch: 10 }
+// These cases are not about claims (groups-amqp-claim is): 10 s gives the group connection the same 5 s
+// heartbeat as the main one, so a busy machine does not take a live member for a frozen one.
+const options = { claimAfterMs: 10_000, prefetch: 10 }
 
 /** An instance as the engine runs it: connected and subscribed to the durable log at its tail. */
 async function instance(uri: string, key: string, name = 'instance'): Promise<Instance> {
@@ -189,7 +191,7 @@ describe('amqp groups through outages (private broker)', () => {
     await broker?.stop()
   })
 
-  it('requeues what a member held when its connection is cut; the member joins again by itself', async () => {
+  it('requeues what a member held when its group connection is cut; the member joins again by itself', async () => {
     const cut = await instance(broker.url, key, `cut-${key}`)
     const holder = await join(cut.adapter, 'mailer', 'c', { ...options, prefetch: 2 }, 'hold')
     const publisher = await instance(broker.url, key, 'publisher')
@@ -198,13 +200,18 @@ describe('amqp groups through outages (private broker)', () => {
     const [other] = await members(broker.url, key, 'mailer', 1)
     const connections = await rabbitmqRows(broker, 'list_connections', 'pid', 'client_properties')
     const mine = connections.filter((row) => row[1]?.includes(`cut-${key}`))
-    expect(mine).toHaveLength(1)
-    await rabbitmqctl(broker, 'close_connection', mine[0][0], 'group test cut')
+    // The main connection (broadcast, the log) and the one its groups consume on, named after it.
+    const isGroups = (row: string[]) => row[1].includes('groups (heartbeat 5 s)')
+    expect(mine.map(isGroups).sort()).toEqual([false, true])
+    const statuses = cut.statuses.length
+    await rabbitmqctl(broker, 'close_connection', mine.filter(isGroups)[0][0], 'group test cut')
     await waitAllGot([other], numbered('m', 2))
     expect(other.got.map((entry) => entry.deliveries)).toEqual([2, 2])
-    await waitFor(`the cut member ready again (${describeInstance(cut)})`, () =>
-      cut.statuses.join(',').includes('reconnecting,ready')
+    // Told once, without touching the instance's status: broadcast and the log still run.
+    await waitFor(`the lost group connection reported (${describeInstance(cut)})`, () =>
+      cut.errors.some((error) => /consumer groups/.test(error.message))
     )
+    expect(cut.statuses.slice(statuses)).toEqual([])
     const after = numbered('after', 40)
     await publishAll(publisher, after)
     await waitAllGot([holder, other], after)
@@ -279,5 +286,25 @@ describe('amqp groups through outages (private broker)', () => {
     }
     await publishAll(publisher, after)
     await waitAllGot([member], after)
+  })
+
+  it('opens one group connection per heartbeat, shared by the groups asking for it, closed with its last member', async () => {
+    const name = `share-${key}`
+    const { adapter } = await instance(broker.url, key, name)
+    const heartbeats = async () => {
+      const rows = await rabbitmqRows(broker, 'list_connections', 'client_properties')
+      const mine = rows.map((row) => row[0]).filter((properties) => properties.includes(name))
+      return mine.map((properties) => /groups \(heartbeat (\d+) s\)/.exec(properties)?.[1] ?? 'main').sort()
+    }
+    // 10 s and 10.8 s both ask for a 5 s heartbeat (claimAfterMs / 2, rounded to whole seconds); 4 s for 2 s.
+    await join(adapter, 'share-a', 'a', { ...options, claimAfterMs: 10_000 })
+    await join(adapter, 'share-b', 'b', { ...options, claimAfterMs: 10_800 })
+    const short = await join(adapter, 'share-c', 'c', { ...options, claimAfterMs: 4_000 })
+    expect(await heartbeats()).toEqual(['2', '5', 'main'])
+    await short.membership.leave()
+    const deadline = Date.now() + 10_000
+    let left = await heartbeats()
+    while (left.includes('2') && Date.now() < deadline) left = await heartbeats()
+    expect(left).toEqual(['5', 'main'])
   })
 })

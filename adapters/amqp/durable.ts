@@ -3,6 +3,7 @@ import type { DurableHooks, DurableLog, GroupLog, Position, StartPosition, Paylo
 import { SyncConfigError, SyncError, SyncMessageError } from '../../src/errors'
 import type { AmqpDurableSettings } from './durable-options'
 import { AmqpGroupMember } from './group'
+import type { GroupConnections } from './group-connection'
 import { checkGroup } from '../group-options'
 import { checkPosition, loadPosition, savePosition } from './positions'
 import { AmqpSession, type SessionEvents } from './session'
@@ -24,6 +25,8 @@ export interface DurableBinding {
   /** Resolves once a session consumes the stream again (the adapter's `ready`). */
   waitReady(): Promise<void>
   error(error: SyncError): void
+  /** The connections the groups' members consume on. */
+  groups: GroupConnections
 }
 
 /** The durable log plus what the adapter's setup calls on each new connection. */
@@ -34,7 +37,7 @@ export interface AmqpDurable {
   open(model: ChannelModel, events: SessionEvents): Promise<AmqpSession>
   /** Whether `subscribeDurable` was called (then `ready` waits for the consumer). */
   subscribed(): boolean
-  /** Leaves every group joined through this adapter. */
+  /** Leaves every group joined through this adapter and closes the group connections. */
   close(): Promise<void>
 }
 
@@ -114,17 +117,21 @@ export function createDurableLog(binding: DurableBinding): AmqpDurable {
   const log: DurableLog & GroupLog = {
     async joinGroup(group, _member, options, onMessage) {
       checkGroup(group, _member, options)
-      const member = new AmqpGroupMember(settings, target, group, { ...options }, onMessage, model)
+      // A connection of its own, whose heartbeat makes RabbitMQ take back what a silent member held
+      // after about claimAfterMs (see group-connection.ts).
+      const connection = binding.groups.for(options.claimAfterMs)
+      const current = () => connection.current()
+      const member = new AmqpGroupMember(settings, target, group, { ...options }, onMessage, current)
+      connection.members.add(member)
       members.add(member)
       const leave = async () => {
         members.delete(member)
+        connection.members.delete(member)
         await member.leave()
+        await binding.groups.release(connection)
       }
-      const current = model()
       try {
-        // Not connected: the next connection attaches it (see open()).
-        if (current) await member.attach(current)
-        else await binding.waitReady()
+        await member.attach(await connection.ready())
       } catch (cause) {
         await leave()
         throw cause
@@ -189,13 +196,12 @@ export function createDurableLog(binding: DurableBinding): AmqpDurable {
       await declare(session.channel, stream, streamArguments(settings), target)
       await session.channel.bindQueue(stream, exchange, '')
       if (subscription) await attach(session, subscription)
-      // In the background: a group's queue must not hold up the log and publishing.
-      members.forEach((member) => member.reattach(connection))
       return session
     },
     async close() {
       await Promise.all([...members].map((member) => member.leave()))
       members.clear()
+      await binding.groups.close()
     }
   }
 }

@@ -45,6 +45,8 @@ export function deliveriesOf(message: ConsumeMessage): number {
 export class AmqpGroupMember implements GroupMembership {
   private channel: Channel | undefined
   private model: ChannelModel | undefined
+  /** The attach under way or done on `model`. */
+  private attaching: Promise<void> | undefined
   private left = false
   private readonly queue: { name: string; options: Options.AssertQueue }
   /** nack(delay) timers, cleared on leave (the channel's close requeues those messages anyway). */
@@ -77,16 +79,30 @@ export class AmqpGroupMember implements GroupMembership {
     })
   }
 
-  /** Declares and binds the group's queue on `model` (idempotent), then consumes it on a new channel. */
-  async attach(model: ChannelModel): Promise<void> {
-    if (this.left || (this.model === model && this.channel)) return
+  /**
+   * Declares and binds the group's queue on `model`, then consumes it on a new channel. Idempotent per
+   * connection: a second call while the first is under way shares it (the first join and the connection's
+   * setup can both ask).
+   */
+  attach(model: ChannelModel): Promise<void> {
+    if (this.left) return Promise.resolve()
+    if (this.model === model && this.attaching) return this.attaching
     this.model = model
+    const attaching = this.consume(model)
+    this.attaching = attaching
+    return attaching
+  }
+
+  private async consume(model: ChannelModel): Promise<void> {
     const channel = await model.createChannel()
     channel.on('error', (cause: Error) => debug(`group ${this.group}: channel error`, cause.message))
-    channel.on('close', () => this.closed(channel))
+    channel.on('close', () => this.closed(channel, model))
     this.channel = channel
+    const { exchange } = this.settings
+    // As the main connection declares it: this connection may get here first.
+    await channel.assertExchange(exchange, 'fanout', { durable: true })
     await declare(channel, this.queue.name, this.queue.options, this.target)
-    await channel.bindQueue(this.queue.name, this.settings.exchange, '')
+    await channel.bindQueue(this.queue.name, exchange, '')
     await channel.prefetch(this.options.prefetch)
     await channel.consume(
       this.queue.name,
@@ -109,13 +125,13 @@ export class AmqpGroupMember implements GroupMembership {
   }
 
   /** Our channel is gone: a lost connection (the next one attaches again) or the broker closed it alone. */
-  private closed(channel: Channel): void {
+  private closed(channel: Channel, model: ChannelModel): void {
     if (this.channel !== channel) return
     this.channel = undefined
     if (this.left) return
     this.later(() => {
-      const model = this.current()
-      if (model && model === this.model) {
+      // Only if nothing attached since (a new connection's setup may have) and the connection lives on.
+      if (this.channel === undefined && this.model === model && this.current() === model) {
         this.model = undefined
         this.reattach(model)
       }

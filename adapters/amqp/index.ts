@@ -1,5 +1,5 @@
 import { createDebug } from '../../src/engine/debug'
-import { connect, type ChannelModel, type Options, type RecoveringChannelModel } from 'amqplib'
+import type { ChannelModel, Options, RecoveringChannelModel } from 'amqplib'
 import type {
   Adapter,
   AdapterCapabilities,
@@ -12,14 +12,14 @@ import type {
 import { SyncConfigError, SyncConnectionError, SyncSubscriptionError } from '../../src/errors'
 import { createDurableLog } from './durable'
 import { parseAmqpDurable } from './durable-options'
+import { GroupConnections } from './group-connection'
 import { parseAmqpOptions, type AmqpAdapterOptions } from './options'
 import { AmqpSession, toBuffer, topologyLoss, type SessionEvents } from './session'
-import { destroySocket, releaseSocket } from './socket'
+import { bounded, closeRecovering, guardModel, openRecovering, reportRecovery } from './recovering'
 
 export type { AmqpAdapterOptions, AmqpConnectionOptions, AmqpRecoveryOptions } from './options'
 
 const debug = createDebug('feathers-fanout/amqp')
-const CLOSE_TIMEOUT_MS = 2_000
 
 /** The AMQP adapter: pub/sub always, and the durable log and consumer groups when created with `durable`. */
 export type AmqpAdapter = Adapter & { readonly capabilities: AdapterCapabilities } & Partial<
@@ -30,7 +30,8 @@ export type AmqpAdapter = Adapter & { readonly capabilities: AdapterCapabilities
  * Creates the AMQP 0-9-1 (RabbitMQ) adapter. One connection per app, kept up by amqplib's
  * built-in recovery, whose `setup` builds a fresh session (channel, topology, consumer) on
  * every (re)connect. Validates its options now; connects only in `connect()`. With `durable`,
- * the session publishes to and consumes from a stream queue instead (see durable.ts).
+ * the session publishes to and consumes from a stream queue instead (see durable.ts), and consumer
+ * groups consume on connections of their own (see group-connection.ts).
  */
 export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions): AmqpAdapter {
   const settings = parseAmqpOptions(options)
@@ -144,7 +145,13 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
       current: () => session,
       publish,
       waitReady: () => new Promise<void>((resolve, reject) => waiters.push({ resolve, reject })),
-      error: (error) => hooks?.error(error)
+      error: (error) => hooks?.error(error),
+      groups: new GroupConnections({
+        settings,
+        error: (error) => {
+          if (!closing) hooks?.error(error)
+        }
+      })
     })
 
   const openSession = async (model: ChannelModel): Promise<AmqpSession> => {
@@ -163,43 +170,13 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
     }
   }
 
-  /**
-   * amqplib's recovery waits for setup without a bound, and never tries again while it waits: a broker
-   * that stops answering between the handshake and the end of setup (restarting, hung, a quorum queue
-   * without a leader) would leave the adapter `reconnecting` for good. After the same bound as a connect
-   * attempt, drop the socket: the pending calls fail, and recovery schedules the next attempt.
-   */
-  const bounded = async <T>(model: ChannelModel, work: Promise<T>): Promise<T> => {
-    let timer: NodeJS.Timeout | undefined
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const error = new SyncConnectionError(
-          target,
-          `Setting up on RabbitMQ at ${target} took over ${setupTimeoutMs} ms`
-        )
-        destroySocket(model, error)
-        reject(error)
-      }, setupTimeoutMs)
-    })
-    try {
-      return await Promise.race([work, expired])
-    } finally {
-      clearTimeout(timer)
-    }
-  }
-
   // amqplib runs this after every successful (re)connect, before it reports the connection up.
   const setup = async (model: ChannelModel): Promise<void> => {
-    // amqplib binds its own 'error' listener to a new connection only after setup. A socket error during
-    // setup (the broker killed mid-handshake of the channel) would then throw out of amqplib's error
-    // handling before it closes the connection, so setup would wait forever and recovery would stop.
-    model.on('error', (cause: Error) => {
+    guardModel(model, (cause) => {
       lastCause = cause
       debug(`connection error during setup at ${target}`, cause)
     })
-    // Whatever ends this connection, its socket goes with it (see releaseSocket).
-    model.once('close', () => releaseSocket(model, CLOSE_TIMEOUT_MS))
-    const next = await bounded(model, openSession(model))
+    const next = await bounded(model, openSession(model), setupTimeoutMs, target)
     connectedOnce = true
     if (onMessage && !durable) await next.consume(onMessage)
     next.installed = true
@@ -217,17 +194,7 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
       // Normally the channel's close already ended the session; this covers anything else.
       if (session) events.lost(session, cause)
     })
-    recovering.on('connect-failed', (cause: Error) => report('Could not connect to', cause))
-    recovering.on('error', (cause: Error) => report('Connection error from', cause))
-    recovering.on('handler-error', (cause: Error, event: string) =>
-      report(`A ${event} listener failed on`, cause)
-    )
-    recovering.on('blocked', (reason: string) => report('Publishing is blocked by', new Error(reason)))
-    recovering.on('unblocked', () => debug(`${target} unblocked publishing`))
-    recovering.on('reconnect-scheduled', ({ attempt, delay }: { attempt: number; delay: number }) =>
-      debug(`reconnecting to ${target}, attempt ${attempt} in ${delay} ms`)
-    )
-    recovering.on('reconnect-failed', (cause: Error) => report('Gave up reconnecting to', cause))
+    reportRecovery(recovering, target, report)
   }
 
   return {
@@ -242,17 +209,7 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
     resumeDelayMs: durable ? 0 : settings.maxDelayMs + 500,
     async connect(adapterHooks) {
       hooks = adapterHooks
-      const recovering = await connect(settings.url, {
-        ...settings.socket,
-        recovery: {
-          initialDelay: settings.initialDelayMs,
-          maxDelay: settings.maxDelayMs,
-          maxRetries: Infinity,
-          // Resolve at once so listeners are on before the first attempt; waitForConnect() below.
-          waitForConnect: false,
-          setup
-        }
-      })
+      const recovering = await openRecovering({ ...settings, setup })
       connection = recovering
       listen(recovering)
       if (closing) await recovering.close()
@@ -291,18 +248,13 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
         const error = new Error('The AMQP adapter was closed')
         waiters.forEach((waiter) => waiter.reject(error))
         waiters = []
-        // Group channels first: what their members held goes back to the queues for the others.
+        // Groups first (their channels, then their connections): what their members held goes back to
+        // the queues for the others.
         await durable?.close()
         const model = session?.model
         session = undefined
         if (!connection) return
-        let timer: NodeJS.Timeout | undefined
-        const timeout = new Promise<'timeout'>(
-          (resolve) => (timer = setTimeout(() => resolve('timeout'), CLOSE_TIMEOUT_MS))
-        )
-        const result = await Promise.race([connection.close().then(() => 'closed' as const), timeout])
-        clearTimeout(timer)
-        if (result === 'timeout') destroySocket(model)
+        await closeRecovering(connection, model)
       })()
       return closing
     }

@@ -19,9 +19,13 @@ export interface MemberProcess {
   readonly output: string[]
   /** The last stage its start reported. */
   stage: string
+  /** Its last answer to askStats(): sync status and group stats. */
+  stats: string
   readonly ready: Promise<void>
   /** SIGKILL, and waits until the process is gone. */
   kill(): Promise<void>
+  /** Asks for its status and group stats (into `stats`); waits for the answer at most `timeoutMs`. */
+  askStats(timeoutMs?: number): Promise<void>
   describe(): string
 }
 
@@ -58,14 +62,31 @@ export function startMember(config: MemberConfig): MemberProcess {
     problems: [],
     output: [],
     stage: 'starting',
+    stats: 'not asked',
     ready,
     kill: async () => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
       await exited
     },
+    askStats: async (timeoutMs = 2_000) => {
+      if (proc.exitCode !== null || proc.signalCode !== null || !proc.connected) return
+      let listen: (message: unknown) => void = () => undefined
+      let timer: NodeJS.Timeout | undefined
+      const answered = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs)
+        listen = (message) => {
+          if (isReport(message) && message.kind === 'stats') resolve(true)
+        }
+        proc.on('message', listen)
+      })
+      proc.send('stats')
+      if (!(await answered)) member.stats = `no stats within ${timeoutMs} ms`
+      clearTimeout(timer)
+      proc.off('message', listen)
+    },
     describe: () =>
       `member ${config.index} (pid ${proc.pid}, ${proc.exitCode ?? proc.signalCode ?? 'running'}, ` +
-      `${member.stage}), ` +
+      `${member.stage}), ${member.stats}, ` +
       `problems: ${member.problems.slice(0, 3).join(' | ') || 'none'}`
   }
   proc.stdout?.on('data', (chunk: Buffer) => member.output.push(chunk.toString()))
@@ -76,6 +97,7 @@ export function startMember(config: MemberConfig): MemberProcess {
       member.stage = 'ready'
       onReady()
     } else if (message.kind === 'stage') member.stage = message.text
+    else if (message.kind === 'stats') member.stats = message.text
     else member.problems.push(message.text)
   })
   live.add(member)

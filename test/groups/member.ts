@@ -23,7 +23,7 @@ const books = new Redis(config.booksUri, { maxRetriesPerRequest: 1 })
 books.on('error', () => undefined)
 
 const app = feathers()
-app.configure(sync({ uri: config.uri, key: config.key, durable: true }))
+app.configure(sync({ ...config.sync, uri: config.uri, key: config.key, durable: true }))
 app.use('todos', new MemoryService())
 app.on('sync-error', (error: Error) => send({ kind: 'problem', text: `sync-error: ${error.message}` }))
 const work = (ms: number) =>
@@ -35,7 +35,7 @@ app.sync.consume<{ n: number }>(
   async ({ n }, meta) => {
     try {
       await books.sadd(`{${config.key}}:started:${config.index}`, n)
-      await work(config.workMs)
+      await work(config.workBelow === undefined || n < config.workBelow ? config.workMs : 0)
       await books.rpush(
         `{${config.key}}:handled:${config.index}`,
         `${n}:${meta.deliveries}:${meta.attempt}:${Date.now()}:${randomBytes(6).toString('hex')}`
@@ -64,6 +64,10 @@ void (async () => {
   send({ kind: 'ready', instanceId: app.sync.instanceId })
 })()
 process.on('message', (message: unknown) => {
+  if (message === 'stats')
+    void app.sync
+      .groupStats()
+      .then((stats) => send({ kind: 'stats', text: `status ${app.sync.status}, ${JSON.stringify(stats)}` }))
   if (message === 'close')
     void app
       .teardown()
