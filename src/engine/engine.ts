@@ -16,6 +16,7 @@ import { createDebug } from './debug'
 import { durableSessionFor, type SyncGap } from './durable'
 import type { EngineOptions } from './options'
 import { Outbox, sizeOf } from './outbox'
+import { untilSubscribed } from './startup'
 import { isPromise, withTimeout } from './timeout'
 import type { SyncStats, SyncStatus } from './stats'
 
@@ -277,8 +278,7 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
     }
   }
 
-  const startup = (async () => {
-    await adapter.connect(hooks)
+  const subscribeOnce = async () => {
     if (durable) {
       await durable.subscribe({
         message: (payload, position) => onMessage(payload, position),
@@ -288,6 +288,19 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
     } else {
       await adapter.subscribe(onMessage)
     }
+  }
+  const startup = (async () => {
+    await adapter.connect(hooks)
+    await untilSubscribed(
+      subscribeOnce,
+      () => closed,
+      (cause) => {
+        lastStartupError =
+          cause instanceof SyncError
+            ? cause
+            : new SyncConnectionError(adapter.target, `Could not subscribe at ${adapter.target}`, { cause })
+      }
+    )
     if (closed) return
     subscribed = true
     connected = true
