@@ -161,3 +161,44 @@ describe('resumeDelayMs', () => {
     expect(() => sync({ uri: 'memory://x', resumeDelayMs: 0 })).not.toThrow()
   })
 })
+
+describe('flushing the outbox after an outage', () => {
+  const markerOf = (payload: Payload) =>
+    (JSON.parse(Buffer.from(payload).toString()) as { data: { marker: string } }).data.marker
+
+  it('hands the queue over a slice per turn of the event loop, in order, later events behind it', async () => {
+    const manual = manualAdapter(0)
+    const member = createTestApp({ adapter: manual.adapter, outbox: { maxMessages: 5_000 } })
+    fleet = [member]
+    manual.connected()
+    await member.app.sync.ready
+    manual.status('reconnecting')
+    const todos = member.app.service('todos')
+    const queued = Array.from({ length: 1_000 }, (_, i) => `q${i}`)
+    await Promise.all(queued.map((marker) => todos.create({ marker })))
+    expect(member.app.sync.stats().outbox.messages).toBe(1_000)
+    manual.status('ready')
+    // Only a first slice now: the broker client writes it (and the app reads) before the rest goes.
+    const firstSlice = manual.sent.length
+    expect(firstSlice).toBeGreaterThan(0)
+    expect(firstSlice).toBeLessThan(1_000)
+    await todos.create({ marker: 'after' })
+    await waitFor('the whole queue and the later event', () => manual.sent.length === 1_001)
+    expect(manual.sent.map(({ payload }) => markerOf(payload))).toEqual([...queued, 'after'])
+    expect(member.app.sync.stats().outbox.messages).toBe(0)
+  })
+
+  it('sends the rest of a queue being flushed when the app closes', async () => {
+    const manual = manualAdapter(0)
+    const member = createTestApp({ adapter: manual.adapter, outbox: { maxMessages: 5_000 } })
+    manual.connected()
+    await member.app.sync.ready
+    manual.status('reconnecting')
+    const todos = member.app.service('todos')
+    await Promise.all(Array.from({ length: 1_000 }, (_, i) => todos.create({ marker: `q${i}` })))
+    manual.status('ready')
+    await member.app.teardown()
+    expect(manual.sent).toHaveLength(1_000)
+    expect(member.app.sync.stats().dropped.unsent).toBe(0)
+  })
+})
