@@ -21,14 +21,6 @@ import type { SyncStats, SyncStatus } from './stats'
 
 const debug = createDebug('feathers-fanout/engine')
 
-/**
- * Queued messages handed to the adapter per turn of the event loop when the outbox is flushed. Between
- * turns the broker client writes what it was given (amqplib only writes to its socket on the next turn)
- * and incoming messages are handled, so after an outage the broker takes in the first messages while the
- * rest are still being handed over, and the instance reads what it missed meanwhile.
- */
-const FLUSH_SLICE = 200
-
 /** What the engine needs from whoever runs it (the bus): counters, reports, status and incoming bytes. */
 export interface EngineHost {
   readonly stats: SyncStats
@@ -198,30 +190,20 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
       failed(seq, payload, cause)
     }
   }
-  // The rest of a flush, waiting for the next turn of the event loop (see FLUSH_SLICE).
-  let flushLater: NodeJS.Immediate | undefined
   const flush = () => {
-    if (holdTimer !== undefined || flushLater !== undefined) return
+    if (holdTimer !== undefined) return
     if (!retrySorted) retry.sort((a, b) => a.seq - b.seq)
     retrySorted = true
-    let budget = FLUSH_SLICE
     let sent = 0
-    while (connected && sent < retry.length && budget-- > 0) {
+    while (connected && sent < retry.length) {
       const { seq, payload } = retry[sent++]
       retryBytes -= sizeOf(payload)
       send(state.refresh(payload), seq)
     }
     // A send that failed at once was pushed behind the rest and marked the list unsorted.
     retry = retry.slice(sent)
-    while (connected && outbox.size > 0 && budget-- > 0) send(state.refresh(outbox.shift() as Payload))
+    while (connected && outbox.size > 0) send(state.refresh(outbox.shift() as Payload))
     syncOutbox()
-    // New messages keep queueing behind what is left (see onOut), so the order holds across slices.
-    if (connected && queued()) {
-      flushLater = setImmediate(() => {
-        flushLater = undefined
-        flush()
-      })
-    }
     settle()
   }
   const onOut = (payload: Payload) => {
@@ -350,8 +332,6 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
     closed = true
     connected = false
     release()
-    clearImmediate(flushLater)
-    flushLater = undefined
     stats.dropped.unsent += outbox.size + retry.length
     while (outbox.shift() !== undefined);
     retry = []
