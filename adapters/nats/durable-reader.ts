@@ -53,6 +53,7 @@ export class LogReader {
   private next: number | undefined
   private generation = 0
   private messages: ConsumerMessages | undefined
+  private first = false
 
   /** `lost` is told when the consumer is gone while the connection is not: start again. */
   constructor(
@@ -77,6 +78,7 @@ export class LogReader {
       num_replicas: 1,
       inactive_threshold: nanos(INACTIVE_MS)
     })
+    debug('consumer created at', next)
     const consumer = await js.consumers.get(stream, created.name)
     const messages = await consumer.consume({
       callback: (msg) => this.receive(generation, msg),
@@ -87,6 +89,8 @@ export class LogReader {
       return
     }
     this.messages = messages
+    this.first = true
+    debug('consuming')
     void this.watch(generation, messages)
   }
 
@@ -126,6 +130,8 @@ export class LogReader {
       this.hooks.gap({ after: String(next - 1), firstAvailable: String(msg.seq), missing: msg.seq - next })
     }
     this.next = msg.seq + 1
+    if (this.first) debug('first message', msg.seq, 'pending', msg.info.pending)
+    this.first = false
     try {
       this.hooks.message(bytesOf(msg), String(msg.seq))
     } catch (cause) {

@@ -1,3 +1,4 @@
+import { createDebug } from '../../src/engine/debug'
 import type { JetStreamClient, JetStreamManager, KV, NatsConnection } from 'nats'
 import type {
   AdapterCapabilities,
@@ -20,7 +21,10 @@ import { NatsGroupMember, type GroupHost } from './group'
 import { readRange } from './durable-range'
 import { ensureStream, jetStreamOf } from './durable-stream'
 import type { NatsSettings } from './options'
+import { PubAcks } from './pubacks'
 import { NatsAdapter } from './pubsub'
+
+const debug = createDebug('feathers-fanout/nats')
 
 /** How long to wait before trying JetStream again when it did not answer on a live connection. */
 const RETRY_MS = 250
@@ -29,6 +33,8 @@ interface JetStream {
   nc: NatsConnection
   jsm: JetStreamManager
   js: JetStreamClient
+  /** Publishes awaiting their PubAck on this connection. */
+  acks: PubAcks
   positions?: Promise<KV>
 }
 
@@ -44,8 +50,6 @@ export class NatsDurableAdapter extends NatsAdapter implements DurableLog, Group
   private reader: LogReader | undefined
   /** Consumer group members joined through this adapter (see group.ts). */
   private readonly members = new Set<NatsGroupMember>()
-  /** Publishes waiting for their PubAck; failed at once when the connection goes. */
-  private readonly inflight = new Set<(cause: Error) => void>()
 
   constructor(
     settings: NatsSettings,
@@ -85,28 +89,22 @@ export class NatsDurableAdapter extends NatsAdapter implements DurableLog, Group
       throw new SyncConnectionError(this.target, `Not connected to NATS at ${this.target}`)
     }
     const bytes = this.checkSize(nc, payload)
-    return new Promise<Position>((resolve, reject) => {
-      this.inflight.add(reject)
-      const options = messageId === undefined ? undefined : { msgID: messageId }
-      jetstream.js.publish(this.durable.subject, bytes, options).then(
-        (ack) => {
-          this.inflight.delete(reject)
-          resolve(String(ack.seq))
-        },
-        (cause: unknown) => {
-          if (!this.inflight.delete(reject)) return
-          const error = this.connectionError(`JetStream at ${this.target} did not store a message`, cause)
-          // No PubAck on a live connection (a cluster electing a stream leader, JetStream restarting):
-          // offline until JetStream answers again, so that the core sends the message again.
-          if (this.up && this.nc === nc) {
-            this.down(error)
-            this.report(error)
-            void this.activate(nc)
-          }
-          reject(error)
-        }
-      )
-    })
+    try {
+      return String(await jetstream.acks.publish(this.durable.subject, bytes, messageId))
+    } catch (cause) {
+      // Failed by down() (the connection went): its error, as it is.
+      if (cause instanceof SyncConnectionError) throw cause
+      debug('no PubAck', cause)
+      const error = this.connectionError(`JetStream at ${this.target} did not store a message`, cause)
+      // No PubAck on a live connection (a cluster electing a stream leader, JetStream restarting):
+      // offline until JetStream answers again, so that the core sends the message again.
+      if (this.up && this.nc === nc) {
+        this.down(error)
+        this.report(error)
+        void this.activate(nc)
+      }
+      throw error
+    }
   }
 
   async readRange(after: Position, limit: number): Promise<{ payload: Payload; position: Position }[]> {
@@ -181,7 +179,7 @@ export class NatsDurableAdapter extends NatsAdapter implements DurableLog, Group
     this.members.clear()
     await Promise.all(members.map((member) => member.leave()))
     this.reader?.stop()
-    this.failInflight(
+    this.jetstream?.acks.stop(
       new SyncConnectionError(this.target, 'The NATS adapter closed before JetStream confirmed')
     )
     await super.close()
@@ -207,7 +205,9 @@ export class NatsDurableAdapter extends NatsAdapter implements DurableLog, Group
     while (current()) {
       try {
         await this.prepare(nc, false)
+        debug('resuming: stream checked')
         await this.reader?.start(this.api().jsm, this.api().js)
+        debug('resuming: reading again')
         return
       } catch (cause) {
         if (cause instanceof SyncConfigError) this.report(cause)
@@ -221,14 +221,7 @@ export class NatsDurableAdapter extends NatsAdapter implements DurableLog, Group
   protected override down(cause: SyncConnectionError): void {
     super.down(cause)
     this.reader?.stop()
-    this.failInflight(cause)
-  }
-
-  /** Newest first: the core puts each back at the front of its queue, so the oldest must go last. */
-  private failInflight(cause: Error): void {
-    const waiting = [...this.inflight]
-    this.inflight.clear()
-    for (let i = waiting.length - 1; i >= 0; i--) waiting[i](cause)
+    this.jetstream?.acks.failAll(cause)
   }
 
   /** The consumer vanished while the connection stayed (its server left a cluster): start it again. */
@@ -240,7 +233,12 @@ export class NatsDurableAdapter extends NatsAdapter implements DurableLog, Group
   private async prepare(nc: NatsConnection, first: boolean): Promise<void> {
     const jsm = this.jetstream?.nc === nc ? this.jetstream.jsm : await jetStreamOf(nc)
     await ensureStream(jsm, this.durable, first)
-    if (this.jetstream?.nc !== nc) this.jetstream = { nc, jsm, js: jsm.jetstream() }
+    if (this.jetstream?.nc !== nc) {
+      this.jetstream?.acks.stop(
+        new SyncConnectionError(this.target, `Lost the connection to NATS at ${this.target}`)
+      )
+      this.jetstream = { nc, jsm, js: jsm.jetstream(), acks: new PubAcks(nc) }
+    }
   }
 
   private api(): JetStream {

@@ -193,6 +193,7 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
   }
   const flush = () => {
     if (holdTimer !== undefined) return
+    if (queued()) debug('flushing %d queued, %d to resend', outbox.size, retry.length)
     if (!retrySorted) retry.sort((a, b) => a.seq - b.seq)
     retrySorted = true
     let sent = 0

@@ -88,7 +88,8 @@ function tapped(options: SyncOptions): Adapter {
   const log = real as Adapter & DurableLog
   const durable: Adapter & DurableLog = {
     ...adapter,
-    publishDurable: (payload) => tap(payload, () => log.publishDurable(payload)),
+    // The message id too: without it a resend is stored again instead of dropped by the broker's dedupe.
+    publishDurable: (payload, messageId) => tap(payload, () => log.publishDurable(payload, messageId)),
     subscribeDurable: (start, hooks) => log.subscribeDurable(start, hooks),
     readRange: (after, limit) => log.readRange(after, limit),
     lastPosition: () => log.lastPosition(),

@@ -1,5 +1,6 @@
 import { memoryBus, SyncMessageError, type SyncError } from '../../src/index'
 import { createBus } from '../../src/bus'
+import { ReportLimiter } from '../../src/engine/reports'
 import { barrier, createFleet, teardownFleet, uniqueKey, waitFor, type TestApp } from '../helpers/apps'
 
 let fleet: TestApp[] = []
@@ -67,5 +68,28 @@ describe('error storms', () => {
     for (let i = 0; i < 20; i++) memoryBus(name).publish(key, 'junk {')
     await waitFor('every report', () => fleet[0].errors.length === 20)
     expect(fleet[0].app.sync.stats().errors).toEqual({ raised: 20, suppressed: 0 })
+  })
+
+  it('writes the count of a summary without Intl, whose first use in a process stalls it', () => {
+    // Number#toLocaleString loads ICU's number formats on its first call (60-180 ms measured), and the
+    // first summary usually comes in the middle of a recovery.
+    const toLocaleString = jest.spyOn(Number.prototype, 'toLocaleString')
+    const reported: SyncError[] = []
+    const limiter = new ReportLimiter(60_000, (error) => reported.push(error))
+    let intlCalls: number
+    try {
+      const junk = new SyncMessageError('undecodable', 'junk')
+      for (let i = 0; i < 1_234_568; i++) limiter.report(junk)
+      limiter.flush()
+    } finally {
+      // Read before mockRestore(), which clears the recorded calls.
+      intlCalls = toLocaleString.mock.calls.length
+      toLocaleString.mockRestore()
+    }
+    expect(reported.map((error) => error.message)).toEqual([
+      'junk',
+      '1,234,567 more undecodable messages in the last 60 s'
+    ])
+    expect(intlCalls).toBe(0)
   })
 })
