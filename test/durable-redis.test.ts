@@ -103,16 +103,6 @@ describeRedis('redis durable delivery', () => {
     expect(stored).toEqual(['m1', 'm4', 'm3', 'm2', 'm5'])
   })
 
-  it('appends once after Redis forgot the script (SCRIPT FLUSH, a restart)', async () => {
-    const key = uniqueKey('append-flush')
-    const writer = await instance('writer', { key, durable: true })
-    await writer.adapter.publishDurable('x1', 'p-1')
-    await raw.script('FLUSH')
-    await writer.adapter.publishDurable('x1', 'p-1')
-    await writer.adapter.publishDurable('x2', 'p-2')
-    expect(await raw.xlen(`{${key}}:log`)).toBe(2)
-  })
-
   it('compares ids numerically, beyond 2^53 and across digit counts', () => {
     const adapter = make({ key: uniqueKey(), durable: true }) as Instance['adapter']
     expect(adapter.comparePositions('9-0', '10-0')).toBeLessThan(0)

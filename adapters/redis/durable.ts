@@ -62,10 +62,9 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
   /** Stores the message once per `messageId` (see ./append.ts); undefined for a resend of an older one. */
   async publishDurable(payload: Payload, messageId?: string): Promise<Position | undefined> {
     const value = asRedisValue(payload)
-    const id = await this.appender.append(this.pub, value, messageId).then(
-      (reply) => reply ?? undefined,
-      this.appendFailed
-    )
+    const id = await this.appender
+      .append(this.pub, value, messageId)
+      .then((reply) => reply ?? undefined, this.appendFailed)
     if (id !== undefined && this.pub.isCluster) this.confirmed.add(id, value)
     this.trimByAge()
     return id
