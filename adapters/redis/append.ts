@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import type { Cluster, Redis } from 'ioredis'
 import type { RedisClient } from './clients'
 import { PAYLOAD_FIELD } from './reader'
 import type { RedisDurableSettings } from './retention'
@@ -63,6 +64,12 @@ const MESSAGE_ID = /^([0-9A-Za-z_]+)-(\d{1,15})$/
  */
 export const scriptMissed = (error: unknown): boolean =>
   error instanceof Error && (error.message.startsWith('NOSCRIPT') || error.message.startsWith(OUT_OF_STEP))
+
+/** `SCRIPT LOAD` on Redis, or on every master of a Cluster (a promoted replica may lack it). */
+export async function loadAppendScript(client: RedisClient): Promise<void> {
+  const nodes = client.isCluster ? (client as Cluster).nodes('master') : [client as Redis]
+  await Promise.all(nodes.map((node) => node.script('LOAD', APPEND_SCRIPT)))
+}
 
 interface Pending {
   seq: string

@@ -10,10 +10,9 @@ import type {
   StartPosition,
   StoredDeadLetter
 } from '../../src/adapter'
-import type { Cluster, Redis } from 'ioredis'
 import { SyncConfigError, SyncConnectionError } from '../../src/errors'
 import type { AdapterHooks, Payload } from '../../src/adapter'
-import { Appender, APPEND_SCRIPT, scriptMissed } from './append'
+import { Appender, loadAppendScript, scriptMissed } from './append'
 import { asRedisValue, duplicateForSubscribing, type RedisClient } from './clients'
 import { ConfirmedTail } from './confirmed'
 import { RedisGroupMember } from './group'
@@ -83,14 +82,13 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
 
   /** Loads the script on every (re)connect, so that a restarted server rarely answers `NOSCRIPT`. */
   private readonly preload = (): void => {
-    this.loadScript().catch((error: unknown) => this.problem(error))
-  }
-
-  /** `SCRIPT LOAD` on Redis, or on every master of a Cluster (a promoted replica may lack it). */
-  private async loadScript(): Promise<void> {
-    const { pub } = this
-    const nodes = pub.isCluster ? (pub as Cluster).nodes('master') : [pub as Redis]
-    await Promise.all(nodes.map((node) => node.script('LOAD', APPEND_SCRIPT)))
+    loadAppendScript(this.pub).then(
+      () => {
+        // A reload cut short by the lost connection is done too: a later `NOSCRIPT` starts another.
+        this.reloading = false
+      },
+      (error: unknown) => this.problem(error)
+    )
   }
 
   /**
@@ -106,7 +104,7 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
       this.publisherLost(error)
       if (!this.pub.isCluster) {
         // Sent behind the publishes in flight: by its reply, each of them has been answered.
-        this.loadScript().then(
+        loadAppendScript(this.pub).then(
           () => this.scriptLoaded(),
           (cause: unknown) => {
             this.reloading = false
@@ -136,7 +134,7 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
     const { stream, maxMessages } = this.durable
     // Routed to the stream's slot: fails until its new master answers.
     const { firstEntryId } = await this.info(this.pub)
-    await this.loadScript()
+    await loadAppendScript(this.pub)
     this.reloading = false
     this.appender.restart()
     const { restored, incomplete } = await this.confirmed.recover(
