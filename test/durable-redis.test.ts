@@ -103,14 +103,18 @@ describeRedis('redis durable delivery', () => {
     expect(stored).toEqual(['m1', 'm4', 'm3', 'm2', 'm5'])
   })
 
-  it('appends once after Redis forgot the script (SCRIPT FLUSH, a restart)', async () => {
-    const key = uniqueKey('append-flush')
+  it('stores the publishes of one tick (sent in one script call) each once, in order, with their positions', async () => {
+    const key = uniqueKey('append-tick')
     const writer = await instance('writer', { key, durable: true })
-    await writer.adapter.publishDurable('x1', 'p-1')
-    await raw.script('FLUSH')
-    await writer.adapter.publishDurable('x1', 'p-1')
-    await writer.adapter.publishDurable('x2', 'p-2')
-    expect(await raw.xlen(`{${key}}:log`)).toBe(2)
+    const { adapter } = writer
+    const first = await Promise.all([1, 2, 3, 4, 5].map((n) => adapter.publishDurable(`t${n}`, `r-${n}`)))
+    // Resends of 3 and 4 (older: no position), of 5 (the highest: its position again), then 6 and 7.
+    const again = await Promise.all([3, 4, 5, 6, 7].map((n) => adapter.publishDurable(`t${n}`, `r-${n}`)))
+    expect(again.slice(0, 3)).toEqual([undefined, undefined, first[4]])
+    const stored = await raw.xrange(`{${key}}:log`, '-', '+')
+    expect(stored.map(([, fields]) => fields[1])).toEqual(['t1', 't2', 't3', 't4', 't5', 't6', 't7'])
+    expect(stored.map(([id]) => id)).toEqual([...first, again[3], again[4]])
+    expect(await raw.hget(`{${key}}:producer:r`, 'last')).toBe('7')
   })
 
   it('compares ids numerically, beyond 2^53 and across digit counts', () => {

@@ -12,7 +12,7 @@ import type {
 } from '../../src/adapter'
 import { SyncConfigError, SyncConnectionError } from '../../src/errors'
 import type { AdapterHooks, Payload } from '../../src/adapter'
-import { appendOnce } from './append'
+import { Appender, loadAppendScript, scriptMissed } from './append'
 import { asRedisValue, duplicateForSubscribing, type RedisClient } from './clients'
 import { ConfirmedTail } from './confirmed'
 import { RedisGroupMember } from './group'
@@ -46,21 +46,24 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
   private reader: StreamReader | undefined
   private nextAgeTrim = 0
   private readonly confirmed = new ConfirmedTail()
+  private readonly appender: Appender
+  /** A `NOSCRIPT` (or a refusal after one) was met: publishing waits until the script is loaded again. */
+  private reloading = false
 
   constructor(
     settings: RedisSettings,
     private readonly durable: RedisDurableSettings
   ) {
     super(settings)
+    this.appender = new Appender(durable)
   }
 
   /** Stores the message once per `messageId` (see ./append.ts); undefined for a resend of an older one. */
   async publishDurable(payload: Payload, messageId?: string): Promise<Position | undefined> {
     const value = asRedisValue(payload)
-    const id = await appendOnce(this.pub, this.durable, value, messageId).then(
-      (reply) => reply ?? undefined,
-      this.publishFailed
-    )
+    const id = await this.appender
+      .append(this.pub, value, messageId)
+      .then((reply) => reply ?? undefined, this.appendFailed)
     if (id !== undefined && this.pub.isCluster) this.confirmed.add(id, value)
     this.trimByAge()
     return id
@@ -71,7 +74,52 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
     if (this.pub.isCluster) {
       this.pub.on('-node', this.nodeLeft)
     }
+    // Before the adapter's own `ready` listener says the publisher is up: the script is loaded first.
+    this.pub.prependListener('ready', this.preload)
+    if (this.pub.status === 'ready') this.preload()
     await super.connect(hooks)
+  }
+
+  /** Loads the script on every (re)connect, so that a restarted server rarely answers `NOSCRIPT`. */
+  private readonly preload = (): void => {
+    loadAppendScript(this.pub).then(
+      () => {
+        // A reload cut short by the lost connection is done too: a later `NOSCRIPT` starts another.
+        this.reloading = false
+      },
+      (error: unknown) => this.problem(error)
+    )
+  }
+
+  /**
+   * The script was not run (see ./append.ts): publishing stops as for a lost connection, so the core
+   * takes back every publish in flight; once the script is loaded again it resends them in order.
+   */
+  private readonly appendFailed = (error: unknown): never => {
+    if (!scriptMissed(error) || this.closed) return this.publishFailed(error)
+    if (!this.reloading) {
+      this.reloading = true
+      this.appender.restart()
+      // On a Cluster, the slot recovery loads it (see probeSlot) and then says the publisher is back.
+      this.publisherLost(error)
+      if (!this.pub.isCluster) {
+        // Sent behind the publishes in flight: by its reply, each of them has been answered.
+        loadAppendScript(this.pub).then(
+          () => this.scriptLoaded(),
+          (cause: unknown) => {
+            this.reloading = false
+            this.problem(cause)
+          }
+        )
+      }
+    }
+    throw error
+  }
+
+  private scriptLoaded(): void {
+    this.reloading = false
+    this.appender.restart()
+    this.publisherBack()
   }
 
   private readonly nodeLeft = (): void => {
@@ -86,6 +134,9 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
     const { stream, maxMessages } = this.durable
     // Routed to the stream's slot: fails until its new master answers.
     const { firstEntryId } = await this.info(this.pub)
+    await loadAppendScript(this.pub)
+    this.reloading = false
+    this.appender.restart()
     const { restored, incomplete } = await this.confirmed.recover(
       this.pub,
       stream,
@@ -260,6 +311,7 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
 
   override async close(): Promise<void> {
     this.pub.off('-node', this.nodeLeft)
+    this.pub.off('ready', this.preload)
     await Promise.all([...this.members].map((member) => member.leave()))
     this.members.clear()
     this.reader?.stop()

@@ -269,6 +269,12 @@ export class RedisAdapter implements Adapter {
     if (this.pub.isCluster && this.pub.status === 'ready') this.recoverSlot()
   }
 
+  /** The publisher can publish again (after {@link publisherLost} without a lost connection). */
+  protected publisherBack(): void {
+    this.pubReady = this.pub.status === 'ready'
+    this.update()
+  }
+
   /** A command routed to the channel's slot, sent once a Cluster's slot seems back (see ./slot-recovery.ts). */
   protected probeSlot(): Promise<unknown> {
     return this.pub.ping()
