@@ -43,7 +43,7 @@ describe('npm run bench', () => {
     fs.rmSync(dir, { recursive: true, force: true })
   })
 
-  it('measures feathers-fanout (pub/sub and durable), feathers-sync and the bare client on Redis and writes its results', async () => {
+  it('measures feathers-fanout (pub/sub, batched and durable), feathers-sync and the bare client on Redis and writes its results', async () => {
     const { code, output } = await runBench(['--smoke', '--broker', 'redis', '--no-docs', '--out', dir])
     expect({ code, output: code === 0 ? '' : output }).toEqual({ code: 0, output: '' })
     expect(output).toMatch(/transport\s+implementation/)
@@ -53,6 +53,7 @@ describe('npm run bench', () => {
     expect(result.summary.map((row) => `${row.transport}/${row.impl}`).sort()).toEqual([
       'redis/bare',
       'redis/fanout',
+      'redis/fanout-batch',
       'redis/fanout-durable',
       'redis/feathers-sync'
     ])
@@ -67,7 +68,12 @@ describe('npm run bench', () => {
     // The bare client has no listeners of its own; the Feathers apps do.
     expect(result.summary.find((row) => row.impl === 'bare')?.localP99).toBeNull()
     expect(result.summary.find((row) => row.impl === 'fanout')?.localP99).toEqual(expect.any(Number))
-    expect(result.ratios.map((row) => row.versus).sort()).toEqual(['bare', 'fanout-durable', 'feathers-sync'])
+    expect(result.ratios.map((row) => row.versus).sort()).toEqual([
+      'bare',
+      'fanout-batch',
+      'fanout-durable',
+      'feathers-sync'
+    ])
     const [wire] = result.wire
     expect(wire.feathersSync).toBeGreaterThan(wire.fanout)
     // The consumer group of 3 on Redis: every event handled once.
