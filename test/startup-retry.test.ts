@@ -33,7 +33,8 @@ describe('startup: a subscribe step refused for a while', () => {
     const refused = createTestApp({
       ...common,
       uri: `redis://app:start-pw@127.0.0.1:${broker.port}`,
-      connectTimeoutMs: 500
+      // Room for the first refused XINFO (a local connect and one round trip) on a slow machine.
+      connectTimeoutMs: 3_000
     })
     const publisher = createTestApp({ ...common, uri: broker.url })
     fleet = [refused, publisher]

@@ -116,9 +116,14 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
     throw error
   }
 
-  private scriptLoaded(): void {
+  /** The script is loaded again: the next publish starts a new chain (see Appender.restart). */
+  private scriptReady(): void {
     this.reloading = false
     this.appender.restart()
+  }
+
+  private scriptLoaded(): void {
+    this.scriptReady()
     this.publisherBack()
   }
 
@@ -135,8 +140,7 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
     // Routed to the stream's slot: fails until its new master answers.
     const { firstEntryId } = await this.info(this.pub)
     await loadAppendScript(this.pub)
-    this.reloading = false
-    this.appender.restart()
+    this.scriptReady()
     const { restored, incomplete } = await this.confirmed.recover(
       this.pub,
       stream,

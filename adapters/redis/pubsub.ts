@@ -269,7 +269,7 @@ export class RedisAdapter implements Adapter {
     if (this.pub.isCluster && this.pub.status === 'ready') this.recoverSlot()
   }
 
-  /** The publisher can publish again (after {@link publisherLost} without a lost connection). */
+  /** The publisher can publish again (after {@link publisherLost}: its slot answers, its script is back). */
   protected publisherBack(): void {
     this.pubReady = this.pub.status === 'ready'
     this.update()
@@ -285,10 +285,7 @@ export class RedisAdapter implements Adapter {
     this.slotRecovery ??= new SlotRecovery(
       this.pub as Cluster,
       () => this.probeSlot(),
-      () => {
-        this.pubReady = this.pub.status === 'ready'
-        this.update()
-      },
+      () => this.publisherBack(),
       (error) => this.problem(error)
     )
     this.slotRecovery.start()

@@ -1,4 +1,4 @@
-import { SyncConfigError, isRetryable } from '../errors'
+import { isRetryable } from '../errors'
 import { createDebug } from './debug'
 
 const debug = createDebug('feathers-fanout/engine')
@@ -25,7 +25,8 @@ export async function untilSubscribed(
     try {
       return await step()
     } catch (cause) {
-      if (stopped() || cause instanceof SyncConfigError || !isRetryable(cause)) throw cause
+      // A SyncConfigError is not retryable (src/errors.ts), so a wrong option fails at once.
+      if (stopped() || !isRetryable(cause)) throw cause
       debug('subscribing failed, trying again in %d ms', waitMs, cause)
       failed(cause)
       await new Promise((resolve) => setTimeout(resolve, waitMs).unref())
