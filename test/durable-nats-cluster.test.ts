@@ -68,7 +68,9 @@ it('loses nothing the cluster acknowledged when the stream leader is killed', as
   await victim.kill('SIGKILL')
   const killed = Date.now()
   await waitFor(
-    `publishes acknowledged again after the leader ${String(leader)} died (${describeProbe(publisher)})`,
+    () =>
+      `publishes acknowledged again after the leader ${String(leader)} died at ${new Date(killed).toISOString()} ` +
+      `(${describeProbe(publisher)}; ${stream.state})`,
     () => stream.confirmed.length >= atKill + 50,
     30_000
   )

@@ -28,11 +28,21 @@ const debug = createDebug('feathers-fanout/nats')
 
 /** How long to wait before trying JetStream again when it did not answer on a live connection. */
 const RETRY_MS = 250
+/**
+ * The JetStream API timeout of the requests that resume reading after a reconnect or a lost consumer.
+ * Why shorter than the client's 5 s: while a cluster elects a stream leader (nats-server's Raft election
+ * timeout is 4-9 s) these requests go unanswered, and each attempt that waits out a long timeout adds
+ * to the time after the election before the instance reads and publishes again. A timed-out attempt is
+ * retried after RETRY_MS; nothing it did is lost (an orphaned ephemeral consumer expires by itself).
+ */
+const RESUME_TIMEOUT_MS = 1_500
 
 interface JetStream {
   nc: NatsConnection
   jsm: JetStreamManager
   js: JetStreamClient
+  /** The same API with RESUME_TIMEOUT_MS, for resuming. */
+  resume: JetStreamManager
   /** Publishes awaiting their PubAck on this connection. */
   acks: PubAcks
   positions?: Promise<KV>
@@ -204,9 +214,9 @@ export class NatsDurableAdapter extends NatsAdapter implements DurableLog, Group
   protected override async resubscribe(nc: NatsConnection, current: () => boolean): Promise<void> {
     while (current()) {
       try {
-        await this.prepare(nc, false)
+        const { resume } = await this.prepare(nc, false)
         debug('resuming: stream checked')
-        await this.reader?.start(this.api().jsm, this.api().js)
+        await this.reader?.start(resume, resume.jetstream())
         debug('resuming: reading again')
         return
       } catch (cause) {
@@ -230,15 +240,17 @@ export class NatsDurableAdapter extends NatsAdapter implements DurableLog, Group
     if (nc && this.up) await this.resubscribe(nc, () => this.nc === nc && this.up && !this.closing)
   }
 
-  private async prepare(nc: NatsConnection, first: boolean): Promise<void> {
-    const jsm = this.jetstream?.nc === nc ? this.jetstream.jsm : await jetStreamOf(nc)
-    await ensureStream(jsm, this.durable, first)
-    if (this.jetstream?.nc !== nc) {
-      this.jetstream?.acks.stop(
-        new SyncConnectionError(this.target, `Lost the connection to NATS at ${this.target}`)
-      )
-      this.jetstream = { nc, jsm, js: jsm.jetstream(), acks: new PubAcks(nc) }
+  /** The connection's JetStream record (made on its first use), once the channel's stream exists. */
+  private async prepare(nc: NatsConnection, first: boolean): Promise<JetStream> {
+    let jetstream = this.jetstream
+    if (jetstream?.nc !== nc) {
+      const jsm = await jetStreamOf(nc)
+      const resume = await nc.jetstreamManager({ timeout: RESUME_TIMEOUT_MS, checkAPI: false })
+      jetstream?.acks.stop(new SyncConnectionError(this.target, `Lost the connection to NATS at ${this.target}`))
+      jetstream = this.jetstream = { nc, jsm, js: jsm.jetstream(), resume, acks: new PubAcks(nc) }
     }
+    await ensureStream(first ? jetstream.jsm : jetstream.resume, this.durable, first)
+    return jetstream
   }
 
   private api(): JetStream {

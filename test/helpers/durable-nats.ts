@@ -20,6 +20,8 @@ export interface Probe {
   errors: SyncError[]
   got: { text: string; position: string }[]
   gaps: Gap[]
+  /** Statuses and errors with the ms since the probe opened, for the message of a failing test. */
+  timeline: string[]
 }
 
 let probes: Probe[] = []
@@ -36,7 +38,8 @@ export const last = <T>(list: T[]): T | undefined => list[list.length - 1]
 /** What a failing fault test says about an instance. */
 export const describeProbe = (probe: Probe): string =>
   `${probe.name}: status ${String(last(probe.statuses))}, ${probe.got.length} received, ` +
-  `${probe.gaps.length} gaps, errors [${probe.errors.map((e) => e.message).join('; ')}]`
+  `${probe.gaps.length} gaps, errors [${probe.errors.map((e) => e.message).join('; ')}], ` +
+  `last events [${probe.timeline.slice(-8).join('; ')}]`
 
 export function adapterFor(
   uri: string,
@@ -57,11 +60,19 @@ export async function open(
   extra: Partial<SyncOptions> = {}
 ): Promise<Probe> {
   const adapter = adapterFor(uri, key, durable, extra)
-  const probe: Probe = { name, adapter, statuses: [], errors: [], got: [], gaps: [] }
+  const probe: Probe = { name, adapter, statuses: [], errors: [], got: [], gaps: [], timeline: [] }
   probes.push(probe)
+  const opened = Date.now()
+  const note = (what: string) => probe.timeline.push(`+${Date.now() - opened} ms ${what}`)
   await adapter.connect({
-    status: (status) => probe.statuses.push(status),
-    error: (error) => probe.errors.push(error)
+    status: (status) => {
+      note(status)
+      probe.statuses.push(status)
+    },
+    error: (error) => {
+      note(`error: ${error.message}`)
+      probe.errors.push(error)
+    }
   })
   return probe
 }
@@ -108,6 +119,8 @@ export interface SteadyPublisher {
   readonly confirmed: string[]
   /** Publishes that failed on a lost connection and were sent again. */
   readonly resent: number
+  /** What the publishing is doing now, or why it ended early (for the message of a failing test). */
+  readonly state: string
   /** Stops after the publish under way and waits for it. */
   stop(): Promise<void>
 }
@@ -120,13 +133,16 @@ export interface SteadyPublisher {
 export function publishSteadily(probe: Probe, prefix: string, limit = 5_000): SteadyPublisher {
   let stopped = false
   let resent = 0
+  let state = 'publishing'
   const confirmed: string[] = []
   const done = (async () => {
     for (let i = 0; i < limit && !stopped; i++) {
       const text = `${prefix}-${i}`
       for (let attempt = 0; ; attempt++) {
         if (attempt >= 100) throw new Error(`${text} not stored in 100 attempts; ${describeProbe(probe)}`)
+        state = `${text}: attempt ${attempt + 1} waiting for ready`
         await waitFor(`${probe.name} ready to publish`, () => last(probe.statuses) === 'ready', 20_000)
+        state = `${text}: attempt ${attempt + 1} waiting for its PubAck since ${new Date().toISOString()}`
         try {
           await probe.adapter.publishDurable(text)
           confirmed.push(text)
@@ -139,11 +155,17 @@ export function publishSteadily(probe: Probe, prefix: string, limit = 5_000): St
       await new Promise((resolve) => setTimeout(resolve, 2)) // pacing the stream, not waiting for anything
     }
   })()
-  done.catch(() => undefined)
+  done.then(
+    () => (state = 'done'),
+    (cause: Error) => (state = `ended early: ${cause.message}`)
+  )
   return {
     confirmed,
     get resent() {
       return resent
+    },
+    get state() {
+      return state
     },
     stop: async () => {
       stopped = true
