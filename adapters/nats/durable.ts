@@ -246,7 +246,9 @@ export class NatsDurableAdapter extends NatsAdapter implements DurableLog, Group
     if (jetstream?.nc !== nc) {
       const jsm = await jetStreamOf(nc)
       const resume = await nc.jetstreamManager({ timeout: RESUME_TIMEOUT_MS, checkAPI: false })
-      jetstream?.acks.stop(new SyncConnectionError(this.target, `Lost the connection to NATS at ${this.target}`))
+      jetstream?.acks.stop(
+        new SyncConnectionError(this.target, `Lost the connection to NATS at ${this.target}`)
+      )
       jetstream = this.jetstream = { nc, jsm, js: jsm.jetstream(), resume, acks: new PubAcks(nc) }
     }
     await ensureStream(first ? jetstream.jsm : jetstream.resume, this.durable, first)
