@@ -82,7 +82,14 @@ export async function waitOn(
 export async function publishAll(instance: Instance, texts: string[]): Promise<Position[]> {
   const positions: Position[] = []
   for (const text of texts) {
-    const position = await instance.adapter.publishDurable(text)
+    const position = await instance.adapter.publishDurable(text).catch((cause: Error) => {
+      throw new Error(
+        `${instance.name}: publishDurable(${text}) failed: ${cause.message}; ${instance.describe()}`,
+        {
+          cause
+        }
+      )
+    })
     if (position === undefined) throw new Error(`${instance.name}: publishDurable gave no position`)
     positions.push(position)
   }
