@@ -5,7 +5,7 @@
  */
 import { connect } from 'nats'
 import { streamName } from '../adapters/nats/durable-options'
-import { SyncConfigError } from '../src/errors'
+import { SyncConfigError, SyncOversizeError } from '../src/errors'
 import type { DurableOptions } from '../src/engine/options'
 import { startNats, type BrokerHandle } from './brokers'
 import { createTestApp, uniqueKey, waitFor } from './helpers/apps'
@@ -187,5 +187,23 @@ describe('nats durable: bad input', () => {
     } finally {
       await app.teardown()
     }
+  })
+
+  it('refuses a message the Nats-Msg-Id header takes past max_payload as oversize, not as a lost connection', async () => {
+    const broker = await startNats({ jetstream: true, config: 'max_payload: 1024' })
+    brokers.push(broker)
+    const probe = await openPublisher(broker.url, uniqueKey('nd-big'))
+    // The header `Nats-Msg-Id: abcdef012345-17` takes 42 bytes: a body of 982 fits exactly, 983 does not.
+    const failure = probe.adapter.publishDurable('x'.repeat(983), 'abcdef012345-17')
+    await expect(failure).rejects.toThrow(SyncOversizeError)
+    await expect(failure).rejects.toMatchObject({
+      size: 1025,
+      limit: 1024,
+      message: expect.stringMatching(/with its headers/)
+    })
+    expect(probe.statuses).toEqual(['ready'])
+    // The connection is fine: the next message is stored.
+    expect(await probe.adapter.publishDurable('x'.repeat(982), 'abcdef012345-18')).toMatch(/^\d+$/)
+    expect(probe.errors).toEqual([])
   })
 })

@@ -21,7 +21,7 @@ import { NatsGroupMember, type GroupHost } from './group'
 import { readRange } from './durable-range'
 import { ensureStream, jetStreamOf } from './durable-stream'
 import type { NatsSettings } from './options'
-import { PubAcks } from './pubacks'
+import { msgIdHeaderBytes, PubAcks } from './pubacks'
 import { NatsAdapter } from './pubsub'
 
 const debug = createDebug('feathers-fanout/nats')
@@ -98,7 +98,7 @@ export class NatsDurableAdapter extends NatsAdapter implements DurableLog, Group
     if (!nc || !this.up || jetstream?.nc !== nc) {
       throw new SyncConnectionError(this.target, `Not connected to NATS at ${this.target}`)
     }
-    const bytes = this.checkSize(nc, payload)
+    const bytes = this.checkSize(nc, payload, msgIdHeaderBytes(messageId))
     try {
       return String(await jetstream.acks.publish(this.durable.subject, bytes, messageId))
     } catch (cause) {

@@ -13,6 +13,13 @@ export const PUBACK_TIMEOUT_MS = 5_000
 
 const refused = (text: string) => new NatsError(text, ErrorCode.JetStreamInvalidAck)
 
+/**
+ * Bytes the `Nats-Msg-Id` header adds to a message: `NATS/1.0\r\n`, `Nats-Msg-Id: <id>\r\n` and the
+ * closing `\r\n`, as the `nats` client encodes them. The server counts headers against max_payload.
+ */
+export const msgIdHeaderBytes = (messageId: string | undefined): number =>
+  messageId === undefined ? 0 : 27 + Buffer.byteLength(messageId)
+
 interface Waiting {
   resolve(seq: number): void
   reject(cause: Error): void

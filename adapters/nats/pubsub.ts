@@ -99,17 +99,18 @@ export class NatsAdapter implements Adapter {
     return this.nc?.info?.max_payload
   }
 
-  /** The payload as bytes, or a SyncOversizeError if the server's max_payload cannot take it. */
-  protected checkSize(nc: NatsConnection, payload: Payload): Uint8Array {
+  /**
+   * The payload as bytes, or a SyncOversizeError if the server's max_payload cannot take it together
+   * with `headerBytes` of headers (the server counts both against max_payload).
+   */
+  protected checkSize(nc: NatsConnection, payload: Payload, headerBytes = 0): Uint8Array {
     const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload
     const limit = nc.info?.max_payload
+    const size = bytes.byteLength + headerBytes
     // The client would throw a bare MAX_PAYLOAD_EXCEEDED; this names the size, the limit and the server.
-    if (limit !== undefined && bytes.byteLength > limit) {
-      throw new SyncOversizeError(
-        bytes.byteLength,
-        limit,
-        `A message to NATS at ${nc.getServer()} (its max_payload)`
-      )
+    if (limit !== undefined && size > limit) {
+      const what = headerBytes > 0 ? 'A message with its headers' : 'A message'
+      throw new SyncOversizeError(size, limit, `${what} to NATS at ${nc.getServer()} (its max_payload)`)
     }
     return bytes
   }
