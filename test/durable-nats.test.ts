@@ -206,4 +206,24 @@ describe('nats durable: bad input', () => {
     expect(await probe.adapter.publishDurable('x'.repeat(982), 'abcdef012345-18')).toMatch(/^\d+$/)
     expect(probe.errors).toEqual([])
   })
+
+  it("refuses a message over the stream's max_msg_size as oversize, and stays ready", async () => {
+    const key = uniqueKey('nd-msgsize')
+    const probe = await openPublisher(shared, key)
+    // An operator limits the stream's message size.
+    const nc = await connect({ servers: shared })
+    try {
+      await (await nc.jetstreamManager()).streams.update(streamName(key), { max_msg_size: 200 })
+    } finally {
+      await nc.close()
+    }
+    const failure = probe.adapter.publishDurable('x'.repeat(300), 'abcdef012345-1')
+    await expect(failure).rejects.toThrow(SyncOversizeError)
+    await expect(failure).rejects.toMatchObject({
+      limit: 200,
+      message: expect.stringMatching(/max_msg_size/)
+    })
+    expect(probe.statuses).toEqual(['ready'])
+    expect(await probe.adapter.publishDurable('small', 'abcdef012345-2')).toMatch(/^\d+$/)
+  })
 })

@@ -12,7 +12,7 @@ import type {
   Position,
   StartPosition
 } from '../../src/adapter'
-import { SyncConfigError, SyncConnectionError } from '../../src/errors'
+import { SyncConfigError, SyncConnectionError, SyncOversizeError } from '../../src/errors'
 import type { Payload } from '../../src/adapter'
 import { POSITIONS_BUCKET, positionKey, type NatsDurableSettings } from './durable-options'
 import { LogReader, sequenceOf } from './durable-reader'
@@ -21,7 +21,7 @@ import { NatsGroupMember, type GroupHost } from './group'
 import { readRange } from './durable-range'
 import { ensureStream, jetStreamOf } from './durable-stream'
 import type { NatsSettings } from './options'
-import { msgIdHeaderBytes, PubAcks } from './pubacks'
+import { MessageTooLarge, msgIdHeaderBytes, PubAcks } from './pubacks'
 import { NatsAdapter } from './pubsub'
 
 const debug = createDebug('feathers-fanout/nats')
@@ -104,6 +104,7 @@ export class NatsDurableAdapter extends NatsAdapter implements DurableLog, Group
     } catch (cause) {
       // Failed by down() (the connection went): its error, as it is.
       if (cause instanceof SyncConnectionError) throw cause
+      if (cause instanceof MessageTooLarge) throw await this.tooLarge(jetstream, bytes, messageId)
       debug('no PubAck', cause)
       const error = this.connectionError(`JetStream at ${this.target} did not store a message`, cause)
       // No PubAck on a live connection (a cluster electing a stream leader, JetStream restarting):
@@ -115,6 +116,22 @@ export class NatsDurableAdapter extends NatsAdapter implements DurableLog, Group
       }
       throw error
     }
+  }
+
+  /** The oversize error of a message the stream refused by its `max_msg_size` (set on it by someone). */
+  private async tooLarge(
+    jetstream: JetStream,
+    bytes: Uint8Array,
+    messageId?: string
+  ): Promise<SyncOversizeError> {
+    const size = bytes.byteLength + msgIdHeaderBytes(messageId)
+    const info = await jetstream.jsm.streams.info(this.durable.stream).catch(() => undefined)
+    const limit = info?.config.max_msg_size ?? -1
+    return new SyncOversizeError(
+      size,
+      limit,
+      `A message to the JetStream stream "${this.durable.stream}" (its max_msg_size)`
+    )
   }
 
   async readRange(after: Position, limit: number): Promise<{ payload: Payload; position: Position }[]> {

@@ -13,6 +13,12 @@ export const PUBACK_TIMEOUT_MS = 5_000
 
 const refused = (text: string) => new NatsError(text, ErrorCode.JetStreamInvalidAck)
 
+/** The JetStream API error of a message over the stream's `max_msg_size` (nats-server's errors.json). */
+const MESSAGE_TOO_LARGE = 10054
+
+/** JetStream refused a message for good: over the stream's `max_msg_size`. Sending it again cannot help. */
+export class MessageTooLarge extends Error {}
+
 /**
  * Bytes the `Nats-Msg-Id` header adds to a message: `NATS/1.0\r\n`, `Nats-Msg-Id: <id>\r\n` and the
  * closing `\r\n`, as the `nats` client encodes them. The server counts headers against max_payload.
@@ -107,7 +113,10 @@ export class PubAcks {
     try {
       const ack = JSON.parse(Buffer.from(msg.data).toString()) as {
         seq?: number
-        error?: { code?: number; description?: string }
+        error?: { code?: number; err_code?: number; description?: string }
+      }
+      if (ack.error?.err_code === MESSAGE_TOO_LARGE) {
+        return waiting.reject(new MessageTooLarge(ack.error.description ?? 'message size exceeds maximum'))
       }
       if (ack.error || typeof ack.seq !== 'number') {
         const detail = ack.error ? `${ack.error.code ?? ''} ${ack.error.description ?? ''}` : 'no sequence'
