@@ -150,7 +150,7 @@ export class ConsumerGroup {
     if (!envelope || !handler) {
       // Undecodable (counted by the codec) or not for this group: nothing will ever handle it.
       if (envelope) this.counts.skipped++
-      return this.settle(message)
+      return this.settle(message, envelope)
     }
     const outcome = await this.attempts(
       handler,
@@ -163,7 +163,7 @@ export class ConsumerGroup {
     if (outcome.ok === 'abandoned') return
     if (outcome.ok) this.counts.handled++
     else this.bury(message, envelope, outcome.attempts, outcome.error)
-    await this.settle(message)
+    await this.settle(message, envelope)
   }
 
   private attempts(
@@ -210,18 +210,19 @@ export class ConsumerGroup {
     }
     this.letters.add(letter)
     this.counts.deadLettered++
-    const what = `"${envelope.event}" of "${path}" at ${message.position}`
+    const what = `"${envelope.event}" of "${path}" ${whereIs(message.position, envelope)}`
     const { payload: _payload, ...visible } = letter
     this.host.deadLetter(visible, new SyncDeadLetterError(this.name, id, what, attempts, { cause: error }))
   }
 
-  private async settle(message: GroupMessage): Promise<void> {
+  private async settle(message: GroupMessage, envelope: Envelope | undefined): Promise<void> {
     try {
       await message.ack()
     } catch (cause) {
       // Unacknowledged: the broker hands it out again after claimAfterMs; the handler must be idempotent.
+      const where = whereIs(message.position, envelope)
       this.host.report(
-        new SyncGroupError(this.name, `Could not acknowledge ${message.position} in group "${this.name}"`, {
+        new SyncGroupError(this.name, `Could not acknowledge the message ${where} in group "${this.name}"`, {
           cause
         })
       )
@@ -249,3 +250,11 @@ export const idempotencyKey = (envelope: Envelope, position: Position | undefine
   envelope.sender !== undefined && envelope.id !== undefined
     ? `${envelope.sender}:${envelope.id}`
     : `log:${position ?? 'unknown'}`
+
+/** How an error names a message: its position where the broker gives one (RabbitMQ groups do not). */
+const whereIs = (position: Position | undefined, envelope: Envelope | undefined): string =>
+  position !== undefined
+    ? `at position ${position}`
+    : envelope
+      ? `with idempotency key ${idempotencyKey(envelope, undefined)}`
+      : 'that could not be decoded'

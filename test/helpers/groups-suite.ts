@@ -153,6 +153,9 @@ export function groupSuite(name: string, fleetOptions: FleetOptions): void {
         group: 'flaky',
         attempts: 4
       })
+      // It names the message by its position, or where the broker gives none, by its idempotency key.
+      expect(error.message).toMatch(/"created" of "todos" (at position \S+|with idempotency key \S+:\S+)/)
+      expect(error.message).not.toMatch(/undefined/)
       expect(letter).toMatchObject({
         group: 'flaky',
         path: 'todos',
