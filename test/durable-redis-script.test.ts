@@ -66,6 +66,10 @@ async function flushMidStream(
   expect(await count(stream)).toBe(total)
   // The publish right after the flush met NOSCRIPT: publishing stopped and resumed.
   expect(sender.app.sync.stats().reconnects).toBeGreaterThanOrEqual(1)
+  // Reported as what it was, not as a lost connection.
+  const messages = sender.errors.map((error) => error.message)
+  expect(messages).toContainEqual(expect.stringMatching(/paused: the server no longer has the append script/))
+  expect(messages.filter((text) => /Lost the connection/.test(text))).toEqual([])
 }
 
 describe('redis durable publishes after Redis forgot the script', () => {

@@ -101,7 +101,11 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
       this.reloading = true
       this.appender.restart()
       // On a Cluster, the slot recovery loads it (see probeSlot) and then says the publisher is back.
-      this.publisherLost(error)
+      this.publisherLost(
+        error,
+        'the server no longer has the append script (NOSCRIPT: a restart, a failover or SCRIPT FLUSH); ' +
+          'loading it again, then what waits is sent in order'
+      )
       if (!this.pub.isCluster) {
         // Sent behind the publishes in flight: by its reply, each of them has been answered.
         loadAppendScript(this.pub).then(

@@ -63,6 +63,8 @@ export class RedisAdapter implements Adapter {
   private reported: 'up' | 'publisher down' | 'subscriber down' | 'both down' | undefined
   private lastProblem: string | undefined
   private lastError: unknown
+  /** Why publishing paused when the connection itself is fine (a lost script); cleared when back up. */
+  private pauseReason: string | undefined
   private retryTimer: NodeJS.Timeout | undefined
   private retries = 0
   private waiters: Waiter[] = []
@@ -260,8 +262,9 @@ export class RedisAdapter implements Adapter {
    * The publisher's connection, or on a Cluster the node serving the channel's slot, is gone: publishes
    * wait in the outbox until it is back (on a Cluster, until the slot answers again).
    */
-  protected publisherLost(error: unknown): void {
+  protected publisherLost(error: unknown, reason?: string): void {
     this.pubReady = false
+    this.pauseReason = reason
     // Told again even if already told: the core may have missed it during startup.
     this.reported = undefined
     this.lastError = error
@@ -298,6 +301,7 @@ export class RedisAdapter implements Adapter {
     if (up) {
       this.lastProblem = undefined
       this.lastError = undefined
+      this.pauseReason = undefined
     }
     if (this.closed || !this.started) return
     // Told once per change: only the publisher down (an idle timeout on one connection) keeps the
@@ -318,7 +322,10 @@ export class RedisAdapter implements Adapter {
       return
     }
     const closed = messageOf(this.lastError) === SUBSCRIBER_CLOSED ? ` (${SUBSCRIBER_CLOSED})` : ''
-    const text = `Lost the connection to Redis at ${this.target}; reconnecting${closed}`
+    const paused = next === 'publisher down' ? this.pauseReason : undefined
+    const text = paused
+      ? `Publishing to Redis at ${this.target} paused: ${paused}`
+      : `Lost the connection to Redis at ${this.target}; reconnecting${closed}`
     const error = new SyncConnectionError(this.target, text, { cause: this.lastError })
     this.hooks?.status('reconnecting', error, {
       subscriptionKept: next === 'publisher down',
