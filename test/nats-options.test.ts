@@ -165,7 +165,10 @@ describe('nats connections', () => {
     })
     fleet.push(bad)
     await expect(bad.app.sync.ready).rejects.toBeInstanceOf(SyncConnectionError)
-    expect(bad.errors.some((error) => /authorization violation/i.test(error.message))).toBe(true)
+    await waitFor(
+      () => `the authorization violation reported (got: ${bad.errors.map((e) => e.message).join('; ')})`,
+      () => bad.errors.some((error) => /authorization violation/i.test(error.message))
+    )
     for (const error of bad.errors) {
       expect(error.message).toContain(`127.0.0.1:${broker.port}`)
       expect(inspect(error, { depth: 10 })).not.toMatch(/alice|wrong-pw/)

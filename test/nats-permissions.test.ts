@@ -75,7 +75,8 @@ describe('nats: the permission to subscribe taken away and given back by a confi
     expect(b.app.sync.stats().outbox.messages).toBe(1)
 
     // An instance that starts while refused is not ready, and says why.
-    const late = createTestApp({ ...options('b'), connectTimeoutMs: 500 })
+    // Long enough for the refusal to arrive on a loaded machine: the rejection carries it as its cause.
+    const late = createTestApp({ ...options('b'), connectTimeoutMs: 3_000 })
     extra.push(late)
     const refused: unknown = await late.app.sync.ready.then(
       () => new Error('ready resolved while the subscription was refused'),

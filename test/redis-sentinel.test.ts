@@ -83,7 +83,8 @@ describe('redis through sentinel', () => {
       key: uniqueKey('sentinel'),
       uri: 'redis://app:s3nt-pw@master-from-sentinel',
       redisOptions: { sentinels: [{ host: '127.0.0.1', port: sentinel.port }], name: 'no-such-master' },
-      connectTimeoutMs: 300
+      // Long enough for a first attempt to fail on a loaded machine: the rejection quotes its error.
+      connectTimeoutMs: 2_000
     })
     fleet.push(app)
     const reason = await app.app.sync.ready.catch((error: unknown) => error)

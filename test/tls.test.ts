@@ -138,7 +138,8 @@ for (const target of TARGETS) {
       const wrong = createTestApp({
         ...target.options(broker, pki, pki.otherCa),
         key: uniqueKey('wrong-ca'),
-        connectTimeoutMs: 1_500
+        // Long enough for a TLS handshake to fail on a loaded machine: the rejection names its problem.
+        connectTimeoutMs: 3_000
       })
       fleet = [wrong]
       const error = await wrong.app.sync.ready.then(
