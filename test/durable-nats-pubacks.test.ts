@@ -4,7 +4,7 @@
  * and publishes that get no PubAck failing after the timeout. On the run's shared nats-server (-js).
  */
 import { connect, ErrorCode, type NatsConnection } from 'nats'
-import { PubAcks } from '../adapters/nats/pubacks'
+import { PUBACK_WINDOW, PubAcks } from '../adapters/nats/pubacks'
 import { uniqueKey } from './helpers/apps'
 import { closeProbes, openPublisher } from './helpers/durable-nats'
 
@@ -25,6 +25,14 @@ async function raw(): Promise<NatsConnection> {
   const nc = await connect({ servers: shared })
   connections.push(nc)
   return nc
+}
+
+/** A connection and a fresh stream of its own on `<key>.log` (removed with the server's data). */
+async function stream(prefix: string): Promise<{ nc: NatsConnection; subject: string }> {
+  const nc = await raw()
+  const key = uniqueKey(prefix)
+  await (await nc.jetstreamManager()).streams.add({ name: key, subjects: [`${key}.log`] })
+  return { nc, subject: `${key}.log` }
 }
 
 /** Settles every promise and returns, per promise, its position or its error code. */
@@ -101,6 +109,52 @@ describe('nats durable: PubAcks', () => {
     // The core puts each failed message back at the front of its queue: the oldest must come last.
     expect(order).toEqual([3, 2, 1])
     expect(acks.size).toBe(0)
+    acks.stop(new Error('done'))
+  })
+
+  it('sends at most a window of publishes at once; the rest wait unsent and fail newest first too', async () => {
+    const nc = await raw()
+    const silent = uniqueKey('nd-window')
+    nc.subscribe(silent, { callback: () => undefined })
+    await nc.flush()
+    const acks = new PubAcks(nc, 5_000, 8)
+    const order: number[] = []
+    const publishes = Array.from({ length: 20 }, (_, n) =>
+      acks.publish(silent, Buffer.from(String(n))).catch(() => void order.push(n))
+    )
+    expect({ sent: acks.sent, size: acks.size }).toEqual({ sent: 8, size: 20 })
+    acks.failAll(new Error('lost'))
+    await Promise.all(publishes)
+    expect(order).toEqual(Array.from({ length: 20 }, (_, n) => 19 - n))
+    expect(acks.size).toBe(0)
+    acks.stop(new Error('done'))
+  })
+
+  it('stores a burst far larger than the window without a PubAck timing out, each once and in order', async () => {
+    const { nc, subject } = await stream('nd-burst')
+    // Sent all at once, the last of 40,000 would wait behind the server's work on every one before it,
+    // and the client would hold all of them (40 MB) in its buffer; with the window, at most PUBACK_WINDOW.
+    const acks = new PubAcks(nc, 2_000)
+    const body = Buffer.alloc(1_024, 'x')
+    const publishes = Array.from({ length: 40_000 }, (_, i) => acks.publish(subject, body, `burst-${i}`))
+    expect(acks.sent).toBeLessThanOrEqual(PUBACK_WINDOW)
+    const results = await outcomes(publishes)
+    const failed = results.filter((result) => 'code' in result)
+    expect({ failed: failed.length, first: failed[0] }).toEqual({ failed: 0, first: undefined })
+    expect(results.map((result) => ('value' in result ? result.value : 0))).toEqual(
+      Array.from({ length: 40_000 }, (_, i) => i + 1)
+    )
+    acks.stop(new Error('done'))
+  }, 60_000)
+
+  it('starts the timeout once the sending code has run: a long synchronous loop of sends does not eat it', async () => {
+    const { nc, subject } = await stream('nd-stamp')
+    const acks = new PubAcks(nc, 300)
+    const publishes = Array.from({ length: 10 }, (_, i) => acks.publish(subject, Buffer.from(`m-${i}`)))
+    // The rest of a catch-up's loop (encoding thousands more), standing in: 500 ms without a turn.
+    const until = performance.now() + 500
+    while (performance.now() < until) Math.sqrt(until)
+    expect(await outcomes(publishes)).toEqual(Array.from({ length: 10 }, (_, i) => ({ value: i + 1 })))
     acks.stop(new Error('done'))
   })
 })

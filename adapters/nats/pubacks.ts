@@ -10,6 +10,13 @@ import {
 
 /** How long a publish waits for its PubAck on a live connection; the `nats` client's JetStream default. */
 export const PUBACK_TIMEOUT_MS = 5_000
+/**
+ * Publishes sent and awaiting their PubAck at most; later ones wait here, unsent, until one is answered.
+ * Why: a burst (a catch-up hands thousands of queued events over at once) would otherwise all be sent
+ * at once, and the last ones could wait longer than the timeout behind the server's work on the first
+ * ones, fail, and be sent again. With a window, a publish's clock starts when it is sent.
+ */
+export const PUBACK_WINDOW = 512
 
 const refused = (text: string) => new NatsError(text, ErrorCode.JetStreamInvalidAck)
 
@@ -29,8 +36,22 @@ export const msgIdHeaderBytes = (messageId: string | undefined): number =>
 interface Waiting {
   resolve(seq: number): void
   reject(cause: Error): void
-  /** When the publish was sent (ms, performance.now()). */
+  /**
+   * When the publish left (ms, performance.now()): stamped once the code that sent it has finished
+   * running, so that a long synchronous loop of sends (a catch-up) does not eat into its timeout.
+   * NaN until then.
+   */
   sentAt: number
+}
+
+/** A publish not sent yet: the window was full. */
+interface Queued {
+  id: number
+  subject: string
+  bytes: Uint8Array
+  options: { reply: string; headers?: ReturnType<typeof headers> }
+  resolve(seq: number): void
+  reject(cause: Error): void
 }
 
 /**
@@ -46,12 +67,18 @@ export class PubAcks {
   private readonly sub: Subscription
   /** In send order (a Map keeps insertion order), so the oldest is first. */
   private readonly waiting = new Map<number, Waiting>()
+  /** Publishes not sent yet, oldest first from `head` on (see PUBACK_WINDOW). */
+  private queued: Queued[] = []
+  private head = 0
   private next = 0
   private timer: NodeJS.Timeout | undefined
+  /** Sent in the code running now, to be stamped (see Waiting.sentAt). */
+  private unstamped: Waiting[] = []
 
   constructor(
     private readonly nc: NatsConnection,
-    private readonly timeoutMs = PUBACK_TIMEOUT_MS
+    private readonly timeoutMs = PUBACK_TIMEOUT_MS,
+    private readonly window = PUBACK_WINDOW
   ) {
     // The connection's own inbox prefix (`inboxPrefix`), so that the same subject permissions apply.
     const { options } = nc as NatsConnection & { options?: { inboxPrefix?: string } }
@@ -60,8 +87,13 @@ export class PubAcks {
     this.sub = nc.subscribe(`${this.prefix}.*`, { callback: (_error, msg) => this.answer(msg) })
   }
 
-  /** Publishes awaiting their PubAck. */
+  /** Publishes awaiting their PubAck, sent or not yet. */
   get size(): number {
+    return this.waiting.size + this.queued.length - this.head
+  }
+
+  /** Publishes sent and awaiting their PubAck (at most the window). */
+  get sent(): number {
     return this.waiting.size
   }
 
@@ -78,18 +110,56 @@ export class PubAcks {
       options = { ...options, headers: h }
     }
     return new Promise<number>((resolve, reject) => {
-      this.nc.publish(subject, bytes, options)
-      this.waiting.set(id, { resolve, reject, sentAt: performance.now() })
-      if (this.timer === undefined) this.arm(this.timeoutMs)
+      const publish = { id, subject, bytes, options, resolve, reject }
+      if (this.waiting.size < this.window && this.head === this.queued.length) this.send(publish)
+      else this.queued.push(publish)
     })
   }
 
-  /** Fails every publish still awaiting its PubAck, newest first (the core requeues each at the front). */
+  /**
+   * Fails every publish still awaiting its PubAck, newest first (the core requeues each at the front):
+   * the unsent ones, then the sent ones.
+   */
   failAll(cause: Error): void {
-    const waiting = [...this.waiting.values()]
+    const failing = [...this.waiting.values(), ...this.queued.slice(this.head)]
     this.waiting.clear()
+    this.queued = []
+    this.head = 0
     this.disarm()
-    for (let i = waiting.length - 1; i >= 0; i--) waiting[i].reject(cause)
+    for (let i = failing.length - 1; i >= 0; i--) failing[i].reject(cause)
+  }
+
+  private send({ id, subject, bytes, options, resolve, reject }: Queued): void {
+    try {
+      this.nc.publish(subject, bytes, options)
+    } catch (cause) {
+      // Not sent (too large, connection closed): this one fails alone.
+      return reject(cause instanceof Error ? cause : new Error(String(cause)))
+    }
+    const waiting = { resolve, reject, sentAt: Number.NaN }
+    this.waiting.set(id, waiting)
+    if (this.unstamped.push(waiting) === 1) queueMicrotask(() => this.stamp())
+    if (this.timer === undefined) this.arm(this.timeoutMs)
+  }
+
+  private stamp(): void {
+    const now = performance.now()
+    for (const waiting of this.unstamped) waiting.sentAt = now
+    this.unstamped = []
+  }
+
+  /** Sends what waits for room in the window. */
+  private pump(): void {
+    const { queued } = this
+    while (this.head < queued.length && this.waiting.size < this.window) this.send(queued[this.head++])
+    // Sent ones are dropped in bulk, not one shift() per publish.
+    if (this.head === queued.length) {
+      this.queued = []
+      this.head = 0
+    } else if (this.head >= 1_024 && this.head * 2 >= queued.length) {
+      this.queued = queued.slice(this.head)
+      this.head = 0
+    }
   }
 
   /** Fails what waits, and stops listening for PubAcks. */
@@ -103,6 +173,7 @@ export class PubAcks {
     const waiting = this.waiting.get(id)
     if (!waiting) return
     this.waiting.delete(id)
+    this.pump()
     if (this.waiting.size === 0) this.disarm()
     // A status message, not a PubAck: 503 when no stream listens on the subject.
     if (msg.headers?.hasError) {
@@ -143,10 +214,14 @@ export class PubAcks {
     this.timer = undefined
     const now = performance.now()
     for (const [id, waiting] of this.waiting) {
-      const left = waiting.sentAt + this.timeoutMs - now
-      if (left > 0) return this.arm(left)
+      const left = Number.isNaN(waiting.sentAt) ? this.timeoutMs : waiting.sentAt + this.timeoutMs - now
+      if (left > 0) {
+        this.arm(left)
+        break
+      }
       this.waiting.delete(id)
       waiting.reject(new NatsError(`no PubAck within ${this.timeoutMs} ms`, ErrorCode.Timeout))
     }
+    this.pump()
   }
 }
