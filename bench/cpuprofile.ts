@@ -1,0 +1,170 @@
+/**
+ * Reads a V8 CPU profile (`node --cpu-prof`, a `.cpuprofile` JSON file) and sums its samples inside
+ * given time windows: self time per function, and per group of where the code lives (this project, the
+ * broker client, Feathers, the serializer, Node core, GC). The profile's timestamps are microseconds of
+ * the monotonic clock that `process.hrtime` reads too, so the windows come straight from the benchmark.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+
+/** The part of the `.cpuprofile` format read here (Chrome DevTools protocol `Profiler.Profile`). */
+export interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]
+  /** Microseconds, monotonic clock. */
+  startTime: number
+  endTime: number
+  /** Node id of each sample, and the microseconds since the previous sample. */
+  samples?: number[]
+  timeDeltas?: number[]
+}
+
+/** Where a function's code lives. */
+export type CodeGroup =
+  'library' | 'feathers' | 'client' | 'serializer' | 'node' | 'harness' | 'gc' | 'program' | 'other'
+
+export const GROUP_LABELS: Readonly<Record<CodeGroup, string>> = {
+  library: 'sync library: feathers-fanout (src/, adapters/) or feathers-sync',
+  feathers: 'Feathers (@feathersjs/*)',
+  client: 'broker client (ioredis, amqplib, nats and their dependencies)',
+  serializer: 'serializer (JSON, bson), with the bare clients’ envelope',
+  node: 'Node core (node: modules, native bindings: sockets, streams, Buffer)',
+  harness: 'benchmark harness (bench/: sending loop, receiver, IPC)',
+  gc: 'garbage collector',
+  program: 'V8 and native code not attributed to a function (program)',
+  other: 'other (tsx, other packages)'
+}
+
+/** Short names of the groups, for sentences. */
+export const GROUP_NAMES: Readonly<Record<CodeGroup, string>> = {
+  library: 'sync library',
+  feathers: 'Feathers',
+  client: 'broker client',
+  serializer: 'serializer',
+  node: 'Node core',
+  harness: 'harness',
+  gc: 'GC',
+  program: 'program',
+  other: 'other'
+}
+
+export const CODE_GROUPS = Object.keys(GROUP_LABELS) as CodeGroup[]
+
+/** Self time of one function inside the windows. */
+export interface FunctionTime {
+  name: string
+  /** File relative to the project or package, with the line as loaded (tsx output for TypeScript). */
+  where: string
+  group: CodeGroup
+  selfUs: number
+}
+
+/** A profile summed inside its windows. Idle time is left out of `busyUs` and of every group. */
+export interface ProfileTimes {
+  /** Busy samples inside the windows. */
+  samples: number
+  busyUs: number
+  idleUs: number
+  groups: Record<CodeGroup, number>
+  functions: FunctionTime[]
+}
+
+const ROOT = path.resolve(__dirname, '..')
+const CLIENT_PACKAGES = new Set([
+  'ioredis',
+  '@ioredis/commands',
+  'redis-parser',
+  'redis-errors',
+  'denque',
+  'standard-as-callback',
+  'cluster-key-slot',
+  'amqplib',
+  'buffer-more-ints',
+  'url-parse',
+  'querystringify',
+  'requires-port',
+  'nats',
+  'nkeys.js',
+  'tweetnacl'
+])
+// Files of bench/ that do the bare clients' envelope work: JSON.stringify and JSON.parse run inside V8
+// and count as the self time of the function that calls them.
+const BARE_CODEC = 'bench/members/bare.ts'
+const SERIALIZERS = new Set(['src/protocol/serializers.ts', 'src/protocol/bson.ts', BARE_CODEC])
+
+/** The package a `node_modules` path belongs to, scoped names included. */
+function packageOf(file: string): { name: string; rest: string } {
+  const tail = file.slice(file.lastIndexOf('node_modules/') + 'node_modules/'.length).split('/')
+  const size = tail[0].startsWith('@') ? 2 : 1
+  return { name: tail.slice(0, size).join('/'), rest: tail.join('/') }
+}
+
+/** The group and a short location of a call frame. */
+export function classify(functionName: string, url: string): { group: CodeGroup; where: string } {
+  if (functionName === '(garbage collector)') return { group: 'gc', where: '' }
+  if (url === '') {
+    if (functionName === '(program)' || functionName === '(root)') return { group: 'program', where: '' }
+    return { group: 'node', where: '(native)' }
+  }
+  if (url.startsWith('node:')) return { group: 'node', where: url }
+  const file = url.startsWith('file://') ? decodeURIComponent(new URL(url).pathname) : url
+  if (file.includes('/node_modules/')) {
+    const { name, rest } = packageOf(file)
+    const group: CodeGroup = CLIENT_PACKAGES.has(name)
+      ? 'client'
+      : name.startsWith('@feathersjs/')
+        ? 'feathers'
+        : name === 'feathers-sync'
+          ? 'library'
+          : name === 'bson'
+            ? 'serializer'
+            : 'other'
+    return { group, where: rest }
+  }
+  const local = path.relative(ROOT, file).split(path.sep).join('/')
+  if (SERIALIZERS.has(local)) return { group: 'serializer', where: local }
+  if (local.startsWith('src/') || local.startsWith('adapters/')) return { group: 'library', where: local }
+  if (local.startsWith('bench/')) return { group: 'harness', where: local }
+  return { group: 'other', where: local }
+}
+
+export const readProfile = (file: string): CpuProfile =>
+  JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile
+
+/** Sums the samples of `profile` whose time falls in one of `windows` ([start, end] µs, monotonic). */
+export function profileTimes(profile: CpuProfile, windows: [number, number][]): ProfileTimes {
+  const frames = new Map(profile.nodes.map((node) => [node.id, node.callFrame]))
+  const self = new Map<number, number>()
+  const samples = profile.samples ?? []
+  const deltas = profile.timeDeltas ?? []
+  let at = profile.startTime
+  let idleUs = 0
+  let busy = 0
+  for (let i = 0; i < samples.length; i++) {
+    at += deltas[i] ?? 0
+    // A sample stands for the time until the next one.
+    const span = deltas[i + 1] ?? 0
+    if (!windows.some(([start, end]) => at >= start && at <= end)) continue
+    if (frames.get(samples[i])?.functionName === '(idle)') idleUs += span
+    else {
+      busy++
+      self.set(samples[i], (self.get(samples[i]) ?? 0) + span)
+    }
+  }
+  const groups = Object.fromEntries(CODE_GROUPS.map((group) => [group, 0])) as Record<CodeGroup, number>
+  const byFunction = new Map<string, FunctionTime>()
+  for (const [id, us] of self) {
+    const frame = frames.get(id)
+    if (!frame) continue
+    const { group, where } = classify(frame.functionName, frame.url)
+    groups[group] += us
+    const name = frame.functionName || '(anonymous)'
+    const at = where === '' || where === '(native)' ? where : `${where}:${frame.lineNumber + 1}`
+    const key = `${name} ${at}`
+    const entry = byFunction.get(key) ?? { name, where: at, group, selfUs: 0 }
+    entry.selfUs += us
+    byFunction.set(key, entry)
+  }
+  const functions = [...byFunction.values()].sort((a, b) => b.selfUs - a.selfUs)
+  const busyUs = functions.reduce((sum, entry) => sum + entry.selfUs, 0)
+  return { samples: busy, busyUs, idleUs, groups, functions }
+}

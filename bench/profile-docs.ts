@@ -1,0 +1,233 @@
+/**
+ * Writes docs/benchmarks-profile.md ("Where the time goes") from a `--profile` run: per broker, the CPU
+ * per event of the publisher and a subscriber split by where the code lives, the functions with the most
+ * self time, and for each target the last full run missed, the reason the numbers give.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { CODE_GROUPS, GROUP_LABELS, GROUP_NAMES, type CodeGroup } from './cpuprofile'
+import type { BenchResult } from './docs'
+import { sizeLabel } from './format'
+import { machineLine } from './machine'
+import type { ProcessProfile, ProfileCase, ProfileResult } from './profile'
+import type { Impl, Transport } from './protocol'
+import { pairedThroughput } from './summary'
+import type { TargetCheck } from './targets'
+
+const DOCS = path.join(__dirname, '..', 'docs')
+/** Functions listed per process. */
+const TOP = 8
+const us = (value: number): string => value.toFixed(1)
+
+/** The comparison behind each kind of target: our implementation and the one it is measured against. */
+const PAIRS: { what: string; ours: Impl; theirs: Impl; latency?: boolean }[] = [
+  { what: 'throughput vs bare client', ours: 'fanout', theirs: 'bare' },
+  { what: 'p99 latency vs bare client', ours: 'fanout', theirs: 'bare', latency: true },
+  { what: 'throughput vs feathers-sync', ours: 'fanout', theirs: 'feathers-sync' },
+  { what: 'durable throughput vs pub/sub', ours: 'fanout-durable', theirs: 'fanout' },
+  { what: 'recommended options (`batch: true`) vs bare client', ours: 'fanout-batch', theirs: 'bare' }
+]
+
+const find = (result: ProfileResult, transport: Transport, impl: Impl): ProfileCase | undefined =>
+  result.cases.find((c) => c.transport === transport && c.impl === impl && c.size === 200)
+
+const role = (profiled: ProfileCase, name: ProcessProfile['role']): ProcessProfile =>
+  profiled.processes.find((process) => process.role === name) as ProcessProfile
+
+/** CPU per event summed over every process of a fleet: publisher, each subscriber, broker. */
+const fleetCpu = (profiled: ProfileCase, subscribers: number): number =>
+  role(profiled, 'publisher').cpuUs + subscribers * role(profiled, 'subscriber').cpuUs + profiled.serverCpuUs
+
+/** "+8.7: Feathers +3.1, sync library +4.0": the difference of one process and its two largest groups. */
+function difference(ours: ProcessProfile, theirs: ProcessProfile): string {
+  const delta = (group: CodeGroup) => ours.groups[group] - theirs.groups[group]
+  const largest = CODE_GROUPS.filter((group) => Math.abs(delta(group)) >= 0.5)
+    .sort((a, b) => Math.abs(delta(b)) - Math.abs(delta(a)))
+    .slice(0, 2)
+    .map((group) => `${GROUP_NAMES[group]} ${signed(delta(group))}`)
+  return `${signed(ours.cpuUs - theirs.cpuUs)}${largest.length > 0 ? `: ${largest.join(', ')}` : ''}`
+}
+
+const signed = (value: number): string => `${value >= 0 ? '+' : '−'}${us(Math.abs(value))}`
+
+/** The reason a missed target has, from the profiled cases of its pair. */
+export function reason(result: ProfileResult, check: TargetCheck, measured?: number): string {
+  const pair = PAIRS.find((p) => p.what === check.what)
+  if (!pair) return 'not a question of CPU per event; not profiled.'
+  const [ours, theirs] = [
+    find(result, check.transport, pair.ours),
+    find(result, check.transport, pair.theirs)
+  ]
+  if (!ours || !theirs) return `not profiled in this run (needs ${pair.ours} and ${pair.theirs}).`
+  const parts = (['publisher', 'subscriber'] as const).map((name) => {
+    const [a, b] = [role(ours, name), role(theirs, name)]
+    return `the ${name} ${us(a.cpuUs)} µs against ${us(b.cpuUs)} (${difference(a, b)})`
+  })
+  const sums = [fleetCpu(ours, result.subscribers), fleetCpu(theirs, result.subscribers)]
+  const text =
+    `per event, ${pair.ours} costs ${parts.join(', ')}; the broker ${us(ours.serverCpuUs)} against ` +
+    `${us(theirs.serverCpuUs)}. Summed over the publisher, ${result.subscribers} subscribers and the broker: ` +
+    `${us(sums[0])} µs against ${us(sums[1])}`
+  if (pair.latency) {
+    return `${text}. A CPU profile does not show waiting; it shows only this extra CPU per event.`
+  }
+  const predicted = sums[1] / sums[0]
+  const publisher = role(ours, 'publisher')
+  const compare = measured === undefined ? '' : `, the run measured ${measured.toFixed(2)}`
+  const fit =
+    measured !== undefined && Math.abs(predicted - measured) > 0.2 * measured
+      ? `; CPU alone does not account for the gap: ${pair.ours}'s publisher was idle ` +
+        `${Math.round(publisher.idleShare * 100)} % of the burst (${pair.theirs}'s ` +
+        `${Math.round(role(theirs, 'publisher').idleShare * 100)} %), waiting on the broker`
+      : ''
+  return `${text}, a throughput ratio of ${predicted.toFixed(2)} if CPU alone set the pace${compare}${fit}.`
+}
+
+/** The missed targets of the last full run, each with its reason; every pair when there was none. */
+function reasons(result: ProfileResult, full: BenchResult | undefined): string[] {
+  const lines = ['## Why targets are missed', '']
+  if (!full) {
+    lines.push(
+      'No full run to compare with (`bench/results/latest.json`); each comparison the targets make:',
+      ''
+    )
+  } else {
+    lines.push(
+      `The targets the last full run (\`${full.command}\`, ${full.machine.date.slice(0, 10)}) missed:`,
+      ''
+    )
+  }
+  const checks: TargetCheck[] = full
+    ? full.targets.filter((check) => !check.met)
+    : [...new Set(result.cases.map((c) => c.transport))].flatMap((transport) =>
+        PAIRS.map(({ what }) => ({ transport, what, value: NaN, goal: '', met: false }))
+      )
+  for (const check of checks) {
+    const pair = PAIRS.find((p) => p.what === check.what)
+    const measured =
+      pair && !pair.latency && full
+        ? pairedThroughput(full.measurements, [check.transport, 200], pair.ours, pair.theirs)
+        : undefined
+    const value = Number.isFinite(check.value) ? `: ${check.value.toFixed(2)} (goal ${check.goal})` : ''
+    lines.push(`- **${check.transport}, ${check.what}${value}**: ${reason(result, check, measured)}`)
+  }
+  if (checks.length === 0) lines.push('- None.')
+  return lines
+}
+
+/** A table of one role's CPU per event by group, one column per implementation. */
+function groupTable(cases: ProfileCase[], name: ProcessProfile['role']): string[] {
+  const processes = cases.map((c) => role(c, name))
+  const row = (label: string, values: string[]) => `| ${label} | ${values.join(' | ')} |`
+  const used = CODE_GROUPS.filter((group) => processes.some((p) => p.groups[group] >= 0.05))
+  return [
+    row(
+      `${name}, µs per event`,
+      cases.map((c) => c.impl)
+    ),
+    row(
+      '---',
+      cases.map(() => '---:')
+    ),
+    row(
+      '**CPU (process.cpuUsage)**',
+      processes.map((p) => `**${us(p.cpuUs)}**`)
+    ),
+    ...used.map((group) =>
+      row(
+        GROUP_LABELS[group],
+        processes.map((p) => us(p.groups[group]))
+      )
+    ),
+    row(
+      'main thread idle during the bursts',
+      processes.map((p) => `${Math.round(p.idleShare * 100)} %`)
+    ),
+    row(
+      'busy samples',
+      processes.map((p) => String(p.samples))
+    )
+  ]
+}
+
+function topFunctions(profiled: ProfileCase): string[] {
+  return profiled.processes.map((process) => {
+    const top = process.top
+      .slice(0, TOP)
+      .map((f) => `\`${f.name}\` ${f.where ? `${f.where} ` : ''}(${f.group}) ${us(f.us)}`)
+    return `- ${profiled.impl}, ${process.role} (${us(process.cpuUs)} µs): ${top.join('; ')}.`
+  })
+}
+
+function brokerSection(result: ProfileResult, transport: Transport): string[] {
+  const cases = result.cases.filter((c) => c.transport === transport)
+  const count = (n: number) => Math.round(n).toLocaleString('en-US')
+  return [
+    `## ${transport}`,
+    '',
+    ...groupTable(cases, 'publisher'),
+    '',
+    ...groupTable(cases, 'subscriber'),
+    '',
+    'Throughput under the profiler and the broker’s CPU (not profiled), per implementation: ' +
+      cases
+        .map(
+          (c) =>
+            `${c.impl} ${count(c.eventsPerSecond)} events/s of ${sizeLabel(c.size)}, broker ${us(c.serverCpuUs)} µs/event`
+        )
+        .join('; ') +
+      '.',
+    '',
+    'Self time per function (name, file and line as loaded, group), µs per event:',
+    '',
+    ...cases.flatMap(topFunctions)
+  ]
+}
+
+function markdown(result: ProfileResult, full: BenchResult | undefined): string {
+  const { machine } = result
+  const first = result.cases[0]
+  return [
+    '# Where the time goes',
+    '',
+    'CPU profiles of the benchmark’s throughput bursts, written by `npm run bench -- --profile` (only that',
+    'command writes this page; [benchmarks.md](benchmarks.md) comes from a run without `--profile`).',
+    '',
+    '## Run',
+    '',
+    `- Command: \`${result.command}\` (${result.minutes} minutes), ${machine.date.slice(0, 10)}.`,
+    `- Machine: ${machineLine(machine)}.`,
+    `- Load average (1, 5, 15 min): ${machine.loadStart.join(', ')} before the run, ${machine.loadEnd.join(', ')} at its end.`,
+    `- Servers: ${Object.values(machine.brokers).join(', ')}, all on loopback.`,
+    first
+      ? `- Per implementation: 1 publishing and ${result.subscribers} subscribing processes, ${first.bursts} bursts of ` +
+        `${first.eventsPerBurst.toLocaleString('en-US')} events after the warm-up; the publisher and the first ` +
+        `subscriber run under \`node --cpu-prof\`, sampled every ${result.intervalUs} µs.`
+      : '- Nothing was profiled.',
+    '',
+    ...reasons(result, full),
+    '',
+    ...[...new Set(result.cases.map((c) => c.transport))].flatMap((t) => [...brokerSection(result, t), '']),
+    '## How it is measured',
+    '',
+    '- Each process’s CPU per event is `process.cpuUsage()` over the burst (every thread), as in',
+    '  benchmarks.md. It is split in the shares of the main thread’s busy samples taken between the first',
+    '  send and the slowest subscriber’s last event, per function (self time) and per group of where the',
+    '  code lives. Time the process waits (idle samples) is left out of the split and shown on its own.',
+    '- `JSON.stringify` and `JSON.parse` run inside V8 and count as self time of the function that calls them:',
+    '  feathers-fanout’s `serialize`/`deserialize` and the bare clients’ `encode`/`decode`',
+    '  (bench/members/bare.ts), hence the serializer group. Garbage collection on V8’s helper threads is',
+    '  in the CPU figure but not in the samples.',
+    '- The broker’s CPU per event comes from `/proc`, not from a profile.',
+    '- The profiler costs every profiled process a little: compare implementations within this page.',
+    '- Line numbers of TypeScript files are those of the code tsx loaded.',
+    ''
+  ].join('\n')
+}
+
+/** Writes docs/benchmarks-profile.md; `full` is the last full run, whose missed targets get reasons. */
+export function writeProfileDocs(result: ProfileResult, full: BenchResult | undefined): string {
+  const file = path.join(DOCS, 'benchmarks-profile.md')
+  fs.writeFileSync(file, markdown(result, full))
+  return path.relative(process.cwd(), file)
+}
