@@ -97,16 +97,18 @@ export interface FleetProfile {
   intervalUs: number
 }
 
-/** The file a profiled child writes, in `FleetProfile.dir`. */
-export const profileFile = (role: ChildConfig['role']): string => `${role}.cpuprofile`
+/**
+ * The folder of `FleetProfile.dir` where a profiled child writes its profiles: one per thread (tsx's
+ * module hooks run on a thread of their own), named `CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile`.
+ */
+export const profileFolder = (dir: string, role: ChildConfig['role']): string => path.join(dir, role)
 
 // FANOUT_BENCH_CPU_PROF=<dir>: every child writes a V8 CPU profile there when it exits.
 const profiling = (profile: FleetProfile | undefined, role: ChildConfig['role']): string[] => {
   if (profile) {
     return [
       '--cpu-prof',
-      `--cpu-prof-dir=${profile.dir}`,
-      `--cpu-prof-name=${profileFile(role)}`,
+      `--cpu-prof-dir=${profileFolder(profile.dir, role)}`,
       `--cpu-prof-interval=${profile.intervalUs}`
     ]
   }

@@ -115,6 +115,12 @@ function reasons(result: ProfileResult, full: BenchResult | undefined): string[]
   return lines
 }
 
+/** A case's column head: the implementation, and the event size where a run profiled several. */
+const label = (profiled: ProfileCase, _: number, cases: ProfileCase[]): string =>
+  cases.some((c) => c.size !== profiled.size)
+    ? `${profiled.impl}, ${sizeLabel(profiled.size)}`
+    : profiled.impl
+
 /** A table of one role's CPU per event by group, one column per implementation. */
 function groupTable(cases: ProfileCase[], name: ProcessProfile['role']): string[] {
   const processes = cases.map((c) => role(c, name))
@@ -155,7 +161,7 @@ function topFunctions(profiled: ProfileCase): string[] {
     const top = process.top
       .slice(0, TOP)
       .map((f) => `\`${f.name}\` ${f.where ? `${f.where} ` : ''}(${f.group}) ${us(f.us)}`)
-    return `- ${profiled.impl}, ${process.role} (${us(process.cpuUs)} µs): ${top.join('; ')}.`
+    return `- ${profiled.impl}, ${sizeLabel(profiled.size)}, ${process.role} (${us(process.cpuUs)} µs): ${top.join('; ')}.`
   })
 }
 
@@ -184,7 +190,8 @@ function brokerSection(result: ProfileResult, transport: Transport): string[] {
   ]
 }
 
-function markdown(result: ProfileResult, full: BenchResult | undefined): string {
+/** The page, from a `--profile` run and the last full run. */
+export function profileMarkdown(result: ProfileResult, full: BenchResult | undefined): string {
   const { machine } = result
   const first = result.cases[0]
   return [
@@ -228,6 +235,6 @@ function markdown(result: ProfileResult, full: BenchResult | undefined): string 
 /** Writes docs/benchmarks-profile.md; `full` is the last full run, whose missed targets get reasons. */
 export function writeProfileDocs(result: ProfileResult, full: BenchResult | undefined): string {
   const file = path.join(DOCS, 'benchmarks-profile.md')
-  fs.writeFileSync(file, markdown(result, full))
+  fs.writeFileSync(file, profileMarkdown(result, full))
   return path.relative(process.cwd(), file)
 }

@@ -11,7 +11,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { startBroker } from './brokers'
 import { CODE_GROUPS, profileTimes, readProfile, type CodeGroup, type ProfileTimes } from './cpuprofile'
-import { profileFile, startFleet } from './fleet'
+import { profileFolder, startFleet } from './fleet'
 import type { Machine } from './machine'
 import { join, measureBurst, warmUp, type BurstFigures } from './measure'
 import { sampleFanout } from './members/service'
@@ -93,6 +93,18 @@ export function splitCpu(role: ChildConfig['role'], cpuUs: number, times: Profil
   }
 }
 
+/** The main thread's profile (thread 0) among those a process wrote to `folder`. */
+function mainThreadProfile(folder: string, who: string): string {
+  const files = fs.existsSync(folder) ? fs.readdirSync(folder) : []
+  const main = files.filter((file) => /\.\d+\.0\.\d+\.cpuprofile$/.test(file))
+  if (main.length !== 1) {
+    throw new Error(
+      `${who} wrote ${main.length} main-thread CPU profiles (files: ${files.join(', ') || 'none'})`
+    )
+  }
+  return path.join(folder, main[0])
+}
+
 async function profileCase(
   transport: Transport,
   impl: Impl,
@@ -126,8 +138,7 @@ async function profileCase(
     }
     const windows = bursts.map((burst) => burst.window)
     const processes = (['publisher', 'subscriber'] as const).map((role) => {
-      const file = path.join(dir, profileFile(role))
-      if (!fs.existsSync(file)) throw new Error(`${impl} ${role} on ${transport} wrote no CPU profile`)
+      const file = mainThreadProfile(profileFolder(dir, role), `${impl} ${role} on ${transport}`)
       return splitCpu(role, cpu[role], profileTimes(readProfile(file), windows))
     })
     return {
