@@ -116,7 +116,7 @@ function reasons(result: ProfileResult, full: BenchResult | undefined): string[]
 }
 
 /** A case's column head: the implementation, and the event size where a run profiled several. */
-const label = (profiled: ProfileCase, _: number, cases: ProfileCase[]): string =>
+const columnHead = (profiled: ProfileCase, _: number, cases: ProfileCase[]): string =>
   cases.some((c) => c.size !== profiled.size)
     ? `${profiled.impl}, ${sizeLabel(profiled.size)}`
     : profiled.impl
@@ -127,10 +127,7 @@ function groupTable(cases: ProfileCase[], name: ProcessProfile['role']): string[
   const row = (label: string, values: string[]) => `| ${label} | ${values.join(' | ')} |`
   const used = CODE_GROUPS.filter((group) => processes.some((p) => p.groups[group] >= 0.05))
   return [
-    row(
-      `${name}, µs per event`,
-      cases.map((c) => c.impl)
-    ),
+    row(`${name}, µs per event`, cases.map(columnHead)),
     row(
       '---',
       cases.map(() => '---:')
