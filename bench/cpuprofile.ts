@@ -158,7 +158,11 @@ export function profileTimes(profile: CpuProfile, windows: [number, number][]): 
     const { group, where } = classify(frame.functionName, frame.url)
     groups[group] += us
     const name = frame.functionName || '(anonymous)'
-    const at = where === '' || where === '(native)' ? where : `${where}:${frame.lineNumber + 1}`
+    // tsx's transform puts a TypeScript module's code on a few long lines: its line numbers say nothing.
+    const at =
+      where === '' || where === '(native)' || where.endsWith('.ts')
+        ? where
+        : `${where}:${frame.lineNumber + 1}`
     const key = `${name} ${at}`
     const entry = byFunction.get(key) ?? { name, where: at, group, selfUs: 0 }
     entry.selfUs += us

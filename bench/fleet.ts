@@ -104,7 +104,8 @@ export interface FleetProfile {
 export const profileFolder = (dir: string, role: ChildConfig['role']): string => path.join(dir, role)
 
 // FANOUT_BENCH_CPU_PROF=<dir>: every child writes a V8 CPU profile there when it exits.
-const profiling = (profile: FleetProfile | undefined, role: ChildConfig['role']): string[] => {
+// `null`: not profiled, whatever FANOUT_BENCH_CPU_PROF says (a `--profile` fleet's other subscribers).
+const profiling = (profile: FleetProfile | null | undefined, role: ChildConfig['role']): string[] => {
   if (profile) {
     return [
       '--cpu-prof',
@@ -113,10 +114,10 @@ const profiling = (profile: FleetProfile | undefined, role: ChildConfig['role'])
     ]
   }
   const dir = process.env.FANOUT_BENCH_CPU_PROF
-  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []
+  return dir && profile === undefined ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []
 }
 
-function fork(config: ChildConfig, profile?: FleetProfile): Promise<Child> {
+function fork(config: ChildConfig, profile?: FleetProfile | null): Promise<Child> {
   const flags = profiling(profile, config.role)
   cluster.setupPrimary({
     exec: path.join(__dirname, 'child.ts'),
@@ -171,7 +172,7 @@ export async function startFleet(
   const starting = [
     fork({ ...config, role: 'publisher' }, profile),
     ...Array.from({ length: subscribers }, (_, i) =>
-      fork({ ...config, role: 'subscriber' }, i === 0 ? profile : undefined)
+      fork({ ...config, role: 'subscriber' }, i === 0 || !profile ? profile : null)
     )
   ]
   const results = await Promise.allSettled(starting)

@@ -181,7 +181,7 @@ function brokerSection(result: ProfileResult, transport: Transport): string[] {
         .join('; ') +
       '.',
     '',
-    'Self time per function (name, file and line as loaded, group), µs per event:',
+    'Self time per function (name, file and line, group), µs per event:',
     '',
     ...cases.flatMap(topFunctions)
   ]
@@ -224,7 +224,7 @@ export function profileMarkdown(result: ProfileResult, full: BenchResult | undef
     '  in the CPU figure but not in the samples.',
     '- The broker’s CPU per event comes from `/proc`, not from a profile.',
     '- The profiler costs every profiled process a little: compare implementations within this page.',
-    '- Line numbers of TypeScript files are those of the code tsx loaded.',
+    '- TypeScript files are named without a line: tsx, which runs them, puts each module on a few long lines.',
     ''
   ].join('\n')
 }

@@ -58,6 +58,8 @@ export interface ProfileCase {
   /** The broker's CPU per event during the bursts, µs (not profiled; see RunningBroker.cpuSeconds). */
   serverCpuUs: number
   processes: ProcessProfile[]
+  /** The bursts, [first send, last delivery] in µs of the monotonic clock the profiles use. */
+  windows: [number, number][]
 }
 
 /** What `--profile` writes to `<out>/profile.json`. */
@@ -113,7 +115,10 @@ async function profileCase(
   options: BenchOptions,
   cpuSeconds: () => number
 ): Promise<ProfileCase> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `fanout-profile-${impl}-`))
+  // FANOUT_BENCH_CPU_PROF=<dir> keeps the profiles there (to open in a profiler); a temp dir otherwise.
+  const keep = process.env.FANOUT_BENCH_CPU_PROF
+  if (keep) fs.mkdirSync(keep, { recursive: true })
+  const dir = fs.mkdtempSync(path.join(keep ?? os.tmpdir(), `fanout-profile-${transport}-${impl}-`))
   try {
     const key = `bench-profile-${impl}`
     const { context } = await sampleFanout(key, 0)
@@ -149,10 +154,11 @@ async function profileCase(
       eventsPerBurst: events,
       eventsPerSecond: median(bursts.map((burst) => burst.eventsPerSecond)),
       serverCpuUs: median(bursts.map((burst) => burst.serverCpuUs)),
-      processes
+      processes,
+      windows
     }
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true })
+    if (!keep) fs.rmSync(dir, { recursive: true, force: true })
   }
 }
 

@@ -87,7 +87,7 @@ describe('bench CPU profile summary', () => {
     expect(times.groups).toMatchObject({ library: 300, client: 200, harness: 0, gc: 0 })
     // Two nodes of the same function (two call paths) make one entry.
     expect(times.functions.map((f) => [f.name, f.where, f.group, f.selfUs])).toEqual([
-      ['encode', 'src/protocol/codec.ts:31', 'library', 300],
+      ['encode', 'src/protocol/codec.ts', 'library', 300],
       ['write', 'ioredis/built/Redis.js:41', 'client', 200]
     ])
   })
