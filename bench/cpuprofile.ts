@@ -31,7 +31,7 @@ export const GROUP_LABELS: Readonly<Record<CodeGroup, string>> = {
   harness: 'benchmark harness (bench/: sending loop, receiver, IPC)',
   gc: 'garbage collector',
   program: 'V8 and native code not attributed to a function (program)',
-  other: 'other (tsx, other packages)'
+  other: 'other: tsx (its `__name` helper, see below), other packages'
 }
 
 /** Short names of the groups, for sentences. */
@@ -49,21 +49,23 @@ export const GROUP_NAMES: Readonly<Record<CodeGroup, string>> = {
 
 export const CODE_GROUPS = Object.keys(GROUP_LABELS) as CodeGroup[]
 
-/** Self time of one function inside the windows. */
+/** Self samples of one function inside the windows. */
 export interface FunctionTime {
   name: string
-  /** File relative to the project or package, with the line as loaded (tsx output for TypeScript). */
+  /** File relative to the project or package, with the line (none for TypeScript files, see below). */
   where: string
   group: CodeGroup
-  selfUs: number
+  samples: number
 }
 
-/** A profile summed inside its windows. Idle time is left out of `busyUs` and of every group. */
+/**
+ * A profile's samples inside its windows, counted: busy ones per group and function, idle ones apart.
+ * Counted rather than weighted by their time deltas: on a busy machine a process waits for a core, and
+ * a delta then holds that wait too, charged to whatever function ran before it.
+ */
 export interface ProfileTimes {
-  /** Busy samples inside the windows. */
-  samples: number
-  busyUs: number
-  idleUs: number
+  busy: number
+  idle: number
   groups: Record<CodeGroup, number>
   functions: FunctionTime[]
 }
@@ -121,6 +123,8 @@ export function classify(functionName: string, url: string): { group: CodeGroup;
     return { group, where: rest }
   }
   const local = path.relative(ROOT, file).split(path.sep).join('/')
+  // The helper tsx's transform adds to TypeScript files to name functions made at run time.
+  if (functionName === '__name' && local.endsWith('.ts')) return { group: 'other', where: local }
   if (SERIALIZERS.has(local)) return { group: 'serializer', where: local }
   if (local.startsWith('src/') || local.startsWith('adapters/')) return { group: 'library', where: local }
   if (local.startsWith('bench/')) return { group: 'harness', where: local }
@@ -130,45 +134,37 @@ export function classify(functionName: string, url: string): { group: CodeGroup;
 export const readProfile = (file: string): CpuProfile =>
   JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile
 
-/** Sums the samples of `profile` whose time falls in one of `windows` ([start, end] µs, monotonic). */
+/** Counts the samples of `profile` taken in one of `windows` ([start, end] µs, monotonic). */
 export function profileTimes(profile: CpuProfile, windows: [number, number][]): ProfileTimes {
   const frames = new Map(profile.nodes.map((node) => [node.id, node.callFrame]))
   const self = new Map<number, number>()
   const samples = profile.samples ?? []
   const deltas = profile.timeDeltas ?? []
   let at = profile.startTime
-  let idleUs = 0
-  let busy = 0
+  let idle = 0
   for (let i = 0; i < samples.length; i++) {
     at += deltas[i] ?? 0
-    // A sample stands for the time until the next one.
-    const span = deltas[i + 1] ?? 0
     if (!windows.some(([start, end]) => at >= start && at <= end)) continue
-    if (frames.get(samples[i])?.functionName === '(idle)') idleUs += span
-    else {
-      busy++
-      self.set(samples[i], (self.get(samples[i]) ?? 0) + span)
-    }
+    if (frames.get(samples[i])?.functionName === '(idle)') idle++
+    else self.set(samples[i], (self.get(samples[i]) ?? 0) + 1)
   }
   const groups = Object.fromEntries(CODE_GROUPS.map((group) => [group, 0])) as Record<CodeGroup, number>
   const byFunction = new Map<string, FunctionTime>()
-  for (const [id, us] of self) {
+  for (const [id, count] of self) {
     const frame = frames.get(id)
     if (!frame) continue
     const { group, where } = classify(frame.functionName, frame.url)
-    groups[group] += us
+    groups[group] += count
     const name = frame.functionName || '(anonymous)'
     // tsx's transform puts a TypeScript module's code on a few long lines: its line numbers say nothing.
-    const at =
-      where === '' || where === '(native)' || where.endsWith('.ts')
-        ? where
-        : `${where}:${frame.lineNumber + 1}`
-    const key = `${name} ${at}`
-    const entry = byFunction.get(key) ?? { name, where: at, group, selfUs: 0 }
-    entry.selfUs += us
+    const line =
+      where === '' || where === '(native)' || where.endsWith('.ts') ? '' : `:${frame.lineNumber + 1}`
+    const key = `${name} ${where}${line}`
+    const entry = byFunction.get(key) ?? { name, where: `${where}${line}`, group, samples: 0 }
+    entry.samples += count
     byFunction.set(key, entry)
   }
-  const functions = [...byFunction.values()].sort((a, b) => b.selfUs - a.selfUs)
-  const busyUs = functions.reduce((sum, entry) => sum + entry.selfUs, 0)
-  return { samples: busy, busyUs, idleUs, groups, functions }
+  const functions = [...byFunction.values()].sort((a, b) => b.samples - a.samples)
+  const busy = functions.reduce((sum, entry) => sum + entry.samples, 0)
+  return { busy, idle, groups, functions }
 }

@@ -217,14 +217,18 @@ export function profileMarkdown(result: ProfileResult, full: BenchResult | undef
     '- Each process’s CPU per event is `process.cpuUsage()` over the burst (every thread), as in',
     '  benchmarks.md. It is split in the shares of the main thread’s busy samples taken between the first',
     '  send and the slowest subscriber’s last event, per function (self time) and per group of where the',
-    '  code lives. Time the process waits (idle samples) is left out of the split and shown on its own.',
+    '  code lives. Samples are counted, not weighted by the time between them: on a busy machine that time',
+    '  also holds waits for a core. Samples that find the process idle (waiting for I/O or timers) are left',
+    '  out of the split and shown on their own.',
     '- `JSON.stringify` and `JSON.parse` run inside V8 and count as self time of the function that calls them:',
     '  feathers-fanout’s `serialize`/`deserialize` and the bare clients’ `encode`/`decode`',
     '  (bench/members/bare.ts), hence the serializer group. Garbage collection on V8’s helper threads is',
     '  in the CPU figure but not in the samples.',
     '- The broker’s CPU per event comes from `/proc`, not from a profile.',
     '- The profiler costs every profiled process a little: compare implementations within this page.',
-    '- TypeScript files are named without a line: tsx, which runs them, puts each module on a few long lines.',
+    '- The benchmark runs the TypeScript sources through tsx. TypeScript files are named without a line (tsx',
+    '  puts each module on a few long lines), and `__name`, a helper tsx adds to name each function a',
+    '  TypeScript file creates at run time, is tsx’s cost, not the compiled package’s (group “other”).',
     ''
   ].join('\n')
 }

@@ -36,10 +36,9 @@ export interface ProcessProfile {
   role: ChildConfig['role']
   /** CPU time per event (user + system, every thread of the process), µs. */
   cpuUs: number
-  /** The main thread's busy (not idle) sampled time during the bursts, ms, and its sample count. */
-  busyMs: number
+  /** The main thread's busy (not idle) samples during the bursts. */
   samples: number
-  /** Share of the sampled time during the bursts the main thread was idle (waiting for I/O or timers). */
+  /** Share of the samples during the bursts that found the main thread idle (waiting for I/O or timers). */
   idleShare: number
   /** `cpuUs` split by the share of busy samples per group, µs per event. */
   groups: Record<CodeGroup, number>
@@ -80,18 +79,17 @@ const median = (values: number[]): number => {
 
 /** Splits `cpuUs` per event by the shares of the profile's busy time. */
 export function splitCpu(role: ChildConfig['role'], cpuUs: number, times: ProfileTimes): ProcessProfile {
-  const share = (us: number) => (times.busyUs > 0 ? (us / times.busyUs) * cpuUs : 0)
+  const share = (samples: number) => (times.busy > 0 ? (samples / times.busy) * cpuUs : 0)
   const groups = Object.fromEntries(CODE_GROUPS.map((group) => [group, share(times.groups[group])]))
   return {
     role,
     cpuUs,
-    busyMs: times.busyUs / 1e3,
-    samples: times.samples,
-    idleShare: times.idleUs + times.busyUs > 0 ? times.idleUs / (times.idleUs + times.busyUs) : 0,
+    samples: times.busy,
+    idleShare: times.idle + times.busy > 0 ? times.idle / (times.idle + times.busy) : 0,
     groups: groups as Record<CodeGroup, number>,
     top: times.functions
       .slice(0, KEPT_FUNCTIONS)
-      .map(({ name, where, group, selfUs }) => ({ name, where, group, us: share(selfUs) }))
+      .map(({ name, where, group, samples }) => ({ name, where, group, us: share(samples) }))
   }
 }
 

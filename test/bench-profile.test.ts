@@ -16,7 +16,7 @@ const frame = (id: number, functionName: string, url: string, lineNumber = id * 
   callFrame: { functionName, url, lineNumber }
 })
 
-// Samples every 100 µs from 1,000: the sample at 1,000 + 100 k stands for the 100 µs after it.
+// Samples every 100 µs from 1,000, but for a wait of 5 ms before the one at 6,800.
 const PROFILE: CpuProfile = {
   nodes: [
     frame(1, '(root)', ''),
@@ -29,10 +29,10 @@ const PROFILE: CpuProfile = {
     frame(7, 'encode', file('src/protocol/codec.ts'), 30)
   ],
   startTime: 900,
-  endTime: 2_100,
-  //         1000 1100 1200 1300 1400 1500 1600 1700 1800 1900 2000
+  endTime: 7_000,
+  //         1000 1100 1200 1300 1400 1500 1600 1700 1800 6800 6900
   samples: [3, 3, 4, 2, 2, 5, 6, 7, 3, 4, 4],
-  timeDeltas: [100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100]
+  timeDeltas: [100, 100, 100, 100, 100, 100, 100, 100, 100, 5_000, 100]
 }
 
 describe('bench CPU profile summary', () => {
@@ -53,7 +53,8 @@ describe('bench CPU profile summary', () => {
       binding: where('writeUtf8String', ''),
       gc: where('(garbage collector)', ''),
       program: where('(program)', ''),
-      tsx: where('load', file('node_modules/tsx/dist/loader.mjs'))
+      tsx: where('load', file('node_modules/tsx/dist/loader.mjs')),
+      tsxNames: where('__name', file('src/engine/bus.ts'))
     }).toEqual({
       codec: 'library',
       adapter: 'library',
@@ -69,47 +70,40 @@ describe('bench CPU profile summary', () => {
       binding: 'node',
       gc: 'gc',
       program: 'program',
-      tsx: 'other'
+      tsx: 'other',
+      tsxNames: 'other'
     })
   })
 
-  it('counts only the samples inside the windows, idle apart, and sums self time per function', () => {
-    // Windows [1,050, 1,350] and [1,650, 1,950]: samples at 1,100 1,200 1,300 and 1,700 1,800 1,900.
+  it('counts only the samples inside the windows, idle apart, each sample once whatever its delta', () => {
+    // Windows [1,050, 1,350] and [1,650, 7,000]: samples at 1,100 1,200 1,300 and 1,700 to 6,900.
     const times = profileTimes(PROFILE, [
       [1_050, 1_350],
-      [1_650, 1_950]
+      [1_650, 7_000]
     ])
-    expect({ samples: times.samples, busyUs: times.busyUs, idleUs: times.idleUs }).toEqual({
-      samples: 5,
-      busyUs: 500,
-      idleUs: 100
-    })
-    expect(times.groups).toMatchObject({ library: 300, client: 200, harness: 0, gc: 0 })
-    // Two nodes of the same function (two call paths) make one entry.
-    expect(times.functions.map((f) => [f.name, f.where, f.group, f.selfUs])).toEqual([
-      ['encode', 'src/protocol/codec.ts', 'library', 300],
-      ['write', 'ioredis/built/Redis.js:41', 'client', 200]
+    expect({ busy: times.busy, idle: times.idle }).toEqual({ busy: 6, idle: 1 })
+    expect(times.groups).toMatchObject({ library: 3, client: 3, harness: 0, gc: 0 })
+    // Two nodes of the same function (two call paths) make one entry; the sample before the 5 ms wait
+    // (an encode) counts once.
+    expect(times.functions.map((f) => [f.name, f.where, f.group, f.samples])).toEqual([
+      ['encode', 'src/protocol/codec.ts', 'library', 3],
+      ['write', 'ioredis/built/Redis.js:41', 'client', 3]
     ])
   })
 
   it('splits the CPU per event of a process by the shares of its busy samples', () => {
-    const times = profileTimes(PROFILE, [[950, 2_050]])
-    const split = splitCpu('publisher', 20, times)
-    // 9 busy samples of 11 (two idle) that stand for 800 µs: the last one stands for no time.
-    expect({ samples: times.samples, busyUs: times.busyUs, idleUs: times.idleUs }).toEqual({
-      samples: 9,
-      busyUs: 800,
-      idleUs: 200
-    })
-    // library 400 of 800 µs busy, client 200, GC 100, harness 100.
-    expect(split.groups).toMatchObject({ library: 10, client: 5, gc: 2.5, harness: 2.5, node: 0 })
-    expect(split.idleShare).toBeCloseTo(0.2, 9)
-    expect(split.busyMs).toBeCloseTo(0.8, 9)
+    const times = profileTimes(PROFILE, [[950, 7_000]])
+    const split = splitCpu('publisher', 18, times)
+    // 9 busy samples of 11: encode 4, write 3, GC 1, receive 1.
+    expect({ busy: times.busy, idle: times.idle }).toEqual({ busy: 9, idle: 2 })
+    expect(split.groups).toMatchObject({ library: 8, client: 6, gc: 2, harness: 2, node: 0 })
+    expect(split.idleShare).toBeCloseTo(2 / 11, 9)
+    expect(split.samples).toBe(9)
     expect(split.top.map((f) => [f.name, f.us])).toEqual([
-      ['encode', 10],
-      ['write', 5],
-      ['(garbage collector)', 2.5],
-      ['receive', 2.5]
+      ['encode', 8],
+      ['write', 6],
+      ['(garbage collector)', 2],
+      ['receive', 2]
     ])
   })
 })
