@@ -72,15 +72,18 @@ export function reason(result: ProfileResult, check: TargetCheck, measured?: num
     return `${text}. A CPU profile does not show waiting; it shows only this extra CPU per event.`
   }
   const predicted = sums[1] / sums[0]
-  const publisher = role(ours, 'publisher')
-  const compare = measured === undefined ? '' : `, the run measured ${measured.toFixed(2)}`
+  const profiled = ours.eventsPerSecond / theirs.eventsPerSecond
+  const idle = (c: ProfileCase) => `${Math.round(role(c, 'publisher').idleShare * 100)} %`
+  const full = measured === undefined ? '' : ` (the last full run: ${measured.toFixed(2)})`
   const fit =
-    measured !== undefined && Math.abs(predicted - measured) > 0.2 * measured
-      ? `; CPU alone does not account for the gap: ${pair.ours}'s publisher was idle ` +
-        `${Math.round(publisher.idleShare * 100)} % of the burst (${pair.theirs}'s ` +
-        `${Math.round(role(theirs, 'publisher').idleShare * 100)} %), waiting on the broker`
+    Math.abs(predicted - profiled) > 0.2 * profiled
+      ? `; CPU alone does not account for it: ${pair.ours}'s publisher was idle (waiting for I/O or timers) ` +
+        `${idle(ours)} of the bursts, ${pair.theirs}'s ${idle(theirs)}`
       : ''
-  return `${text}, a throughput ratio of ${predicted.toFixed(2)} if CPU alone set the pace${compare}${fit}.`
+  return (
+    `${text}, a throughput ratio of ${predicted.toFixed(2)} if CPU alone set the pace; the profiled bursts ` +
+    `measured ${profiled.toFixed(2)}${full}${fit}.`
+  )
 }
 
 /** The missed targets of the last full run, each with its reason; every pair when there was none. */
@@ -222,8 +225,9 @@ export function profileMarkdown(result: ProfileResult, full: BenchResult | undef
     '  out of the split and shown on their own.',
     '- `JSON.stringify` and `JSON.parse` run inside V8 and count as self time of the function that calls them:',
     '  feathers-fanout’s `serialize`/`deserialize` and the bare clients’ `encode`/`decode`',
-    '  (bench/members/bare.ts), hence the serializer group. Garbage collection on V8’s helper threads is',
-    '  in the CPU figure but not in the samples.',
+    '  (bench/members/bare.ts), hence the serializer group. feathers-sync calls them from its own code, so',
+    '  its JSON work is in the sync library group. Garbage collection on V8’s helper threads is in the CPU',
+    '  figure but not in the samples.',
     '- The broker’s CPU per event comes from `/proc`, not from a profile.',
     '- The profiler costs every profiled process a little: compare implementations within this page.',
     '- The benchmark runs the TypeScript sources through tsx. TypeScript files are named without a line (tsx',
