@@ -9,7 +9,11 @@ import path from 'node:path'
 
 /** The part of the `.cpuprofile` format read here (Chrome DevTools protocol `Profiler.Profile`). */
 export interface CpuProfile {
-  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]
+  nodes: {
+    id: number
+    callFrame: { functionName: string; url: string; lineNumber: number }
+    children?: number[]
+  }[]
   /** Microseconds, monotonic clock. */
   startTime: number
   endTime: number
@@ -67,7 +71,10 @@ export interface ProfileTimes {
   busy: number
   idle: number
   groups: Record<CodeGroup, number>
+  /** By self samples. */
   functions: FunctionTime[]
+  /** The project's functions (group `library`) by samples with the function anywhere on the stack. */
+  inclusive: FunctionTime[]
 }
 
 const ROOT = path.resolve(__dirname, '..')
@@ -134,9 +141,33 @@ export function classify(functionName: string, url: string): { group: CodeGroup;
 export const readProfile = (file: string): CpuProfile =>
   JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile
 
+type Frame = CpuProfile['nodes'][number]['callFrame']
+
+/** A frame's function: its name, where it lives, and the key that joins its call paths. */
+function functionOf(frame: Frame): FunctionTime & { key: string } {
+  const { group, where } = classify(frame.functionName, frame.url)
+  const name = frame.functionName || '(anonymous)'
+  // tsx's transform puts a TypeScript module's code on a few long lines: its line numbers say nothing.
+  const line = where === '' || where === '(native)' || where.endsWith('.ts') ? '' : `:${frame.lineNumber + 1}`
+  return { key: `${name} ${where}${line}`, name, where: `${where}${line}`, group, samples: 0 }
+}
+
+/** Adds `count` samples to the entry of `fn` in `table`. */
+function count(table: Map<string, FunctionTime>, fn: FunctionTime & { key: string }, samples: number): void {
+  const { key, ...entry } = fn
+  const found = table.get(key) ?? entry
+  found.samples += samples
+  table.set(key, found)
+}
+
+const bySamples = (table: Map<string, FunctionTime>): FunctionTime[] =>
+  [...table.values()].sort((a, b) => b.samples - a.samples)
+
 /** Counts the samples of `profile` taken in one of `windows` ([start, end] µs, monotonic). */
 export function profileTimes(profile: CpuProfile, windows: [number, number][]): ProfileTimes {
-  const frames = new Map(profile.nodes.map((node) => [node.id, node.callFrame]))
+  const functions = new Map(profile.nodes.map((node) => [node.id, functionOf(node.callFrame)]))
+  const parents = new Map<number, number>()
+  for (const node of profile.nodes) for (const child of node.children ?? []) parents.set(child, node.id)
   const self = new Map<number, number>()
   const samples = profile.samples ?? []
   const deltas = profile.timeDeltas ?? []
@@ -145,26 +176,27 @@ export function profileTimes(profile: CpuProfile, windows: [number, number][]): 
   for (let i = 0; i < samples.length; i++) {
     at += deltas[i] ?? 0
     if (!windows.some(([start, end]) => at >= start && at <= end)) continue
-    if (frames.get(samples[i])?.functionName === '(idle)') idle++
+    if (functions.get(samples[i])?.name === '(idle)') idle++
     else self.set(samples[i], (self.get(samples[i]) ?? 0) + 1)
   }
   const groups = Object.fromEntries(CODE_GROUPS.map((group) => [group, 0])) as Record<CodeGroup, number>
-  const byFunction = new Map<string, FunctionTime>()
-  for (const [id, count] of self) {
-    const frame = frames.get(id)
-    if (!frame) continue
-    const { group, where } = classify(frame.functionName, frame.url)
-    groups[group] += count
-    const name = frame.functionName || '(anonymous)'
-    // tsx's transform puts a TypeScript module's code on a few long lines: its line numbers say nothing.
-    const line =
-      where === '' || where === '(native)' || where.endsWith('.ts') ? '' : `:${frame.lineNumber + 1}`
-    const key = `${name} ${where}${line}`
-    const entry = byFunction.get(key) ?? { name, where: `${where}${line}`, group, samples: 0 }
-    entry.samples += count
-    byFunction.set(key, entry)
+  const selfTable = new Map<string, FunctionTime>()
+  const inclusiveTable = new Map<string, FunctionTime>()
+  let busy = 0
+  for (const [id, samplesOfNode] of self) {
+    const fn = functions.get(id)
+    if (!fn) continue
+    busy += samplesOfNode
+    groups[fn.group] += samplesOfNode
+    count(selfTable, fn, samplesOfNode)
+    // Each project function on the stack once, however often it recurses.
+    const seen = new Set<string>()
+    for (let node: number | undefined = id; node !== undefined; node = parents.get(node)) {
+      const caller = functions.get(node)
+      if (!caller || caller.group !== 'library' || seen.has(caller.key)) continue
+      seen.add(caller.key)
+      count(inclusiveTable, caller, samplesOfNode)
+    }
   }
-  const functions = [...byFunction.values()].sort((a, b) => b.samples - a.samples)
-  const busy = functions.reduce((sum, entry) => sum + entry.samples, 0)
-  return { busy, idle, groups, functions }
+  return { busy, idle, groups, functions: bySamples(selfTable), inclusive: bySamples(inclusiveTable) }
 }

@@ -15,8 +15,9 @@ import { pairedThroughput } from './summary'
 import type { TargetCheck } from './targets'
 
 const DOCS = path.join(__dirname, '..', 'docs')
-/** Functions listed per process. */
+/** Functions listed per process, by self time and (the project's) with the calls they make. */
 const TOP = 8
+const INCLUSIVE = 6
 const us = (value: number): string => value.toFixed(1)
 
 /** The comparison behind each kind of target: our implementation and the one it is measured against. */
@@ -157,11 +158,22 @@ function groupTable(cases: ProfileCase[], name: ProcessProfile['role']): string[
 }
 
 function topFunctions(profiled: ProfileCase): string[] {
-  return profiled.processes.map((process) => {
-    const top = process.top
+  const head = (process: ProcessProfile) => `${profiled.impl}, ${sizeLabel(profiled.size)}, ${process.role}`
+  return profiled.processes.flatMap((process) => {
+    const self = process.top
       .slice(0, TOP)
       .map((f) => `\`${f.name}\` ${f.where ? `${f.where} ` : ''}(${f.group}) ${us(f.us)}`)
-    return `- ${profiled.impl}, ${sizeLabel(profiled.size)}, ${process.role} (${us(process.cpuUs)} µs): ${top.join('; ')}.`
+    // Of a chain of calls that cost nearly the same (thin wrappers), only the innermost is named.
+    const inside = process.inclusive
+      .filter((f, i, all) => !(all[i + 1]?.us >= 0.95 * f.us))
+      .slice(0, INCLUSIVE)
+      .map((f) => `\`${f.name}\` ${f.where} ${us(f.us)}`)
+    return [
+      `- ${head(process)} (${us(process.cpuUs)} µs), self: ${self.join('; ')}.`,
+      ...(inside.length > 0
+        ? [`  With the calls they make, the project's functions: ${inside.join('; ')}.`]
+        : [])
+    ]
   })
 }
 
@@ -184,7 +196,8 @@ function brokerSection(result: ProfileResult, transport: Transport): string[] {
         .join('; ') +
       '.',
     '',
-    'Self time per function (name, file and line, group), µs per event:',
+    'Per function, µs per event: self time (name, file and line, group), then the time inside this project’s',
+    'functions with everything they call (of a chain of wrappers that cost nearly the same, the innermost).',
     '',
     ...cases.flatMap(topFunctions)
   ]

@@ -44,6 +44,8 @@ export interface ProcessProfile {
   groups: Record<CodeGroup, number>
   /** The functions with the most self time, µs per event (same split). */
   top: { name: string; where: string; group: CodeGroup; us: number }[]
+  /** The project's functions by time with the function anywhere on the stack, µs per event. */
+  inclusive: { name: string; where: string; us: number }[]
 }
 
 export interface ProfileCase {
@@ -89,7 +91,10 @@ export function splitCpu(role: ChildConfig['role'], cpuUs: number, times: Profil
     groups: groups as Record<CodeGroup, number>,
     top: times.functions
       .slice(0, KEPT_FUNCTIONS)
-      .map(({ name, where, group, samples }) => ({ name, where, group, us: share(samples) }))
+      .map(({ name, where, group, samples }) => ({ name, where, group, us: share(samples) })),
+    inclusive: times.inclusive
+      .slice(0, KEPT_FUNCTIONS)
+      .map(({ name, where, samples }) => ({ name, where, us: share(samples) }))
   }
 }
 

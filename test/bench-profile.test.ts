@@ -19,14 +19,14 @@ const frame = (id: number, functionName: string, url: string, lineNumber = id * 
 // Samples every 100 µs from 1,000, but for a wait of 5 ms before the one at 6,800.
 const PROFILE: CpuProfile = {
   nodes: [
-    frame(1, '(root)', ''),
+    { ...frame(1, '(root)', ''), children: [2, 3, 5, 6, 7] },
     frame(2, '(idle)', ''),
     frame(3, 'encode', file('src/protocol/codec.ts')),
     frame(4, 'write', file('node_modules/ioredis/built/Redis.js')),
     frame(5, '(garbage collector)', ''),
     frame(6, 'receive', file('bench/receiver.ts')),
     // The same function as node 3, reached through another caller.
-    frame(7, 'encode', file('src/protocol/codec.ts'), 30)
+    { ...frame(7, 'encode', file('src/protocol/codec.ts'), 30), children: [4] }
   ],
   startTime: 900,
   endTime: 7_000,
@@ -88,6 +88,10 @@ describe('bench CPU profile summary', () => {
     expect(times.functions.map((f) => [f.name, f.where, f.group, f.samples])).toEqual([
       ['encode', 'src/protocol/codec.ts', 'library', 3],
       ['write', 'ioredis/built/Redis.js:41', 'client', 3]
+    ])
+    // Every write ran under an encode (node 7): with its calls, encode has all 6 busy samples.
+    expect(times.inclusive.map((f) => [f.name, f.where, f.samples])).toEqual([
+      ['encode', 'src/protocol/codec.ts', 6]
     ])
   })
 
