@@ -109,8 +109,10 @@ export function parseArgs(argv: string[]): BenchOptions {
     command: ['npm run bench', ...(argv.length > 0 ? ['--', ...argv] : [])].join(' ')
   }
   if (argv.includes('--smoke')) Object.assign(options, SMOKE)
-  // The profile explains the targets, which are set for 200-byte events; it has no cost curve.
+  // The profile explains the targets, which are set for 200-byte events; it has no cost curve. A smoke
+  // profile still needs bursts long enough to be sampled.
   if (options.profile) Object.assign(options, { sizes: [200], scaling: undefined })
+  if (options.profile && argv.includes('--smoke')) options.burst = { 200: 2_000 }
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]
     const value = (): string => {
