@@ -88,21 +88,45 @@ export class Child {
   }
 }
 
-// FANOUT_BENCH_CPU_PROF=<dir>: every child writes a V8 CPU profile there when it exits.
-const profiling = (): string[] => {
-  const dir = process.env.FANOUT_BENCH_CPU_PROF
-  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []
+/**
+ * Where the publisher and the first subscriber write a V8 CPU profile when they exit (`--profile`),
+ * sampled every `intervalUs` microseconds.
+ */
+export interface FleetProfile {
+  dir: string
+  intervalUs: number
 }
 
-function fork(config: ChildConfig): Promise<Child> {
+/**
+ * The folder of `FleetProfile.dir` where a profiled child writes its profiles: one per thread (tsx's
+ * module hooks run on a thread of their own), named `CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile`.
+ */
+export const profileFolder = (dir: string, role: ChildConfig['role']): string => path.join(dir, role)
+
+// FANOUT_BENCH_CPU_PROF=<dir>: every child writes a V8 CPU profile there when it exits.
+// `null`: not profiled, whatever FANOUT_BENCH_CPU_PROF says (a `--profile` fleet's other subscribers).
+const profiling = (profile: FleetProfile | null | undefined, role: ChildConfig['role']): string[] => {
+  if (profile) {
+    return [
+      '--cpu-prof',
+      `--cpu-prof-dir=${profileFolder(profile.dir, role)}`,
+      `--cpu-prof-interval=${profile.intervalUs}`
+    ]
+  }
+  const dir = process.env.FANOUT_BENCH_CPU_PROF
+  return dir && profile === undefined ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []
+}
+
+function fork(config: ChildConfig, profile?: FleetProfile | null): Promise<Child> {
+  const flags = profiling(profile, config.role)
   cluster.setupPrimary({
     exec: path.join(__dirname, 'child.ts'),
-    execArgv: ['--import', TSX_LOADER.href, ...profiling()],
+    execArgv: ['--import', TSX_LOADER.href, ...flags],
     args: [],
     silent: true
   })
   const child = new Child(cluster.fork({ [CONFIG_ENV]: JSON.stringify(config) }), config.role)
-  if (profiling().length > 0)
+  if (flags.length > 0 && !profile)
     console.log(`  profiling ${config.impl} ${config.role}: pid ${child.worker.process.pid}`)
   return new Promise((resolve, reject) => {
     let settled = false
@@ -136,11 +160,20 @@ export interface Fleet {
   stop(): Promise<void>
 }
 
-/** Starts the publisher and `subscribers` subscribers, all ready to publish and receive. */
-export async function startFleet(config: Omit<ChildConfig, 'role'>, subscribers: number): Promise<Fleet> {
+/**
+ * Starts the publisher and `subscribers` subscribers, all ready to publish and receive. With `profile`,
+ * the publisher and the first subscriber write CPU profiles when they exit.
+ */
+export async function startFleet(
+  config: Omit<ChildConfig, 'role'>,
+  subscribers: number,
+  profile?: FleetProfile
+): Promise<Fleet> {
   const starting = [
-    fork({ ...config, role: 'publisher' }),
-    ...Array.from({ length: subscribers }, () => fork({ ...config, role: 'subscriber' }))
+    fork({ ...config, role: 'publisher' }, profile),
+    ...Array.from({ length: subscribers }, (_, i) =>
+      fork({ ...config, role: 'subscriber' }, i === 0 || !profile ? profile : null)
+    )
   ]
   const results = await Promise.allSettled(starting)
   const children = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []))

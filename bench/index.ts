@@ -12,12 +12,14 @@ import { writeDocs, type BenchResult, type WireSize } from './docs'
 import { startFleet, type Fleet } from './fleet'
 import { benchGroup, supportsGroups, type GroupBench } from './groups'
 import { consoleTable, sizeLabel, targetLines } from './format'
-import { describeMachine, finish, machineLine } from './machine'
-import { join, measureBurst, measureRate } from './measure'
+import { describeMachine, finish, machineLine, type Machine } from './machine'
+import { join, measureBurst, measureRate, warmUp } from './measure'
 import { sampleFeathersSync } from './members/feathers'
 import { sampleFanout } from './members/service'
-import { parseArgs, type BenchOptions } from './options'
-import { DURABLE_TRANSPORTS, type Impl, type Transport } from './protocol'
+import { benchProfile, PROFILE_INTERVAL_US, type ProfileResult } from './profile'
+import { writeProfileDocs } from './profile-docs'
+import { burstCount, implsFor, parseArgs, type BenchOptions } from './options'
+import type { Impl, Transport } from './protocol'
 import { startBareRelay } from './relay'
 import { benchScaling, type ScalingPoint } from './scaling'
 import { ratios, summarize, type Measurement } from './summary'
@@ -27,39 +29,8 @@ const print = (text: string): void => {
   process.stdout.write(`${text}\n`)
 }
 
-const implsFor = (transport: Transport, options: BenchOptions): Impl[] =>
-  // feathers-sync has no cluster adapter; durable delivery needs an adapter that keeps messages.
-  options.impls.filter(
-    (impl) =>
-      !(transport === 'cluster' && impl === 'feathers-sync') &&
-      !(impl === 'fanout-durable' && !DURABLE_TRANSPORTS.includes(transport))
-  )
-
-const burstCount = (options: BenchOptions, transport: Transport, impl: Impl, size: number): number =>
-  transport === 'nats' && impl === 'feathers-sync'
-    ? Math.min(options.burst[size], options.feathersSyncNatsBurst)
-    : options.burst[size]
-
 /** Every round runs the implementations back to back, starting with a different one each time. */
 const rotate = <T>(items: T[], by: number): T[] => items.map((_, i) => items[(i + by) % items.length])
-
-/** Most warm-up bursts per size, and how close two in a row must be to call the fleet warm. */
-const WARM_UP_BURSTS = 6
-const WARM_UP_SPREAD = 0.15
-
-/**
- * Warm-up bursts until two in a row agree within WARM_UP_SPREAD (at most WARM_UP_BURSTS): the JIT, the
- * heaps' sizing and the broker's caches settle at different speeds per implementation, and a single
- * fixed warm-up left later rounds up to 2.5× faster than the first, which skewed the paired ratios.
- */
-async function warmUp(fleet: Fleet, events: number, size: number, cpuSeconds: () => number): Promise<void> {
-  let last = 0
-  for (let burst = 0; burst < WARM_UP_BURSTS; burst++) {
-    const { eventsPerSecond } = await measureBurst(fleet, events, size, cpuSeconds)
-    if (last > 0 && Math.abs(eventsPerSecond - last) <= WARM_UP_SPREAD * last) return
-    last = eventsPerSecond
-  }
-}
 
 /** Starts one fleet per implementation, each subscribed, joined and warmed up at every size. */
 async function startFleets(
@@ -69,7 +40,7 @@ async function startFleets(
 ): Promise<Map<Impl, Fleet>> {
   const fleets = new Map<Impl, Fleet>()
   try {
-    for (const impl of implsFor(transport, options)) {
+    for (const impl of implsFor(transport, options.impls)) {
       const key = `bench-${impl}`
       const { context } = await sampleFanout(key, 0)
       const fleet = await startFleet({ impl, transport, url: broker.url, key, context }, options.subscribers)
@@ -164,11 +135,38 @@ async function wireSizes(sizes: number[]): Promise<WireSize[]> {
   return rows
 }
 
+/** `--profile`: CPU profiles instead of the comparison; writes profile.json and benchmarks-profile.md. */
+async function profileRun(options: BenchOptions, machine: Machine, started: number): Promise<void> {
+  const cases = await benchProfile(options, print, machine.brokers)
+  finish(machine)
+  const minutes = Math.round((Date.now() - started) / 6_000) / 10
+  const result: ProfileResult = {
+    command: options.command,
+    minutes,
+    machine,
+    intervalUs: PROFILE_INTERVAL_US,
+    subscribers: options.subscribers,
+    cases
+  }
+  fs.mkdirSync(options.outDir, { recursive: true })
+  const file = path.join(options.outDir, 'profile.json')
+  fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`)
+  print(`\nWrote ${file} (${minutes} min, load at the end ${machine.loadEnd.join(' ')})`)
+  if (!options.docs) return
+  // The missed targets of the last full run, when there is one, get their reasons.
+  const latest = path.join(options.outDir, 'latest.json')
+  const full = fs.existsSync(latest)
+    ? (JSON.parse(fs.readFileSync(latest, 'utf8')) as BenchResult)
+    : undefined
+  print(`Wrote ${writeProfileDocs(result, full)}`)
+}
+
 async function main(): Promise<void> {
   const started = Date.now()
   const options = parseArgs(process.argv.slice(2))
   const machine = describeMachine()
   print(`feathers-fanout benchmark: ${machineLine(machine)}, load ${machine.loadStart.join(' ')}`)
+  if (options.profile) return profileRun(options, machine, started)
   const wire = await wireSizes(options.sizes)
   const measurements: Measurement[] = []
   for (const transport of options.transports) {

@@ -29,8 +29,12 @@ export interface BurstFigures {
   /** CPU time per event of the publisher and of the busiest subscriber, microseconds. */
   publisherCpuUs: number
   subscriberCpuUs: number
+  /** CPU time per event of each subscriber, in the fleet's order, microseconds. */
+  subscribersCpuUs: number[]
   /** The broker's (for cluster: the relaying primary's) CPU time per event, microseconds. */
   serverCpuUs: number
+  /** From the first send until the slowest subscriber had its last event, µs of the monotonic clock. */
+  window: [number, number]
   /** Why subscribers lost events, from what the broker and the instances reported; undefined if none did. */
   lost: string | undefined
 }
@@ -111,7 +115,9 @@ export async function measureBurst(
     sendMs: (sent.endUs - sent.startUs) / 1e3,
     publisherCpuUs: publisher.cpuUs / count,
     subscriberCpuUs: Math.max(...got.map((report) => report.cpuUs)) / count,
+    subscribersCpuUs: got.map((report) => report.cpuUs / count),
     serverCpuUs,
+    window: [sent.startUs, lastUs],
     lost: lossReport([publisher, ...got], overLimit() - overLimitBefore)
   }
 }
@@ -131,6 +137,29 @@ function lossReport(reports: PhaseReport[], overLimit: number): string | undefin
     ...problems.map((problem) => `reported: ${problem}`)
   ]
   return parts.length > 0 ? parts.join('; ') : undefined
+}
+
+/** Most warm-up bursts per size, and how close two in a row must be to call the fleet warm. */
+const WARM_UP_BURSTS = 6
+const WARM_UP_SPREAD = 0.15
+
+/**
+ * Warm-up bursts until two in a row agree within WARM_UP_SPREAD (at most WARM_UP_BURSTS): the JIT, the
+ * heaps' sizing and the broker's caches settle at different speeds per implementation, and a single
+ * fixed warm-up left later rounds up to 2.5× faster than the first, which skewed the paired ratios.
+ */
+export async function warmUp(
+  fleet: Fleet,
+  events: number,
+  size: number,
+  cpuSeconds: () => number
+): Promise<void> {
+  let last = 0
+  for (let burst = 0; burst < WARM_UP_BURSTS; burst++) {
+    const { eventsPerSecond } = await measureBurst(fleet, events, size, cpuSeconds)
+    if (last > 0 && Math.abs(eventsPerSecond - last) <= WARM_UP_SPREAD * last) return
+    last = eventsPerSecond
+  }
 }
 
 /** Sends `count` events at `perSecond` and measures each one's latency. */

@@ -2,7 +2,7 @@
  * Command-line flags of `npm run bench`. Defaults give the full run (about 10 minutes on two cores);
  * `--quick` gives a short one with smaller counts.
  */
-import { DEFAULT_IMPLS, IMPLS, TRANSPORTS, type Impl, type Transport } from './protocol'
+import { DEFAULT_IMPLS, DURABLE_TRANSPORTS, IMPLS, TRANSPORTS, type Impl, type Transport } from './protocol'
 
 export interface BenchOptions {
   transports: Transport[]
@@ -27,6 +27,13 @@ export interface BenchOptions {
   outDir: string
   docs: boolean
   quick: boolean
+  /**
+   * `--profile`: instead of the comparison, CPU profiles of the publisher and one subscriber per
+   * implementation (bench/profile.ts), written to docs/benchmarks-profile.md.
+   */
+  profile: boolean
+  /** Whether `--impl` named the implementations (otherwise `--profile` picks its own per broker). */
+  implsNamed: boolean
   /** The command line, for the report. */
   command: string
 }
@@ -48,7 +55,7 @@ const SMOKE_SCALING: ScalingOptions = { subscribers: [1, 2], sizes: [200], burst
 
 const USAGE = `usage: npm run bench -- [--quick | --smoke] [--broker redis,amqp,nats,cluster] [--impl fanout,fanout-lean,fanout-batch,feathers-sync,bare]
        [--subscribers 2] [--runs 3] [--sizes 200,10240] [--rate 1000] [--out bench/results] [--no-docs]
-       [--scaling | --no-scaling]`
+       [--scaling | --no-scaling] [--profile]`
 
 // Tiny counts that only prove the script works end to end (test/bench-smoke.test.ts).
 const SMOKE: Partial<BenchOptions> = {
@@ -97,9 +104,15 @@ export function parseArgs(argv: string[]): BenchOptions {
     outDir: 'bench/results',
     docs: true,
     quick,
+    profile: argv.includes('--profile'),
+    implsNamed: argv.includes('--impl'),
     command: ['npm run bench', ...(argv.length > 0 ? ['--', ...argv] : [])].join(' ')
   }
   if (argv.includes('--smoke')) Object.assign(options, SMOKE)
+  // The profile explains the targets, which are set for 200-byte events; it has no cost curve. A smoke
+  // profile still needs bursts long enough to be sampled.
+  if (options.profile) Object.assign(options, { sizes: [200], scaling: undefined })
+  if (options.profile && argv.includes('--smoke')) options.burst = { 200: 2_000 }
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]
     const value = (): string => {
@@ -107,7 +120,7 @@ export function parseArgs(argv: string[]): BenchOptions {
       if (next === undefined) throw new Error(`${flag} needs a value\n${USAGE}`)
       return next
     }
-    if (flag === '--quick' || flag === '--smoke') continue
+    if (flag === '--quick' || flag === '--smoke' || flag === '--profile') continue
     else if (flag === '--scaling')
       options.scaling = argv.includes('--smoke') ? SMOKE_SCALING : quick ? QUICK_SCALING : SCALING
     else if (flag === '--no-scaling') options.scaling = undefined
@@ -128,3 +141,18 @@ export function parseArgs(argv: string[]): BenchOptions {
   }
   return options
 }
+
+/** The implementations of `impls` that can run on `transport`. */
+export const implsFor = (transport: Transport, impls: readonly Impl[]): Impl[] =>
+  // feathers-sync has no cluster adapter; durable delivery needs an adapter that keeps messages.
+  impls.filter(
+    (impl) =>
+      !(transport === 'cluster' && impl === 'feathers-sync') &&
+      !(impl === 'fanout-durable' && !DURABLE_TRANSPORTS.includes(transport))
+  )
+
+/** Events per burst of `impl` at `size`. */
+export const burstCount = (options: BenchOptions, transport: Transport, impl: Impl, size: number): number =>
+  transport === 'nats' && impl === 'feathers-sync'
+    ? Math.min(options.burst[size], options.feathersSyncNatsBurst)
+    : options.burst[size]

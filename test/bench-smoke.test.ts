@@ -8,6 +8,8 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import type { BenchResult } from '../bench/docs'
+import type { ProfileResult } from '../bench/profile'
+import { profileMarkdown } from '../bench/profile-docs'
 import { scalingChart, scalingSection } from '../bench/scaling-docs'
 
 const ROOT = path.join(__dirname, '..')
@@ -124,5 +126,52 @@ describe('npm run bench', () => {
     expect(section).toMatch(/\| redis \| 200 B \| 2 \| [\d,]+ \| [\d,]+ \|/)
     expect(section).toContain('### Sizing a fleet')
     expect(scalingChart(points).match(/<polyline /g)).toHaveLength(2)
+  }, 120_000)
+
+  it('profiles the publisher and a subscriber of feathers-fanout and the bare client (--profile) and splits their CPU per event by where the code lives', async () => {
+    const out = path.join(dir, 'profile')
+    const args = [
+      '--smoke',
+      '--profile',
+      '--broker',
+      'redis',
+      '--impl',
+      'fanout,bare',
+      '--no-docs',
+      '--out',
+      out
+    ]
+    const { code, output } = await runBench(args)
+    expect({ code, output: code === 0 ? '' : output }).toEqual({ code: 0, output: '' })
+    const result = JSON.parse(fs.readFileSync(path.join(out, 'profile.json'), 'utf8')) as ProfileResult
+    expect(result.cases.map((c) => `${c.transport}/${c.impl}/${c.size}`)).toEqual([
+      'redis/fanout/200',
+      'redis/bare/200'
+    ])
+    for (const profiled of result.cases) {
+      expect(profiled.processes.map((p) => p.role)).toEqual(['publisher', 'subscriber'])
+      for (const process of profiled.processes) {
+        const split = Object.values(process.groups).reduce((sum, us) => sum + us, 0)
+        expect({ impl: profiled.impl, role: process.role, sampled: process.samples > 0 }).toEqual({
+          impl: profiled.impl,
+          role: process.role,
+          sampled: true
+        })
+        expect(process.cpuUs).toBeGreaterThan(0)
+        expect(split).toBeCloseTo(process.cpuUs, 6)
+      }
+    }
+    // The bare client runs none of this project's code; the fanout publisher does.
+    const [fanout, bare] = result.cases
+    expect(bare.processes.map((p) => p.groups.library)).toEqual([0, 0])
+    expect(fanout.processes[0].top.length).toBeGreaterThan(0)
+    const page = profileMarkdown(result, undefined)
+    expect(page).toMatch(/^\| publisher, µs per event \| fanout \| bare \|$/m)
+    expect(page).toMatch(
+      /- \*\*redis, throughput vs bare client\*\*: per event, fanout costs the publisher [\d.]+ µs/
+    )
+    expect(page).toContain(
+      '- **redis, throughput vs feathers-sync**: not profiled in this run (needs fanout and feathers-sync).'
+    )
   }, 120_000)
 })

@@ -150,7 +150,9 @@ export class Bus {
         return current()
       },
       report: (error) => this.report(error),
-      published: (latencyMs) => this.notify((observer) => observer.published?.(latencyMs)),
+      published: (latencyMs) => {
+        if (this.observers.size > 0) this.notify((observer) => observer.published?.(latencyMs))
+      },
       drop: (reason, error) => this.drop(reason, error),
       refresh: (payload) => this.codec.refresh(payload),
       setStatus: (status, cause) => this.setStatus(status, cause),
@@ -242,11 +244,9 @@ export class Bus {
       const latencyMs = t === undefined ? undefined : Math.max(0, this.lastMessageAt - t)
       this.notify((observer) => observer.delivering?.(latencyMs))
     }
-    const handOver = () => {
-      for (const subscriber of this.subscribers) subscriber(delivery)
-    }
-    if (this.trace && trace !== undefined) this.trace.run(trace, handOver)
-    else handOver()
+    // No closure per message unless a trace context has to wrap the hand-over.
+    if (this.trace && trace !== undefined) this.trace.run(trace, () => this.handOver(delivery))
+    else this.handOver(delivery)
     return delivery
   }
 
@@ -322,6 +322,10 @@ export class Bus {
         this.markClosed()
       })
     return this.closing
+  }
+
+  private handOver(delivery: Delivery): void {
+    for (const subscriber of this.subscribers) subscriber(delivery)
   }
 
   private arrived(payload: Payload, position?: Position): void {
