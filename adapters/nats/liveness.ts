@@ -1,30 +1,66 @@
+import type { Socket } from 'node:net'
 import type { NatsConnection } from 'nats'
 
 /** How often the adapter checks a connection it opened, and how many unanswered PINGs make it stale. */
 export interface LivenessSettings {
   /** Ms between two checks (`natsConnectionOptions.pingInterval`). */
   intervalMs: number
-  /** Checks in a row that may end with a PING unanswered and nothing received (`maxPingOut`). */
+  /** Checks in a row that may end with a PING unanswered and nothing heard (`maxPingOut`). */
   maxPingOut: number
 }
+
+/** What a connection has shown of its server at one moment. */
+interface Mark {
+  /** Messages and bytes received (messages as well, so that empty ones count too). */
+  received: number
+  /** Bytes the kernel has taken from the socket, and whether more wait in Node's buffer. */
+  sent: number
+  backlog: boolean
+}
+
+// nats.js 2.29 keeps its socket at `protocol.transport.socket`: not public API, so each step may be absent.
+type Internals = { protocol?: { transport?: { socket?: Partial<Socket> } } }
+
+function markOf(nc: NatsConnection): Mark {
+  const { inMsgs, inBytes } = nc.stats()
+  const socket = (nc as unknown as Internals).protocol?.transport?.socket
+  const { bytesWritten, writableLength } = socket ?? {}
+  const known = typeof bytesWritten === 'number' && typeof writableLength === 'number'
+  return {
+    received: inMsgs + inBytes,
+    sent: known ? bytesWritten - writableLength : 0,
+    backlog: known && writableLength > 0
+  }
+}
+
+/**
+ * Whether the server showed life between two marks: it sent messages, or it read what this client sends.
+ * Bytes the kernel took count only when it had refused more before (Node's buffer held a backlog): then
+ * the kernel's buffers were full, and only the server reading makes room. A server that holds a fast
+ * publisher back (while its subscribers are behind) reads slowly, and the PONG to a PING waits behind
+ * everything the publisher wrote before it.
+ */
+const heard = (before: Mark, now: Mark): boolean =>
+  now.received !== before.received || (before.backlog && now.sent > before.sent)
 
 /**
  * Tells a hung server (SIGSTOP, a silent network) from a busy client. The server's PONG travels in the
  * same stream as the messages, behind everything queued for this client, so a subscriber seconds behind
  * reads it late, and the client's own ping check would drop a live connection and every message in flight
- * with it. Here any message received counts as a sign of life as much as a PONG does.
+ * with it. Here any message received counts as a sign of life as much as a PONG does, and so does a
+ * backlog of outgoing bytes the server keeps reading (see heard()).
  *
  * Every `intervalMs`: messages received since the last check prove the server alive (no PING needed);
- * otherwise a PING is sent (a flush), unless `maxPingOut` of them are already unanswered: then the
- * connection is stale. That verdict waits for the I/O phase, so what arrived while the event loop was
- * busy is read first. A hung server is noticed within `(maxPingOut + 1) × intervalMs` of its last word,
- * as with the client's own check.
+ * otherwise a PING is sent (a flush), unless `maxPingOut` of them are already unanswered with nothing
+ * heard: then the connection is stale. That verdict waits for the I/O phase, so what arrived while the
+ * event loop was busy is read first. A hung server is noticed within `(maxPingOut + 1) × intervalMs` of
+ * its last word, as with the client's own check.
  */
 export class Liveness {
   private timer: NodeJS.Timeout | undefined
   private immediate: NodeJS.Immediate | undefined
-  /** Messages and bytes received at the last check. */
-  private received = 0
+  /** What the connection showed at the last check. */
+  private mark: Mark = { received: 0, sent: 0, backlog: false }
   private answered = false
   private unanswered = 0
   /** Bumped by start() and pause(): a PONG owed by an earlier socket says nothing about this one. */
@@ -40,7 +76,7 @@ export class Liveness {
   /** Starts checking (again, after a reconnect), from a clean slate. */
   start(): void {
     this.pause()
-    this.received = this.count()
+    this.mark = markOf(this.nc)
     this.timer = setInterval(() => this.check(), this.settings.intervalMs)
     this.timer.unref()
   }
@@ -55,28 +91,21 @@ export class Liveness {
     this.answered = false
   }
 
-  // Messages as well as bytes, so that empty messages count too.
-  private count(): number {
-    const { inMsgs, inBytes } = this.nc.stats()
-    return inMsgs + inBytes
-  }
-
   private check(): void {
     if (this.immediate !== undefined) return
-    const received = this.count()
-    const messages = received !== this.received
-    this.received = received
-    if (messages || this.answered) this.unanswered = 0
+    const before = this.mark
+    const now = (this.mark = markOf(this.nc))
+    if (this.answered || heard(before, now)) this.unanswered = 0
     this.answered = false
     if (this.unanswered < this.settings.maxPingOut) {
-      if (!messages) this.ping()
+      if (now.received === before.received) this.ping()
       return
     }
     const round = this.round
     this.immediate = setImmediate(() => {
       this.immediate = undefined
-      // Read meanwhile: the next check starts over.
-      if (round !== this.round || this.answered || this.count() !== this.received) return
+      // Heard meanwhile: the next check starts over.
+      if (round !== this.round || this.answered || heard(now, markOf(this.nc))) return
       this.pause()
       const { intervalMs, maxPingOut } = this.settings
       this.stale(
