@@ -25,7 +25,8 @@ export interface RunningBroker {
   cpuSeconds(): number
   /**
    * Subscribers the server has disconnected so far for falling too far behind (Redis: its log's
-   * "closed ASAP for overcoming of output buffer limits"); 0 where the broker has no such limit.
+   * "closed ASAP for overcoming of output buffer limits"; NATS: "Slow Consumer Detected", past its
+   * max_pending); 0 where the broker has no such limit.
    */
   overLimit(): number
   stop(): Promise<void>
@@ -104,7 +105,12 @@ const wrap = (handle: BrokerHandle, version: string): RunningBroker => ({
   url: handle.url,
   version,
   cpuSeconds: () => treeCpuSeconds(handle.pid),
-  overLimit: () => (handle.kind === 'redis' ? logLines(handle, /output buffer limits/) : 0),
+  overLimit: () =>
+    handle.kind === 'redis'
+      ? logLines(handle, /output buffer limits/)
+      : handle.kind === 'nats'
+        ? logLines(handle, /Slow Consumer Detected/)
+        : 0,
   stop: () => handle.stop()
 })
 

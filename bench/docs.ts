@@ -169,8 +169,8 @@ const METHOD = `## What is measured
 - **Memory**: the largest subscriber's resident set right after a burst. Each process runs the TypeScript
   sources through tsx, which alone takes about 45 MB of it (83 MB for an empty script, 39 MB for plain Node).
 - **Delivered**: distinct events the worst subscriber received over events sent, and duplicates; it must be 1.
-  Below 1, the cost curve lists why: subscribers Redis disconnected over its output buffer limit (from its
-  log), the events feathers-fanout's subscribers counted as missed (\`dropped.missed\`), and their reports.
+  Below 1, the cost curve lists why: subscribers Redis disconnected over its output buffer limit or NATS
+  over its max_pending (from the server's log), the events feathers-fanout's subscribers counted as missed (\`dropped.missed\`), and their reports.
 - Medians over the rounds. Throughput ratios are the median of the ratios within each round (the
   implementations of a round run back to back and take turns going first), so slow drift of the machine
   cancels; latency ratios compare the medians.`

@@ -131,7 +131,10 @@ function lossReport(reports: PhaseReport[], overLimit: number): string | undefin
   const problems = [...new Set(reports.flatMap((report) => report.problems))]
   const parts = [
     ...(overLimit > 0
-      ? [`the broker disconnected ${overLimit} subscriber connection(s) over its output buffer limit`]
+      ? [
+          `the broker disconnected ${overLimit} subscriber connection(s) over its limit for a client ` +
+            "behind (Redis' output buffer limit, NATS' max_pending)"
+        ]
       : []),
     ...(missed > 0 ? [`subscribers counted ${missed} missed event(s)`] : []),
     ...problems.map((problem) => `reported: ${problem}`)

@@ -71,7 +71,8 @@ function losses(points: ScalingPoint[]): string[] {
   return [
     "Points where a subscriber did not get every event, and why (from the broker's log and what the",
     'instances reported; the bare clients report nothing). See [redis.md](redis.md#reliability) for the',
-    'Redis pub/sub output buffer limit.',
+    'Redis pub/sub output buffer limit, [nats.md](nats.md#liveness-busy-clients-and-slow-consumers) for',
+    "the NATS server's max_pending.",
     '',
     ...lossy.map(
       (p) =>

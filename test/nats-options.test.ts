@@ -50,6 +50,13 @@ describe('nats options, checked when the app is configured', () => {
     rejects({ uri: url, confirmPublish: 'yes' as never }, 'confirmPublish')
     rejects({ uri: url, natsResubscribeIntervalMs: 0 }, 'natsResubscribeIntervalMs')
     rejects({ uri: url, natsResubscribeIntervalMs: 2 ** 31 }, 'natsResubscribeIntervalMs')
+    rejects({ uri: url, natsConnectionOptions: { pingInterval: 0 } }, 'natsConnectionOptions.pingInterval')
+    rejects(
+      { uri: url, natsConnectionOptions: { pingInterval: '2s' as never } },
+      'natsConnectionOptions.pingInterval'
+    )
+    rejects({ uri: url, natsConnectionOptions: { maxPingOut: 0 } }, 'natsConnectionOptions.maxPingOut')
+    rejects({ uri: url, natsConnectionOptions: { maxPingOut: 1.5 } }, 'natsConnectionOptions.maxPingOut')
   })
 
   it('refuses a connection together with connection options, and never shows a password in an error', async () => {

@@ -23,6 +23,7 @@ import { ensureStream, jetStreamOf } from './durable-stream'
 import type { NatsSettings } from './options'
 import { MessageTooLarge, msgIdHeaderBytes, PubAcks } from './pubacks'
 import { NatsAdapter } from './pubsub'
+import { checkSize } from './reason'
 
 const debug = createDebug('feathers-fanout/nats')
 
@@ -98,7 +99,7 @@ export class NatsDurableAdapter extends NatsAdapter implements DurableLog, Group
     if (!nc || !this.up || jetstream?.nc !== nc) {
       throw new SyncConnectionError(this.target, `Not connected to NATS at ${this.target}`)
     }
-    const bytes = this.checkSize(nc, payload, msgIdHeaderBytes(messageId))
+    const bytes = checkSize(nc, payload, msgIdHeaderBytes(messageId))
     try {
       return String(await jetstream.acks.publish(this.durable.subject, bytes, messageId))
     } catch (cause) {

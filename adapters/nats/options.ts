@@ -1,6 +1,7 @@
 import type { ConnectionOptions, NatsConnection } from 'nats'
 import { SyncConfigError } from '../../src/errors'
 import { redact, type ResolvedOptions } from '../../src/adapter'
+import type { LivenessSettings } from './liveness'
 
 /** Options of the NATS adapter (`nats://host:port`, or `sync.nats()`). */
 export interface NatsAdapterOptions {
@@ -8,6 +9,11 @@ export interface NatsAdapterOptions {
    * Options for the `nats` client's `connect()`: auth (`user`/`pass`, `token`, `authenticator`), `tls`,
    * `name`, timings … Its `servers` are merged with `uri` without duplicates. Credentials in `uri`
    * (`nats://user:pass@host` or `nats://token@host`) are used unless these options set their own.
+   * `pingInterval` (ms) and `maxPingOut` set the adapter's own liveness check: a PING every
+   * `pingInterval` unless messages arrived meanwhile, stale after `maxPingOut` unanswered ones with
+   * nothing received. The client's own ping check then runs only as a far backstop (every
+   * `max(pingInterval, 30_000)` ms, at least 3 unanswered), so that a subscriber busy with a backlog,
+   * which reads the server's PONG late, is not dropped with everything in flight.
    * @default { maxReconnectAttempts: -1, name: 'feathers-fanout', pingInterval: 2_000, maxPingOut: 1, reconnectTimeWait: 500 }
    */
   natsConnectionOptions?: ConnectionOptions
@@ -60,6 +66,8 @@ export interface NatsSettings {
   resumeDelayMs: number
   confirmPublish: boolean
   resubscribeIntervalMs: number
+  /** The adapter's liveness check on a connection it opens; undefined for the user's own connection. */
+  liveness?: LivenessSettings
 }
 
 const DEFAULT_SERVER = '127.0.0.1:4222'
@@ -117,8 +125,32 @@ function serverList(options: ConnectionOptions): unknown[] {
   )
 }
 
+/** `natsConnectionOptions.pingInterval` and `maxPingOut`, checked: they drive the adapter's own check. */
+function livenessFrom(given: ConnectionOptions): LivenessSettings {
+  const { pingInterval = DEFAULT_PING_INTERVAL_MS, maxPingOut = DEFAULT_MAX_PING_OUT } = given
+  if (
+    typeof pingInterval !== 'number' ||
+    !Number.isFinite(pingInterval) ||
+    pingInterval < 1 ||
+    pingInterval > MAX_TIMER_MS
+  ) {
+    throw new SyncConfigError(
+      'natsConnectionOptions.pingInterval',
+      `Option "natsConnectionOptions.pingInterval" must be a number of ms from 1 to ${MAX_TIMER_MS}, got ${String(pingInterval)}`
+    )
+  }
+  if (!Number.isInteger(maxPingOut) || maxPingOut < 1) {
+    throw new SyncConfigError(
+      'natsConnectionOptions.maxPingOut',
+      `Option "natsConnectionOptions.maxPingOut" must be a whole number from 1, got ${String(maxPingOut)}`
+    )
+  }
+  return { intervalMs: pingInterval, maxPingOut }
+}
+
 function connectionFrom(
-  settings: ResolvedOptions & NatsAdapterOptions
+  settings: ResolvedOptions & NatsAdapterOptions,
+  liveness: LivenessSettings
 ): ConnectionOptions & { servers: string[] } {
   const given = settings.natsConnectionOptions ?? {}
   if (typeof given !== 'object' || given === null || Array.isArray(given)) {
@@ -160,16 +192,17 @@ function connectionFrom(
     name: 'feathers-fanout',
     // Local-first senders drop their own echo anyway; the server need not send it.
     noEcho: settings.echo !== true,
-    // A hung server (SIGSTOP, a silent network) is noticed within two pings, ~4 s, instead of the
-    // client's default 2 min × 2: until then it buffers publishes outside the core's outbox.
-    pingInterval: DEFAULT_PING_INTERVAL_MS,
-    maxPingOut: 1,
     // The client's 2 s alone would put a restarted server's instances up to 2 s behind; an attempt
     // every half second against a server that is down costs next to nothing.
     reconnectTimeWait: DEFAULT_RECONNECT_WAIT_MS,
     ...given,
     ...auth,
     ...tls,
+    // A hung server (SIGSTOP, a silent network) is found by the adapter's liveness check (within two
+    // pings, ~4 s, by default). The client's own check would also drop a live connection whose PONG
+    // waits behind a backlog of messages; it stays only as a far backstop.
+    pingInterval: Math.max(liveness.intervalMs, BACKSTOP_PING_INTERVAL_MS),
+    maxPingOut: Math.max(liveness.maxPingOut, BACKSTOP_MAX_PING_OUT),
     servers: servers.length > 0 ? servers : [DEFAULT_SERVER]
   }
 }
@@ -177,8 +210,12 @@ function connectionFrom(
 /** Ms between reconnect attempts (the client's own default is 2 s); durable catch-up waits up to this. */
 export const DEFAULT_RECONNECT_WAIT_MS = 500
 
-/** The client's ping period; with `maxPingOut: 1` a server that misses one ping counts as lost. */
+/** The liveness check's period; with `maxPingOut: 1` a server that misses one ping counts as lost. */
 export const DEFAULT_PING_INTERVAL_MS = 2_000
+const DEFAULT_MAX_PING_OUT = 1
+/** The client's own ping check, a backstop behind the adapter's: 90 to 120 s without a PONG. */
+const BACKSTOP_PING_INTERVAL_MS = 30_000
+const BACKSTOP_MAX_PING_OUT = 3
 
 function isConnection(value: unknown): value is NatsConnection {
   const candidate = value as Partial<NatsConnection> | null
@@ -250,8 +287,9 @@ export function parseNatsOptions(options: ResolvedOptions & NatsAdapterOptions):
       resubscribeIntervalMs
     }
   }
-  const connection = connectionFrom(options)
+  const liveness = livenessFrom(options.natsConnectionOptions ?? {})
+  const connection = connectionFrom(options, liveness)
   const target = connection.servers.join(',')
   const resumeDelayMs = resumeDelay(connection)
-  return { subject, target, connection, resumeDelayMs, confirmPublish, resubscribeIntervalMs }
+  return { subject, target, connection, resumeDelayMs, confirmPublish, resubscribeIntervalMs, liveness }
 }

@@ -1,17 +1,13 @@
 import { createDebug } from '../../src/engine/debug'
 import { ErrorCode, type Msg, type NatsConnection, type NatsError, type Subscription } from 'nats'
 import type { Adapter, AdapterCapabilities, AdapterHooks, Payload } from '../../src/adapter'
-import {
-  SyncConnectionError,
-  SyncOversizeError,
-  SyncSubscriptionError,
-  type SyncError
-} from '../../src/errors'
+import { SyncConnectionError, SyncSubscriptionError, type SyncError } from '../../src/errors'
 import { TickBatch } from '../../src/engine/tick-batch'
 import { Confirmations } from './confirm'
+import { Liveness } from './liveness'
 import { Opener } from './open'
 import type { NatsSettings } from './options'
-import { natsReason } from './reason'
+import { checkSize, natsReason, SERVER_CLOSED } from './reason'
 import { watchStatus } from './status'
 
 const debug = createDebug('feathers-fanout/nats')
@@ -43,6 +39,10 @@ export class NatsAdapter implements Adapter {
   private lastReported: string | undefined
   /** The client found its server hung since the last reconnect (see reconnected()). */
   private hung = false
+  /** Watches a connection of ours for a hung server (see Liveness); the user's has its own pings. */
+  private liveness: Liveness | undefined
+  /** Why the liveness check dropped the connection, for the report of the lost connection. */
+  private silence: string | undefined
   /** A connection of ours being replaced on purpose: its closing is not news. */
   private recycling: NatsConnection | undefined
   private waiters: (() => void)[] = []
@@ -91,28 +91,12 @@ export class NatsAdapter implements Adapter {
   publish(payload: Payload): Promise<void> {
     const nc = this.nc
     if (!nc || !this.up) throw new SyncConnectionError(this.target, `Not connected to NATS at ${this.target}`)
-    return this.outgoing.add(this.checkSize(nc, payload))
+    return this.outgoing.add(checkSize(nc, payload))
   }
 
   /** The server's `max_payload` once connected. */
   get maxPayloadBytes(): number | undefined {
     return this.nc?.info?.max_payload
-  }
-
-  /**
-   * The payload as bytes, or a SyncOversizeError if the server's max_payload cannot take it together
-   * with `headerBytes` of headers (the server counts both against max_payload).
-   */
-  protected checkSize(nc: NatsConnection, payload: Payload, headerBytes = 0): Uint8Array {
-    const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload
-    const limit = nc.info?.max_payload
-    const size = bytes.byteLength + headerBytes
-    // The client would throw a bare MAX_PAYLOAD_EXCEEDED; this names the size, the limit and the server.
-    if (limit !== undefined && size > limit) {
-      const what = headerBytes > 0 ? 'A message with its headers' : 'A message'
-      throw new SyncOversizeError(size, limit, `${what} to NATS at ${nc.getServer()} (its max_payload)`)
-    }
-    return bytes
   }
 
   /** Publishes a tick's messages together; one confirmation covers them all. */
@@ -132,6 +116,7 @@ export class NatsAdapter implements Adapter {
     clearTimeout(this.resubscribeTimer)
     this.wake()
     this.stopStatus()
+    this.liveness?.pause()
     this.confirmations.failAll(
       new SyncConnectionError(this.target, 'The NATS adapter closed before the server confirmed')
     )
@@ -149,9 +134,17 @@ export class NatsAdapter implements Adapter {
 
   private attach(nc: NatsConnection): void {
     this.nc = nc
+    const { liveness } = this.settings
+    if (liveness && nc !== this.settings.natsConnection) {
+      this.liveness = new Liveness(nc, liveness, (why) => this.silent(nc, why))
+      this.liveness.start()
+    }
     this.stopStatus = watchStatus(nc, {
       disconnected: (server) => {
-        const error = this.connectionError(`Lost the connection to NATS at ${server}; reconnecting`)
+        this.liveness?.pause()
+        const error = this.connectionError(
+          `Lost the connection to NATS at ${server}; reconnecting${this.why()}`
+        )
         this.down(error)
         this.report(error)
       },
@@ -273,6 +266,7 @@ export class NatsAdapter implements Adapter {
       return
     }
     this.hung = false
+    this.liveness?.start()
     const epoch = this.epoch
     const current = () => epoch === this.epoch && this.nc === nc && this.subscribed && !this.closing
     this.resubscribe(nc, current).then(
@@ -282,6 +276,27 @@ export class NatsAdapter implements Adapter {
       () => undefined
     )
     this.wake()
+  }
+
+  /**
+   * The liveness check heard nothing from the server, neither a PONG nor a message: the server is hung or
+   * the network is. Reconnect, as the client does when it finds a connection stale.
+   */
+  private silent(nc: NatsConnection, why: string): void {
+    if (this.closing || this.nc !== nc) return
+    this.hung = true
+    this.silence = why
+    nc.reconnect().catch((cause: unknown) => debug('reconnect after a silent server failed', cause))
+  }
+
+  /** What the report of a lost connection adds: what the liveness check found, or what else may have. */
+  private why(): string {
+    const { silence } = this
+    this.silence = undefined
+    if (silence !== undefined) return ` (${silence})`
+    // Found stale by the client's own ping check (the backstop), or a subscription not up anyway.
+    if (this.hung || !this.up) return ''
+    return ` (${SERVER_CLOSED})`
   }
 
   /** Whether a subscription was asked for (and should be active whenever connected). */
@@ -314,6 +329,8 @@ export class NatsAdapter implements Adapter {
     }
     this.recycling = undefined
     this.hung = false
+    this.liveness?.pause()
+    this.liveness = undefined
     this.stopStatus()
     this.nc = undefined
     this.sub = undefined
