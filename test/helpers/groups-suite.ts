@@ -28,10 +28,17 @@ export function groupSuite(name: string, fleetOptions: FleetOptions): void {
       fleet = []
     })
     const start = async (count: number, options = fleetOptions()): Promise<TestApp[]> => {
-      const made = Array.from({ length: count }, () => createTestApp(options))
-      fleet.push(...made)
-      await Promise.all(made.map(({ app }) => app.sync.ready))
-      return made
+      // The first alone: it creates the channel's stream. Instances declaring a stream that does not
+      // exist yet at the same moment make RabbitMQ 3.10 close one's connection now and then with 541
+      // INTERNAL_ERROR (see docs/amqp.md): recovered, but reported, and that is not what this suite is
+      // about. The members that follow start together.
+      const first = createTestApp(options)
+      fleet.push(first)
+      await first.app.sync.ready
+      const rest = Array.from({ length: count - 1 }, () => createTestApp(options))
+      fleet.push(...rest)
+      await Promise.all(rest.map(({ app }) => app.sync.ready))
+      return [first, ...rest]
     }
     const describeHandled = (handled: Handled[]) =>
       JSON.stringify(handled.map(({ member, n, meta }) => [member, n, meta.deliveries, meta.attempt]))
