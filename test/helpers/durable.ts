@@ -78,18 +78,39 @@ export async function waitOn(
   }
 }
 
-/** Publishes `texts` one after the other (each confirmed before the next) and returns their positions. */
+/** Send sequence per instance, for the message ids of publishAll. */
+const sent = new WeakMap<Instance, number>()
+
+/**
+ * Publishes `texts` one after the other (each confirmed before the next) and returns their positions.
+ * Like the engine's outbox: each carries a message id (`<name>-<n>`), and a publish that failed while the
+ * instance reported `reconnecting` is sent again with the same id once it is `ready` (stored once);
+ * one that fails while it says `ready` fails the test. Bounded: 20 attempts, 20 s for each wait.
+ */
 export async function publishAll(instance: Instance, texts: string[]): Promise<Position[]> {
   const positions: Position[] = []
+  const producer = instance.name.replace(/[^0-9A-Za-z_]/g, '_')
   for (const text of texts) {
-    const position = await instance.adapter.publishDurable(text).catch((cause: Error) => {
-      throw new Error(
-        `${instance.name}: publishDurable(${text}) failed: ${cause.message}; ${instance.describe()}`,
-        {
-          cause
+    const seq = (sent.get(instance) ?? 0) + 1
+    sent.set(instance, seq)
+    let position: Position | undefined
+    for (let attempt = 1; ; attempt++) {
+      try {
+        position = await instance.adapter.publishDurable(text, `${producer}-${seq}`)
+        break
+      } catch (cause) {
+        const reason = `${instance.name}: publishDurable(${text}) failed: ${(cause as Error).message}`
+        if (instance.statuses.at(-1) === 'ready' || attempt >= 20) {
+          throw new Error(`${reason}; attempt ${attempt}; ${instance.describe()}`, { cause })
         }
-      )
-    })
+        await waitOn(
+          [instance],
+          `${reason}; ready again to resend it`,
+          () => instance.statuses.at(-1) === 'ready',
+          20_000
+        )
+      }
+    }
     if (position === undefined) throw new Error(`${instance.name}: publishDurable gave no position`)
     positions.push(position)
   }
