@@ -274,9 +274,10 @@ export function groupSuite(name: string, fleetOptions: FleetOptions): void {
 async function waitForStats(
   member: TestApp,
   what: string,
-  check: (stats: GroupStats) => boolean
+  check: (stats: GroupStats) => boolean,
+  timeoutMs = 10_000
 ): Promise<void> {
-  const deadline = Date.now() + 10_000
+  const deadline = Date.now() + timeoutMs
   let last: GroupStats[] = []
   while (Date.now() < deadline) {
     last = await member.app.sync.groupStats()
@@ -284,13 +285,16 @@ async function waitForStats(
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
   throw new Error(
-    `instance ${member.app.sync.instanceId}: ${what} not reached in 10 s; stats ${JSON.stringify(last)}`
+    `instance ${member.app.sync.instanceId}: ${what} not reached in ${timeoutMs} ms; status ${member.app.sync.status}; ` +
+      `stats ${JSON.stringify(last)}; errors [${member.errors.map((error) => error.message).join('; ')}]`
   )
 }
 
 /** Waits until every app's groups have joined the broker's group. */
 async function waitForMembers(apps: TestApp[]): Promise<void> {
-  for (const member of apps) await waitForStats(member, 'joined', (s) => s.joined)
+  // Joining declares the group's queue: on RabbitMQ a quorum queue, whose Raft group starts on a broker
+  // that other test files keep busy; one join took over 10 s in a loaded full run.
+  for (const member of apps) await waitForStats(member, 'joined', (s) => s.joined, 30_000)
 }
 
 export const uniqueGroupKey = (): string => uniqueKey('groups')
