@@ -27,6 +27,15 @@ async function raw(): Promise<NatsConnection> {
   return nc
 }
 
+/** A connection and a subject someone listens on without answering: a publish there gets no PubAck. */
+async function silentSubject(prefix: string): Promise<{ nc: NatsConnection; silent: string }> {
+  const nc = await raw()
+  const silent = uniqueKey(prefix)
+  nc.subscribe(silent, { callback: () => undefined })
+  await nc.flush()
+  return { nc, silent }
+}
+
 /** A connection and a fresh stream of its own on `<key>.log` (removed with the server's data). */
 async function stream(prefix: string): Promise<{ nc: NatsConnection; subject: string }> {
   const nc = await raw()
@@ -73,11 +82,8 @@ describe('nats durable: PubAcks', () => {
   })
 
   it('fails a publish nobody answers after the timeout, and one no stream takes at once', async () => {
-    const nc = await raw()
-    const silent = uniqueKey('nd-silent')
     // Someone listens, so the server has a responder and says nothing: only the timeout ends the wait.
-    nc.subscribe(silent, { callback: () => undefined })
-    await nc.flush()
+    const { nc, silent } = await silentSubject('nd-silent')
     const acks = new PubAcks(nc, 300)
     const started = performance.now()
     const unanswered = await outcomes([
@@ -95,10 +101,7 @@ describe('nats durable: PubAcks', () => {
   })
 
   it('fails what awaits its PubAck newest first when the connection is lost', async () => {
-    const nc = await raw()
-    const silent = uniqueKey('nd-lost')
-    nc.subscribe(silent, { callback: () => undefined })
-    await nc.flush()
+    const { nc, silent } = await silentSubject('nd-lost')
     const acks = new PubAcks(nc)
     const order: number[] = []
     const publishes = [1, 2, 3].map((n) =>
@@ -113,10 +116,7 @@ describe('nats durable: PubAcks', () => {
   })
 
   it('sends at most a window of publishes at once; the rest wait unsent and fail newest first too', async () => {
-    const nc = await raw()
-    const silent = uniqueKey('nd-window')
-    nc.subscribe(silent, { callback: () => undefined })
-    await nc.flush()
+    const { nc, silent } = await silentSubject('nd-window')
     const acks = new PubAcks(nc, 5_000, 8)
     const order: number[] = []
     const publishes = Array.from({ length: 20 }, (_, n) =>
