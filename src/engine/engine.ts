@@ -166,11 +166,12 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
     state.report(new SyncPublishError(`The ${adapter.type} adapter failed to publish a message`, { cause }))
   }
   // The frames of one tick, in order; behind a queue (the connection went away meanwhile) they wait in
-  // front of it, since everything in the outbox was sent after them.
+  // front of it, since everything in the outbox was sent after them. A durable frame waits whole.
   const sendFrames = (frames: Payload[]) => {
     for (const frame of frames) {
       const seq = ++sendSeq
       if (connected && holdTimer === undefined && !queued()) send(frame, seq)
+      else if (durable) requeue(seq, frame)
       else requeueEvents(seq, frame)
     }
     settle()
