@@ -7,7 +7,7 @@
  */
 import type { DurableLog } from '../src/adapter'
 import { positionOf } from '../src/feathers/context'
-import type { SyncOptions } from '../src/index'
+import { memoryBus, type Payload, type SyncOptions } from '../src/index'
 import { splitPosition } from '../src/engine/event-positions'
 import { isFrame } from '../src/protocol/batch'
 import type { Codec } from '../src/protocol/codec'
@@ -142,3 +142,43 @@ describe.each(TARGETS.filter((target) => target.uri !== undefined))(
     })
   }
 )
+
+describe('what waited in the outbox leaves in frames (memory adapter)', () => {
+  let apps: TestApp[] = []
+  afterEach(async () => {
+    await Promise.all(apps.map(({ app }) => app.teardown()))
+    apps = []
+  })
+
+  it.each([
+    ['durable', { durable: true }],
+    ['plain pub/sub', {}]
+  ])('%s', async (_mode, extra) => {
+    const name = uniqueKey('outbox-frames')
+    const uri = `memory://${name}`
+    const tap: Payload[] = []
+    memoryBus(name).subscribe('outbox', (payload) => tap.push(payload))
+    const writer = createTestApp({ uri, key: 'outbox', batch: true, ...extra })
+    const reader = createTestApp({ uri, key: 'outbox', ...extra })
+    apps.push(writer, reader)
+    await Promise.all(apps.map(({ app }) => app.sync.ready))
+    memoryBus(name).goOffline()
+    // One at a time: live, each would travel alone.
+    const markers: string[] = []
+    for (let i = 0; i < 50; i++) {
+      markers.push(`q-${i}`)
+      await writer.app.service('todos').create({ marker: `q-${i}` })
+    }
+    expect(writer.app.sync.stats().outbox.messages).toBe(50)
+    memoryBus(name).goOnline()
+    await waitFor(`the reader has all 50; ${fleetState(apps)}`, () => seen(reader, 'q').length >= 50)
+    expect(seen(reader, 'q').map(({ marker }) => marker)).toEqual(markers)
+    if ('durable' in extra) {
+      // Every one of them came out of a frame of the log.
+      expect(seen(reader, 'q').every(({ position }) => /#\d+$/.test(position ?? ''))).toBe(true)
+    } else {
+      expect(tap.length).toBeGreaterThan(0)
+      expect(tap.every((payload) => isFrame(payload))).toBe(true)
+    }
+  })
+})
