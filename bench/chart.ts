@@ -10,6 +10,7 @@ const COLORS: Record<Impl, string> = {
   'fanout-lean': '#63b3ed',
   'fanout-durable': '#2f855a',
   'fanout-batch': '#553c9a',
+  'fanout-durable-batch': '#68d391',
   'feathers-sync': '#dd8452',
   bare: '#8c8c8c'
 }
@@ -18,6 +19,7 @@ const LABELS: Record<Impl, string> = {
   'fanout-lean': 'feathers-fanout, includeResult: false',
   'fanout-durable': 'feathers-fanout, durable: true',
   'fanout-batch': 'feathers-fanout, batch: true',
+  'fanout-durable-batch': 'feathers-fanout, durable and batch',
   'feathers-sync': 'feathers-sync 3.1.1',
   bare: 'bare client'
 }

@@ -6,7 +6,14 @@ import { bareAmqp } from './members/bare-amqp'
 import { bareCluster } from './members/bare-cluster'
 import { bareNats } from './members/bare-nats'
 import { bareRedis } from './members/bare-redis'
-import { fanout, fanoutBatch, fanoutDurable, fanoutLean, feathersSyncMember } from './members/feathers'
+import {
+  fanout,
+  fanoutBatch,
+  fanoutDurable,
+  fanoutDurableBatch,
+  fanoutLean,
+  feathersSyncMember
+} from './members/feathers'
 import type { Member, MemberFactory } from './members/types'
 import {
   CONFIG_ENV,
@@ -62,9 +69,11 @@ async function main(): Promise<void> {
           ? fanoutDurable
           : config.impl === 'fanout-batch'
             ? fanoutBatch
-            : config.impl === 'feathers-sync'
-              ? feathersSyncMember
-              : BARE[config.transport]
+            : config.impl === 'fanout-durable-batch'
+              ? fanoutDurableBatch
+              : config.impl === 'feathers-sync'
+                ? feathersSyncMember
+                : BARE[config.transport]
   const member = await factory(config, receiver.receive)
   if (member.health) receiver.health = member.health
   process.on('message', (message: unknown) => {

@@ -3,12 +3,17 @@
  * `fanout-durable` (`durable: true`) against plain pub/sub (`fanout`) in the same run.
  */
 import { sizeLabel } from './format'
-import type { RatioRow, SummaryRow } from './summary'
+import { pairedThroughput, type Measurement, type RatioRow, type SummaryRow } from './summary'
 
 /** Durable over pub/sub throughput for a ratio row of `fanout` against `fanout-durable`. */
 export const durableShare = (row: RatioRow): number => 1 / row.throughput
 
-export function durableCost(summary: SummaryRow[], ratioRows: RatioRow[], command: string): string[] {
+export function durableCost(
+  summary: SummaryRow[],
+  ratioRows: RatioRow[],
+  command: string,
+  measurements: Measurement[] = []
+): string[] {
   const lines = ['### What durable delivery costs', '']
   const rows = ratioRows.filter((row) => row.versus === 'fanout-durable')
   for (const row of rows) {
@@ -23,6 +28,24 @@ export function durableCost(summary: SummaryRow[], ratioRows: RatioRow[], comman
     lines.push(
       `- ${row.transport}, ${sizeLabel(row.size)}: \`durable: true\` gives ${durableShare(row).toFixed(2)}× the throughput ` +
         `of plain pub/sub, p99 latency ${(1 / row.p99).toFixed(2)}×${cpu}.`
+    )
+  }
+  for (const row of summary.filter((s) => s.impl === 'fanout-durable-batch')) {
+    const share = pairedThroughput(
+      measurements,
+      [row.transport, row.size],
+      'fanout-durable-batch',
+      'fanout-batch'
+    )
+    const batched = summary.find(
+      (s) => s.transport === row.transport && s.size === row.size && s.impl === 'fanout-batch'
+    )
+    if (share === undefined || !batched) continue
+    lines.push(
+      `- ${row.transport}, ${sizeLabel(row.size)}, both with \`batch: true\`: durable gives ${share.toFixed(2)}× ` +
+        `the throughput of pub/sub (${row.eventsPerSecond.toFixed(0)} against ${batched.eventsPerSecond.toFixed(0)} events/s); ` +
+        `CPU per event: publisher ${row.publisherCpuUs.toFixed(1)} µs (pub/sub ${batched.publisherCpuUs.toFixed(1)}), ` +
+        `server ${row.serverCpuUs.toFixed(1)} µs (pub/sub ${batched.serverCpuUs.toFixed(1)}).`
     )
   }
   if (rows.length === 0) {

@@ -148,7 +148,7 @@ export const implsFor = (transport: Transport, impls: readonly Impl[]): Impl[] =
   impls.filter(
     (impl) =>
       !(transport === 'cluster' && impl === 'feathers-sync') &&
-      !(impl === 'fanout-durable' && !DURABLE_TRANSPORTS.includes(transport))
+      !(impl.startsWith('fanout-durable') && !DURABLE_TRANSPORTS.includes(transport))
   )
 
 /** Events per burst of `impl` at `size`. */

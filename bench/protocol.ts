@@ -7,9 +7,17 @@
 /**
  * Which implementation a child runs. `fanout-lean`: feathers-fanout with `includeResult: false`;
  * `fanout-durable`: feathers-fanout with `durable: true` (only where the adapter keeps messages);
- * `fanout-batch`: feathers-fanout with `batch: true` (batched frames, for fleets without feathers-sync).
+ * `fanout-batch`: feathers-fanout with `batch: true` (batched frames, for fleets without feathers-sync);
+ * `fanout-durable-batch`: both `durable: true` and `batch: true`.
  */
-export type Impl = 'fanout' | 'fanout-lean' | 'fanout-durable' | 'fanout-batch' | 'feathers-sync' | 'bare'
+export type Impl =
+  | 'fanout'
+  | 'fanout-lean'
+  | 'fanout-durable'
+  | 'fanout-batch'
+  | 'fanout-durable-batch'
+  | 'feathers-sync'
+  | 'bare'
 /** Which transport carries the events. */
 export type Transport = 'redis' | 'amqp' | 'nats' | 'cluster'
 
@@ -18,6 +26,7 @@ export const IMPLS: readonly Impl[] = [
   'fanout-lean',
   'fanout-durable',
   'fanout-batch',
+  'fanout-durable-batch',
   'feathers-sync',
   'bare'
 ]
@@ -26,10 +35,11 @@ export const DEFAULT_IMPLS: readonly Impl[] = [
   'fanout',
   'fanout-durable',
   'fanout-batch',
+  'fanout-durable-batch',
   'feathers-sync',
   'bare'
 ]
-/** The transports whose adapter has durable delivery (`fanout-durable` runs only there). */
+/** The transports whose adapter has durable delivery (`fanout-durable*` runs only there). */
 export const DURABLE_TRANSPORTS: readonly Transport[] = ['redis', 'amqp', 'nats']
 export const TRANSPORTS: readonly Transport[] = ['redis', 'amqp', 'nats', 'cluster']
 

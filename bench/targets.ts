@@ -56,6 +56,24 @@ export function checkTargets(
       add(row.transport, 'recommended options (`batch: true`) vs bare client', value, '≥ 1.5×', value >= 1.5)
     }
   }
+  // Durable delivery with the recommended options, against pub/sub with the same options.
+  for (const row of summary.filter((r) => r.impl === 'fanout-durable-batch' && r.size === TARGET_SIZE)) {
+    const value = pairedThroughput(
+      measurements,
+      [row.transport, row.size],
+      'fanout-durable-batch',
+      'fanout-batch'
+    )
+    if (value !== undefined) {
+      add(
+        row.transport,
+        'durable throughput vs pub/sub, both with `batch: true`',
+        value,
+        '≥ 0.7×',
+        value >= 0.7
+      )
+    }
+  }
   for (const row of summary.filter((r) => r.impl === 'fanout' && r.size === TARGET_SIZE)) {
     const local = row.localP99 ?? NaN
     add(row.transport, "sender's local delivery p99 (ms)", local, '< 1 ms', local < 1)

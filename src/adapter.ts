@@ -135,8 +135,16 @@ export interface DurableLog {
   publishDurable(payload: Payload, messageId?: string): Promise<Position | undefined>
   /** Opens the positioned subscription; resolves once it is registered with the broker. */
   subscribeDurable(start: StartPosition, hooks: DurableHooks): Promise<void>
-  /** Messages after `after` (exclusive), oldest first, at most `limit`; for replays to clients. */
-  readRange(after: Position, limit: number): Promise<{ payload: Payload; position: Position }[]>
+  /**
+   * Messages after `after` (exclusive), oldest first, at most `limit`; for replays to clients. With
+   * `inclusive` true, the message at `after` itself comes first when the log still holds it (a replay that
+   * resumes inside a batched frame reads that frame again). @default inclusive false
+   */
+  readRange(
+    after: Position,
+    limit: number,
+    inclusive?: boolean
+  ): Promise<{ payload: Payload; position: Position }[]>
   /** The position of the newest message in the log, or undefined when it is empty. */
   lastPosition(): Promise<Position | undefined>
   /**

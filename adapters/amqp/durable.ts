@@ -159,8 +159,8 @@ export function createDurableLog(binding: DurableBinding): AmqpDurable {
       }
       if (!binding.current()?.consuming) await binding.waitReady()
     },
-    async readRange(after, limit) {
-      const from = checkPosition('after', after)
+    async readRange(after, limit, inclusive) {
+      const from = checkPosition('after', after) - (inclusive === true ? 1 : 0)
       if (!Number.isSafeInteger(limit) || limit < 0) {
         throw new SyncConfigError('limit', `limit must be an integer >= 0, got ${String(limit)}`)
       }

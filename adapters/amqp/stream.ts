@@ -136,8 +136,8 @@ export function probeEnd(
 
 /**
  * Up to `limit` messages after offset `after` (exclusive), oldest first, reading no further than
- * offset `end` (the newest when the read began). Attaches at `after` itself and skips it and anything
- * before: RabbitMQ may hand a chunk from its start.
+ * offset `end` (the newest when the read began); `after` -1 reads from the first. Attaches at `after`
+ * itself and skips it and anything before: RabbitMQ may hand a chunk from its start.
  */
 export function readStream(
   model: ChannelModel | undefined,
@@ -181,7 +181,7 @@ export function readStream(
           finish()
         }
       },
-      { arguments: { 'x-stream-offset': after } }
+      { arguments: { 'x-stream-offset': Math.max(after, 0) } }
     )
     try {
       await done

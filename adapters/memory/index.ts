@@ -174,8 +174,8 @@ function durableAdapter(
     async subscribeDurable(start, durableHooks) {
       reader = log.open(start, durableHooks, () => bus.online)
     },
-    async readRange(after, limit) {
-      return log.range(after, limit)
+    async readRange(after, limit, inclusive) {
+      return log.range(after, limit, inclusive === true)
     },
     async firstPosition() {
       return log.firstPosition()

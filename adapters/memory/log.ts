@@ -75,8 +75,8 @@ export class MemoryLog {
     return group
   }
 
-  range(after: Position, limit: number): { payload: Payload; position: Position }[] {
-    const from = parse(after) + 1
+  range(after: Position, limit: number, inclusive = false): { payload: Payload; position: Position }[] {
+    const from = inclusive ? parse(after) : parse(after) + 1
     return this.entries
       .filter((entry) => entry.seq >= from)
       .slice(0, limit)

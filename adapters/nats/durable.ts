@@ -135,8 +135,13 @@ export class NatsDurableAdapter extends NatsAdapter implements DurableLog, Group
     )
   }
 
-  async readRange(after: Position, limit: number): Promise<{ payload: Payload; position: Position }[]> {
-    return readRange(this.api().jsm, this.durable, sequenceOf(after), limit)
+  async readRange(
+    after: Position,
+    limit: number,
+    inclusive = false
+  ): Promise<{ payload: Payload; position: Position }[]> {
+    const sequence = sequenceOf(after)
+    return readRange(this.api().jsm, this.durable, inclusive ? sequence - 1 : sequence, limit)
   }
 
   async lastPosition(): Promise<Position | undefined> {

@@ -218,7 +218,11 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
     this.reader?.markSuspect()
   }
 
-  async readRange(after: Position, limit: number): Promise<{ payload: Payload; position: Position }[]> {
+  async readRange(
+    after: Position,
+    limit: number,
+    inclusive = false
+  ): Promise<{ payload: Payload; position: Position }[]> {
     checkPosition(after, 'after')
     if (!Number.isSafeInteger(limit) || limit <= 0) {
       throw new SyncConfigError(
@@ -228,7 +232,7 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
     }
     const { pub } = this
     const entries: RawEntry[] = await pub
-      .xrangeBuffer(this.durable.stream, nextId(after), '+', 'COUNT', limit)
+      .xrangeBuffer(this.durable.stream, inclusive ? after : nextId(after), '+', 'COUNT', limit)
       .catch(this.failed('read the stream'))
     return decodeEntries(entries, (error) => this.hooks?.error(error)).flatMap(({ payload, position }) =>
       payload === undefined ? [] : [{ payload, position }]

@@ -59,6 +59,10 @@ export const fanoutDurable: MemberFactory = (config, onRecord) =>
 export const fanoutBatch: MemberFactory = (config, onRecord) =>
   createApp(sync({ ...fanoutOptions(config), batch: true }), onRecord)
 
+/** Durable delivery with batched frames: a frame is one message of the log. */
+export const fanoutDurableBatch: MemberFactory = (config, onRecord) =>
+  createApp(sync({ ...fanoutOptions(config), durable: true, batch: true }), onRecord)
+
 export const feathersSyncMember: MemberFactory = (config, onRecord) =>
   createApp(feathersSync(feathersSyncOptions(config)), onRecord)
 

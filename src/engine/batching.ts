@@ -33,23 +33,16 @@ function limit(option: keyof BatchOptions, value: unknown): number {
 }
 
 /**
- * Validates the `batch` option: `false` (the default) or every limit filled in. Batching is plain
- * pub/sub only: in durable mode each event needs its own position in the log, so both together are refused.
+ * Validates the `batch` option: `false` (the default) or every limit filled in. In durable mode a frame is
+ * one message of the log: its events share the message's position (see src/engine/event-positions.ts).
  * @throws SyncConfigError naming the bad option
  */
-export function parseBatch(batch: unknown, durable: unknown): Required<BatchOptions> | false {
+export function parseBatch(batch: unknown): Required<BatchOptions> | false {
   if (batch === undefined || batch === false) return false
   if (batch !== true && (typeof batch !== 'object' || batch === null || Array.isArray(batch))) {
     throw new SyncConfigError(
       'batch',
       `Option "batch" must be true, false or an object, got ${String(batch)}`
-    )
-  }
-  if (durable !== undefined && durable !== false) {
-    throw new SyncConfigError(
-      'batch',
-      'Option "batch" applies to plain pub/sub only and cannot be combined with "durable" ' +
-        '(each event keeps its own position in the log)'
     )
   }
   const given = batch === true ? {} : (batch as BatchOptions)

@@ -7,6 +7,7 @@ import type { Envelope } from '../protocol/envelope'
 import type { Payload, Serializer } from '../protocol/serializers'
 import { createDebug } from './debug'
 import type { SyncGap } from './durable'
+import { framedPosition } from './event-positions'
 import { runEngine, type Engine } from './engine'
 import type { DeadLetter } from './dead-letters'
 import type { SyncDeadLetterError } from '../errors'
@@ -157,9 +158,12 @@ export class Bus {
       refresh: (payload) => this.codec.refresh(payload),
       setStatus: (status, cause) => this.setStatus(status, cause),
       received: (payload, position) => {
-        // A batched frame is opened here, so that `incoming` (and `sync-in`) sees one message at a time.
+        // A batched frame is opened here, so that `incoming` (and `sync-in`) sees one message at a time;
+        // from a durable log each with its event position (see ./event-positions.ts).
         if (!isFrame(payload)) return this.arrived(payload, position)
-        for (const event of this.eventsOf(payload, position)) this.arrived(event)
+        this.eventsOf(payload).forEach((event, index) =>
+          this.arrived(event, position === undefined ? undefined : framedPosition(position, index + 1))
+        )
       },
       gap: (gap) => {
         this.counters.gaps.reported++
@@ -229,8 +233,11 @@ export class Bus {
    */
   receive(raw: Payload, position?: Position): Delivery | undefined {
     if (isFrame(raw)) {
-      // Reached only from a custom adapter that hands frames to `sync-in` as they came.
-      for (const event of this.eventsOf(raw, position)) this.receive(event)
+      // Each event of a frame from a durable log gets its own position within the message's.
+      const events = this.eventsOf(raw)
+      events.forEach((event, index) =>
+        this.receive(event, position === undefined ? undefined : framedPosition(position, index + 1))
+      )
       return undefined
     }
     this.counters.received++
@@ -333,12 +340,9 @@ export class Bus {
     else this.receive(payload, position)
   }
 
-  /**
-   * The messages of a batched frame; none when it is malformed, or comes from a durable log (where
-   * nothing is batched: each message needs its own position), counted as one dropped `shape`.
-   */
-  private eventsOf(frame: Uint8Array, position: Position | undefined): Payload[] {
-    const events = position === undefined ? unpackFrame(frame) : 'a durable log holds single messages only'
+  /** The messages of a batched frame; none when it is malformed, counted as one dropped `shape`. */
+  private eventsOf(frame: Uint8Array): Payload[] {
+    const events = unpackFrame(frame)
     if (typeof events !== 'string') return events
     this.counters.received++
     this.drop('shape', new SyncMessageError('shape', `Dropped a malformed batched frame: ${events}`))

@@ -9,7 +9,7 @@ import {
   isRetryable,
   type DropReason
 } from '../errors'
-import { isFrame, unpackFrame } from '../protocol/batch'
+import { isFrame, packFrames, unpackFrame, type FrameLimits } from '../protocol/batch'
 import type { Payload } from '../protocol/serializers'
 import { frameLimits, SendBatcher } from './batching'
 import { createDebug } from './debug'
@@ -21,6 +21,9 @@ import { isPromise, withTimeout } from './timeout'
 import type { SyncStats, SyncStatus } from './stats'
 
 const debug = createDebug('feathers-fanout/engine')
+
+// Without `batch`, every message travels alone.
+const SINGLE: FrameLimits = { maxMessages: 1, maxBytes: Infinity }
 
 /** What the engine needs from whoever runs it (the bus): counters, reports, status and incoming bytes. */
 export interface EngineHost {
@@ -77,7 +80,9 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
   const publishPrefix = randomBytes(6).toString('hex')
   // Messages the driver took but then failed on a lost connection; sent again first, in the order they
   // were first sent. Drivers reject a batch in any order, so it is sorted once, before it is flushed.
-  let retry: { seq: number; payload: Payload }[] = []
+  // `part`: the place of an event taken out of a durable frame the broker refused as too large, which
+  // then travels alone under an id of its own.
+  let retry: { seq: number; part?: number; payload: Payload }[] = []
   let retryBytes = 0
   let retrySorted = true
   let drainWaiters: (() => void)[] = []
@@ -90,14 +95,10 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
   }
   const queued = () => outbox.size > 0 || retry.length > 0
   const { batch } = options
-  // Batched frames (plain pub/sub only; parseOptions refuses `batch` with `durable`).
-  const batcher =
-    batch === false
-      ? undefined
-      : new SendBatcher(
-          () => frameLimits(batch, options.maxMessageBytes, adapter.maxPayloadBytes),
-          (frames) => sendFrames(frames)
-        )
+  // Batched frames. In durable mode a frame is one message of the log, with one id for its resends.
+  const limits = (): FrameLimits =>
+    batch === false ? SINGLE : frameLimits(batch, options.maxMessageBytes, adapter.maxPayloadBytes)
+  const batcher = batch === false ? undefined : new SendBatcher(limits, (frames) => sendFrames(frames))
   const idle = () => inflight === 0 && !queued() && (batcher?.pending ?? 0) === 0
   const settle = () => {
     if (idle() && drainWaiters.length > 0) {
@@ -118,17 +119,18 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
     }
     syncOutbox()
   }
-  const requeue = (seq: number, payload: Payload) => {
+  const requeue = (seq: number, payload: Payload, part?: number) => {
     if (retry.length > 0 && retry[retry.length - 1].seq > seq) retrySorted = false
-    retry.push({ seq, payload })
+    retry.push(part === undefined ? { seq, payload } : { seq, part, payload })
     retryBytes += sizeOf(payload)
     syncOutbox()
   }
   const requeueEvents = (seq: number, payload: Payload) => {
     if (!isFrame(payload)) return requeue(seq, payload)
-    for (const event of unpackFrame(payload) as Payload[]) requeue(seq, event)
+    const events = unpackFrame(payload) as Payload[]
+    events.forEach((event, index) => requeue(seq, event, durable ? index + 1 : undefined))
   }
-  const failed = (seq: number, payload: Payload, cause: unknown) => {
+  const failed = (seq: number, payload: Payload, cause: unknown, part?: number) => {
     if (batcher && isFrame(payload)) return frameFailed(seq, payload, cause)
     if (cause instanceof SyncOversizeError) {
       // The broker will never take this message: retrying is pointless, so it is dropped and counted.
@@ -138,7 +140,7 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
     if (!connected && !closed && isRetryable(cause)) {
       // The connection went away under this message: it is sent again, before the outbox.
       debug('publish failed while disconnected, requeued', cause)
-      requeue(seq, payload)
+      requeue(seq, payload, part)
       return
     }
     stats.publishErrors++
@@ -146,7 +148,14 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
   }
   // A frame the broker did not take: its events go again one by one (resent after a reconnect, each
   // dropped alone if too large), so that each is judged, resent and counted as an event, not as a frame.
+  // In durable mode a frame lost with the connection goes again whole under its id, since the broker may
+  // have stored it: a broker that deduplicates by id then keeps it once.
   const frameFailed = (seq: number, frame: Uint8Array, cause: unknown) => {
+    if (durable && !(cause instanceof SyncOversizeError) && !connected && !closed && isRetryable(cause)) {
+      debug('a durable frame failed while disconnected, requeued whole', cause)
+      requeue(seq, frame)
+      return
+    }
     if (cause instanceof SyncOversizeError || (!connected && !closed && isRetryable(cause))) {
       debug('a frame failed, its messages are requeued one by one', cause)
       requeueEvents(seq, frame)
@@ -157,19 +166,21 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
     state.report(new SyncPublishError(`The ${adapter.type} adapter failed to publish a message`, { cause }))
   }
   // The frames of one tick, in order; behind a queue (the connection went away meanwhile) they wait in
-  // front of it, since everything in the outbox was sent after them.
+  // front of it, since everything in the outbox was sent after them. A durable frame waits whole.
   const sendFrames = (frames: Payload[]) => {
     for (const frame of frames) {
       const seq = ++sendSeq
       if (connected && holdTimer === undefined && !queued()) send(frame, seq)
+      else if (durable) requeue(seq, frame)
       else requeueEvents(seq, frame)
     }
     settle()
   }
-  const send = (payload: Payload, seq = ++sendSeq) => {
+  const send = (payload: Payload, seq = ++sendSeq, part?: number) => {
     const started = performance.now()
     try {
-      const result = durable ? durable.publish(payload, `${publishPrefix}-${seq}`) : adapter.publish(payload)
+      const id = part === undefined ? `${publishPrefix}-${seq}` : `${publishPrefix}-${seq}.${part}`
+      const result = durable ? durable.publish(payload, id) : adapter.publish(payload)
       if (!isPromise(result)) {
         host.published?.(performance.now() - started)
         return
@@ -183,28 +194,44 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
         },
         (cause: unknown) => {
           inflight--
-          failed(seq, payload, cause)
+          failed(seq, payload, cause, part)
           settle()
         }
       )
     } catch (cause) {
-      failed(seq, payload, cause)
+      failed(seq, payload, cause, part)
+    }
+  }
+  // A waiting event gets a fresh signature time; a durable frame goes again as it was (no age check there).
+  const refreshed = (payload: Payload) => (isFrame(payload) ? payload : state.refresh(payload))
+  // What the outbox holds goes in frames when batching: after an outage that is most of a catch-up.
+  const flushOutbox = () => {
+    if (!batcher) {
+      while (connected && outbox.size > 0) send(state.refresh(outbox.shift() as Payload))
+      return
+    }
+    const { maxMessages } = limits()
+    while (connected && outbox.size > 0) {
+      const items: Payload[] = []
+      while (items.length < maxMessages && outbox.size > 0)
+        items.push(state.refresh(outbox.shift() as Payload))
+      for (const frame of packFrames(items, limits())) send(frame)
     }
   }
   const flush = () => {
     if (holdTimer !== undefined) return
     if (queued()) debug('flushing %d queued, %d to resend', outbox.size, retry.length)
-    if (!retrySorted) retry.sort((a, b) => a.seq - b.seq)
+    if (!retrySorted) retry.sort((a, b) => a.seq - b.seq || (a.part ?? 0) - (b.part ?? 0))
     retrySorted = true
     let sent = 0
     while (connected && sent < retry.length) {
-      const { seq, payload } = retry[sent++]
+      const { seq, part, payload } = retry[sent++]
       retryBytes -= sizeOf(payload)
-      send(state.refresh(payload), seq)
+      send(refreshed(payload), seq, part)
     }
     // A send that failed at once was pushed behind the rest and marked the list unsorted.
     retry = retry.slice(sent)
-    while (connected && outbox.size > 0) send(state.refresh(outbox.shift() as Payload))
+    flushOutbox()
     syncOutbox()
     settle()
   }

@@ -1,15 +1,16 @@
 import type { GroupLog, GroupMembership, GroupMessage, Position } from '../adapter'
 import { SyncConfigError, SyncDeadLetterError, SyncGroupError } from '../errors'
+import { isFrame, unpackFrame } from '../protocol/batch'
 import type { Envelope } from '../protocol/envelope'
 import { runAttempts } from './attempts'
 import { DeadLetterList, type DeadLetter, type KeptLetter } from './dead-letters'
 import type { ResolvedGroupOptions } from './group-options'
+import { framedPosition } from './event-positions'
+import { handlerKey, idempotencyKey, stripSlashes, whereIs } from './group-keys'
 import type { GroupHandler, GroupHost, GroupStats } from './group-types'
 
 export type { GroupHandler, GroupHost, GroupMessageMeta, GroupStats } from './group-types'
-
-const handlerKey = (path: string, event: string): string => `${path}\u0000${event}`
-const stripSlashes = (path: string): string => path.replace(/^\/+|\/+$/g, '')
+export { idempotencyKey } from './group-keys'
 
 /**
  * One consumer group on this instance: its handlers by path and event, its membership in the broker's
@@ -54,7 +55,7 @@ export class ConsumerGroup {
   async join(log: GroupLog, member: string): Promise<void> {
     const { claimAfterMs, prefetch } = this.options
     const membership = await log.joinGroup(this.name, member, { claimAfterMs, prefetch }, (message) =>
-      this.track(this.handle(message))
+      this.track(this.receive(message))
     )
     if (this.stopped) await membership.leave()
     else this.membership = membership
@@ -144,13 +145,39 @@ export class ConsumerGroup {
     return this.handlers.get(handlerKey(stripSlashes(envelope.path), envelope.event))
   }
 
-  private async handle(message: GroupMessage): Promise<void> {
+  /**
+   * A batched frame's events are handled one after another, each as a message of its own (with its event
+   * position), and the frame is acknowledged once every one is settled. A member that stops half way
+   * leaves the frame unacknowledged: the next member gets it whole, so handlers must be idempotent (the
+   * idempotency key of each event stays the same).
+   */
+  private async receive(message: GroupMessage): Promise<void> {
+    const events = isFrame(message.payload) ? unpackFrame(message.payload) : undefined
+    // A malformed frame is dropped (and counted) by the decoder like any undecodable message.
+    if (events === undefined || typeof events === 'string') return void (await this.handle(message))
+    for (const [index, payload] of events.entries()) {
+      const { position, deliveries } = message
+      const at = position === undefined ? undefined : framedPosition(position, index + 1)
+      const event: GroupMessage = { ...message, payload, position: at, deliveries, ack: async () => {} }
+      if (!(await this.handle(event))) return
+    }
+    const { position } = message
+    await this.settle(
+      message,
+      undefined,
+      `holding ${events.length} events${position ? ` at ${position}` : ''}`
+    )
+  }
+
+  /** Handles one event; false when the member stopped before it was settled (it stays unacknowledged). */
+  private async handle(message: GroupMessage): Promise<boolean> {
     const envelope = this.host.decode(message.payload)
     const handler = envelope && this.handlerFor(envelope)
     if (!envelope || !handler) {
       // Undecodable (counted by the codec) or not for this group: nothing will ever handle it.
       if (envelope) this.counts.skipped++
-      return this.settle(message, envelope)
+      await this.settle(message, envelope)
+      return true
     }
     const outcome = await this.attempts(
       handler,
@@ -160,10 +187,11 @@ export class ConsumerGroup {
       false,
       message
     )
-    if (outcome.ok === 'abandoned') return
+    if (outcome.ok === 'abandoned') return false
     if (outcome.ok) this.counts.handled++
     else this.bury(message, envelope, outcome.attempts, outcome.error)
     await this.settle(message, envelope)
+    return true
   }
 
   private attempts(
@@ -215,12 +243,15 @@ export class ConsumerGroup {
     this.host.deadLetter(visible, new SyncDeadLetterError(this.name, id, what, attempts, { cause: error }))
   }
 
-  private async settle(message: GroupMessage, envelope: Envelope | undefined): Promise<void> {
+  private async settle(
+    message: GroupMessage,
+    envelope: Envelope | undefined,
+    where = whereIs(message.position, envelope)
+  ): Promise<void> {
     try {
       await message.ack()
     } catch (cause) {
       // Unacknowledged: the broker hands it out again after claimAfterMs; the handler must be idempotent.
-      const where = whereIs(message.position, envelope)
       this.host.report(
         new SyncGroupError(this.name, `Could not acknowledge the message ${where} in group "${this.name}"`, {
           cause
@@ -244,17 +275,3 @@ export class ConsumerGroup {
     })
   }
 }
-
-/** `<sender>:<id>` for messages stamped by an instance; the log position for anything else. */
-export const idempotencyKey = (envelope: Envelope, position: Position | undefined): string =>
-  envelope.sender !== undefined && envelope.id !== undefined
-    ? `${envelope.sender}:${envelope.id}`
-    : `log:${position ?? 'unknown'}`
-
-/** How an error names a message: its position where the broker gives one (RabbitMQ groups do not). */
-const whereIs = (position: Position | undefined, envelope: Envelope | undefined): string =>
-  position !== undefined
-    ? `at position ${position}`
-    : envelope
-      ? `with idempotency key ${idempotencyKey(envelope, undefined)}`
-      : 'that could not be decoded'

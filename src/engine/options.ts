@@ -48,9 +48,10 @@ export interface BaseSyncOptions extends SecurityOptions, SerializerOptions {
    * event. Each event is still encoded, signed, numbered, checked for size, ordered and counted on its
    * own; an event too large alone is dropped as before. Receivers always read both forms, so batched and
    * unbatched instances of this library mix freely, but feathers-sync cannot read a batched frame: leave
-   * it off while feathers-sync instances share the channel, and turn it on for an all-new fleet. Plain
-   * pub/sub only: refused together with `durable`. `true` takes every default. See
-   * docs/configuration.md. @default false (one broker message per event)
+   * it off while feathers-sync instances share the channel, and turn it on for an all-new fleet. With
+   * `durable`, a frame is one message of the log (stored, acknowledged, resent and replayed whole; its
+   * events get positions `<message>#<n>`), which is what makes a catch-up after an outage fast.
+   * `true` takes every default. See docs/configuration.md. @default false (one broker message per event)
    */
   batch?: boolean | BatchOptions
   /**
@@ -211,7 +212,7 @@ export function parseOptions<O extends BaseSyncOptions>(options: O): Resolved<O>
       nonNegative('errorReportIntervalMs', options.errorReportIntervalMs) ?? DEFAULT_ERROR_REPORT_INTERVAL_MS,
     traceContext: options.traceContext ?? true,
     durable: parseDurable(options.durable),
-    batch: parseBatch(options.batch, options.durable),
+    batch: parseBatch(options.batch),
     outbox: {
       maxMessages: positive('outbox.maxMessages', outbox.maxMessages, OUTBOX_DEFAULTS.maxMessages),
       maxBytes: positive('outbox.maxBytes', outbox.maxBytes, OUTBOX_DEFAULTS.maxBytes)

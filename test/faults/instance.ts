@@ -20,6 +20,7 @@ import {
 import { parseOptions, schemeOf } from '../../src/engine/options'
 import { factoryFor } from '../../src/registry'
 import type { Payload } from '../../src/protocol/serializers'
+import { isFrame, unpackFrame } from '../../src/protocol/batch'
 import { openSockets } from '../helpers/sockets'
 import { Ledger } from './ledger'
 import {
@@ -45,11 +46,12 @@ const send = (message: object): void => void process.send?.(message)
 function tapped(options: SyncOptions): Adapter {
   const resolved = parseOptions(options)
   const real = factoryFor(schemeOf(resolved.uri ?? ''))(resolved)
-  const settle = (n: number | undefined, ok: boolean) => n !== undefined && ledger.settle(n, ok)
-  // Notes the hand-off of one of this instance's messages, then its outcome.
+  const settle = (numbers: number[], ok: boolean) => numbers.forEach((n) => ledger.settle(n, ok))
+  // Notes the hand-off of one of this instance's messages (each event of a batched frame), then its outcome.
   const tap = <T>(payload: Payload, hand: () => T): T => {
-    const n = ledger.ownNumber(payload)
-    if (n !== undefined) ledger.handOff(n)
+    const events = isFrame(payload) ? (unpackFrame(payload) as Payload[]) : [payload]
+    const n = events.map((event) => ledger.ownNumber(event)).filter((own) => own !== undefined)
+    n.forEach((own) => ledger.handOff(own))
     try {
       const result = hand()
       if (!(result instanceof Promise)) {
@@ -78,6 +80,9 @@ function tapped(options: SyncOptions): Adapter {
       return real.target
     },
     resumeDelayMs: real.resumeDelayMs,
+    get maxPayloadBytes() {
+      return real.maxPayloadBytes
+    },
     connect: (hooks) => real.connect(hooks),
     subscribe: (onMessage) => real.subscribe(onMessage),
     close: () => real.close(),
@@ -91,7 +96,7 @@ function tapped(options: SyncOptions): Adapter {
     // The message id too: without it a resend is stored again instead of dropped by the broker's dedupe.
     publishDurable: (payload, messageId) => tap(payload, () => log.publishDurable(payload, messageId)),
     subscribeDurable: (start, hooks) => log.subscribeDurable(start, hooks),
-    readRange: (after, limit) => log.readRange(after, limit),
+    readRange: (after, limit, inclusive) => log.readRange(after, limit, inclusive),
     lastPosition: () => log.lastPosition(),
     savePosition: (name, position) => log.savePosition(name, position),
     loadPosition: (name) => log.loadPosition(name),

@@ -176,10 +176,13 @@ export const clusterTarget: FaultTarget = {
 
 /**
  * Durable targets: 200 events/s per instance; the outbox holds a 10 s cut-off at that rate (nothing may
- * be lost, so nothing may overflow); retention far above what any scenario needs.
+ * be lost, so nothing may overflow); retention far above what any scenario needs; batched frames, the
+ * setting docs/delivery-guarantees.md recommends for durable fleets (a catch-up reads and sends frames).
+ * Durable mode without `batch` meets faults in test/durable-*-faults.test.ts and the cluster tests.
  */
 const DURABLE: SyncOptions = {
   outbox: { maxMessages: 10_000 },
+  batch: true,
   durable: { maxMessages: 1_000_000, maxAgeMs: 3_600_000 }
 }
 

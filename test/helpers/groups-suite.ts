@@ -291,7 +291,7 @@ async function waitForStats(
 }
 
 /** Waits until every app's groups have joined the broker's group. */
-async function waitForMembers(apps: TestApp[]): Promise<void> {
+export async function waitForMembers(apps: TestApp[]): Promise<void> {
   // Joining declares the group's queue: on RabbitMQ a quorum queue, whose Raft group starts on a broker
   // that other test files keep busy; one join took over 10 s in a loaded full run.
   for (const member of apps) await waitForStats(member, 'joined', (s) => s.joined, 30_000)

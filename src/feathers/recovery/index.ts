@@ -10,6 +10,7 @@ import {
 } from '../../client/protocol'
 import type { Bridge } from '../bridge'
 import { POSITION, positionOf, remoteContext } from '../context'
+import { compareEventPositions } from '../../engine/event-positions'
 import { Gate, type GatedSocket } from './gate'
 import type { ResolvedRecovery } from './options'
 import { dispatchFor, readMissed } from './replay'
@@ -117,7 +118,9 @@ export function installRecovery(app: Application, bridge: Bridge, settings: Reso
       const connection = socket.feathers
       if (!connection || socket.handshake.auth?.[HANDSHAKE_FLAG] !== true) return
       const log = bus.log
-      const compare = log ? (a: string, b: string) => log.comparePositions(a, b) : () => 0
+      const compare = log
+        ? (a: string, b: string) => compareEventPositions((x, y) => log.comparePositions(x, y), a, b)
+        : () => 0
       const gate = new Gate(socket, compare, settings.holdMs)
       gates.set(connection, gate)
       let asked = false

@@ -3,6 +3,9 @@ import type { DurableLog, Position } from '../../adapter'
 import type { Codec } from '../../protocol/codec'
 import type { Envelope } from '../../protocol/envelope'
 import type { GapReason } from '../../client/protocol'
+import { compareEventPositions, framedPosition, splitPosition } from '../../engine/event-positions'
+import { isFrame, unpackFrame } from '../../protocol/batch'
+import type { Payload } from '../../protocol/serializers'
 
 /** Entries per `readRange` call of a replay. */
 const PAGE = 500
@@ -28,9 +31,11 @@ export async function readMissed(
   upper: Position | undefined,
   maxEvents: number
 ): Promise<ReadResult> {
+  const compare = (a: Position, b: Position) =>
+    compareEventPositions((x, y) => log.comparePositions(x, y), a, b)
   let compared: number
   try {
-    compared = upper === undefined ? 1 : log.comparePositions(after, upper)
+    compared = upper === undefined ? 1 : compare(after, upper)
   } catch (cause) {
     return {
       gap: 'invalid',
@@ -40,34 +45,62 @@ export async function readMissed(
   if (upper === undefined || compared > 0) {
     return { gap: 'invalid', message: `Position ${after} is after the end of the log (${upper ?? 'empty'})` }
   }
+  // After an event of a frame, the rest of that frame is owed first: it must still be held.
+  const { message, index } = splitPosition(after)
   const first = log.firstPosition ? await log.firstPosition() : undefined
-  if (first !== undefined && log.comparePositions(after, first) < 0) {
+  if (first !== undefined && log.comparePositions(message, first) < 0) {
     return {
       gap: 'trimmed',
       message: `Retention dropped what followed ${after}; the oldest held is ${first}`
     }
   }
   const events: LoggedEvent[] = []
-  let cursor = after
   let read = 0
-  // Each page moves the cursor on, and at most maxEvents + 1 entries are read: the loop is bounded.
-  while (log.comparePositions(cursor, upper) < 0) {
-    const page = await log.readRange(cursor, Math.min(PAGE, maxEvents + 1 - read))
-    if (page.length === 0) break
-    for (const { payload, position } of page) {
-      if (log.comparePositions(position, upper) > 0) return { events }
+  // Adds an entry's events after `after` (a frame holds several); false once past `upper` or maxEvents.
+  const take = (payload: Payload, position: Position): ReadResult | undefined => {
+    for (const { event, at } of eventsIn(payload, position)) {
+      if (compare(at, after) <= 0) continue
+      if (compare(at, upper) > 0) return { events }
       if (++read > maxEvents) {
         return {
           gap: 'tooMany',
           message: `More than ${maxEvents} events followed ${after} (recovery.maxEvents)`
         }
       }
-      const envelope = codec.readStored(payload)
-      if (envelope) events.push({ envelope, position })
+      const envelope = codec.readStored(event)
+      if (envelope) events.push({ envelope, position: at })
+    }
+    return undefined
+  }
+  if (index !== undefined) {
+    const [held] = await log.readRange(message, 1, true)
+    if (held === undefined || log.comparePositions(held.position, message) !== 0) {
+      return { gap: 'trimmed', message: `The log no longer holds ${message}, the message of ${after}` }
+    }
+    const done = take(held.payload, held.position)
+    if (done) return done
+  }
+  let cursor = message
+  // Each page moves the cursor on, and at most maxEvents + 1 events are read: the loop is bounded.
+  while (log.comparePositions(cursor, upper) < 0) {
+    const page = await log.readRange(cursor, Math.min(PAGE, maxEvents + 1 - read))
+    if (page.length === 0) break
+    for (const { payload, position } of page) {
+      const done = take(payload, position)
+      if (done) return done
       cursor = position
     }
   }
   return { events }
+}
+
+/** The events of a stored message with their positions: one, or each of a batched frame's. */
+function eventsIn(payload: Payload, position: Position): { event: Payload; at: Position }[] {
+  if (!isFrame(payload)) return [{ event: payload, at: position }]
+  const events = unpackFrame(payload)
+  // A malformed frame yields nothing here; live receivers count it as a dropped shape.
+  if (typeof events === 'string') return []
+  return events.map((event, index) => ({ event, at: framedPosition(position, index + 1) }))
 }
 
 type Publisher = (data: unknown, context: unknown) => unknown
