@@ -5,9 +5,10 @@
  * scripts/results/soak.json (results of brokers not run this time are kept).
  *
  * With `--durable`, the instances run with `durable: true` (its default retention) on the brokers that
- * keep messages, and the results are named `<broker>-durable`.
+ * keep messages, and the results are named `<broker>-durable`. With `--batch`, they also run with
+ * `batch: true` (batched frames), and the names end in `-batch`.
  *
- *   npm run soak -- [--brokers redis,nats,amqp] [--events 1000000] [--instances 3] [--minutes 10] [--durable]
+ *   npm run soak -- [--brokers redis,nats,amqp] [--events 1000000] [--instances 3] [--minutes 10] [--durable] [--batch]
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -42,6 +43,18 @@ const DURABLE_TARGETS: Record<string, SoakTarget> = {
   ),
   nats: target('nats-durable', () => startNats({ jetstream: true }), natsTarget.version, true)
 }
+/** The same targets with `batch: true`, named `<name>-batch`. */
+const batched = (targets: Record<string, SoakTarget>): Record<string, SoakTarget> =>
+  Object.fromEntries(
+    Object.entries(targets).map(([broker, soakTarget]) => [
+      broker,
+      {
+        ...soakTarget,
+        name: `${soakTarget.name}-batch`,
+        options: (handle: BrokerHandle, key: string) => ({ ...soakTarget.options(handle, key), batch: true })
+      }
+    ])
+  )
 const OUT = path.join(__dirname, '..', 'results', 'soak.json')
 
 function argument(name: string, fallback: string): string {
@@ -103,7 +116,8 @@ export const HEADER = [
 
 async function main(): Promise<void> {
   const durable = process.argv.includes('--durable')
-  const targets = durable ? DURABLE_TARGETS : TARGETS
+  const batch = process.argv.includes('--batch')
+  const targets = batch ? batched(durable ? DURABLE_TARGETS : TARGETS) : durable ? DURABLE_TARGETS : TARGETS
   const names = argument('brokers', durable ? 'redis,nats' : 'redis,nats,amqp').split(',')
   const events = Number(argument('events', '1000000'))
   const instances = Number(argument('instances', '3'))
