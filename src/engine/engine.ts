@@ -15,7 +15,8 @@ import { frameLimits, SendBatcher } from './batching'
 import { createDebug } from './debug'
 import { durableSessionFor, type SyncGap } from './durable'
 import type { EngineOptions } from './options'
-import { Outbox, sizeOf } from './outbox'
+import { Outbox } from './outbox'
+import { ResendList } from './resend'
 import { untilSubscribed } from './startup'
 import { isPromise, withTimeout } from './timeout'
 import type { SyncStats, SyncStatus } from './stats'
@@ -78,22 +79,16 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
   // With the send sequence, an id that stays the same when a message is sent again after a lost
   // confirmation, so a broker that deduplicates by id stores it once (see DurableLog.publishDurable).
   const publishPrefix = randomBytes(6).toString('hex')
-  // Messages the driver took but then failed on a lost connection; sent again first, in the order they
-  // were first sent. Drivers reject a batch in any order, so it is sorted once, before it is flushed.
-  // `part`: the place of an event taken out of a durable frame the broker refused as too large, which
-  // then travels alone under an id of its own.
-  let retry: { seq: number; part?: number; payload: Payload }[] = []
-  let retryBytes = 0
-  let retrySorted = true
+  const retry = new ResendList()
   let drainWaiters: (() => void)[] = []
   // The last problem the adapter reported while starting, so a timeout can say why.
   let lastStartupError: SyncError | undefined
 
   const syncOutbox = () => {
-    stats.outbox.messages = outbox.size + retry.length
-    stats.outbox.bytes = outbox.byteSize + retryBytes
+    stats.outbox.messages = outbox.size + retry.size
+    stats.outbox.bytes = outbox.byteSize + retry.byteSize
   }
-  const queued = () => outbox.size > 0 || retry.length > 0
+  const queued = () => outbox.size > 0 || retry.size > 0
   const { batch } = options
   // Batched frames. In durable mode a frame is one message of the log, with one id for its resends.
   const limits = (): FrameLimits =>
@@ -120,9 +115,7 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
     syncOutbox()
   }
   const requeue = (seq: number, payload: Payload, part?: number) => {
-    if (retry.length > 0 && retry[retry.length - 1].seq > seq) retrySorted = false
-    retry.push(part === undefined ? { seq, payload } : { seq, part, payload })
-    retryBytes += sizeOf(payload)
+    retry.add(seq, payload, part)
     syncOutbox()
   }
   const requeueEvents = (seq: number, payload: Payload) => {
@@ -220,17 +213,11 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
   }
   const flush = () => {
     if (holdTimer !== undefined) return
-    if (queued()) debug('flushing %d queued, %d to resend', outbox.size, retry.length)
-    if (!retrySorted) retry.sort((a, b) => a.seq - b.seq || (a.part ?? 0) - (b.part ?? 0))
-    retrySorted = true
-    let sent = 0
-    while (connected && sent < retry.length) {
-      const { seq, part, payload } = retry[sent++]
-      retryBytes -= sizeOf(payload)
-      send(refreshed(payload), seq, part)
-    }
-    // A send that failed at once was pushed behind the rest and marked the list unsorted.
-    retry = retry.slice(sent)
+    if (queued()) debug('flushing %d queued, %d to resend', outbox.size, retry.size)
+    retry.drain(
+      () => connected,
+      ({ seq, part, payload }) => send(refreshed(payload), seq, part)
+    )
     flushOutbox()
     syncOutbox()
     settle()
@@ -250,7 +237,7 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
   // would reach only the instances that happened to be back before it (see resumeDelayMs).
   const holdThenFlush = () => {
     release()
-    debug('holding %d queued messages for %d ms', outbox.size + retry.length, resumeDelayMs)
+    debug('holding %d queued messages for %d ms', outbox.size + retry.size, resumeDelayMs)
     holdTimer = setTimeout(() => {
       holdTimer = undefined
       flush()
@@ -381,10 +368,9 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
     closed = true
     connected = false
     release()
-    stats.dropped.unsent += outbox.size + retry.length
+    stats.dropped.unsent += outbox.size + retry.size
     while (outbox.shift() !== undefined);
-    retry = []
-    retryBytes = 0
+    retry.clear()
     syncOutbox()
     await durable?.flush({ report: (error) => state.report(error) })
     try {
