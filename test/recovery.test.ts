@@ -42,6 +42,15 @@ describe('client recovery (memory adapter)', () => {
     expect(fleet.away.app.recovery.replayed).toBeGreaterThan(0)
   })
 
+  it('with batched frames (events positioned P#n), gives a moved client exactly its events, once, in order', async () => {
+    fleet = await startFleet(memory('frames', { batch: true }))
+    await outage(fleet, 42, 600, 6)
+    await expectExactDelivery(fleet)
+    const framed = fleet.servers[1].log.filter((e) => /#\d+$/.test(e.position ?? ''))
+    expect(framed.length).toBeGreaterThan(0)
+    expect(fleet.away.app.recovery.replayed).toBeGreaterThan(0)
+  })
+
   it('replays nothing of a room to a connection that is not authenticated; once it logs in, all of it', async () => {
     fleet = await startFleet(memory('auth'))
     const server = fleet.servers[1]

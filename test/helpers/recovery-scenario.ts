@@ -85,9 +85,10 @@ export async function settled(servers: RecoveryServer[], count: () => number): P
 /**
  * The outage: `away` is cut; `events` messages are created across the three instances over `outageMs`
  * (rooms alternating, some local-only); then the balancer sends it to server 1, and more events are
- * created while it reconnects and replays.
+ * created while it reconnects and replays. With `perStep` above 1, each step of the outage creates that
+ * many at once on one instance (in one tick, so with `batch` they travel as one frame).
  */
-export async function outage(fleet: Running, events: number, outageMs: number): Promise<void> {
+export async function outage(fleet: Running, events: number, outageMs: number, perStep = 1): Promise<void> {
   const { servers, away, proxy } = fleet
   let travelling = 0
   const create = async (i: number, local = false) => {
@@ -101,7 +102,7 @@ export async function outage(fleet: Running, events: number, outageMs: number): 
   await waitFor('the away client to notice', () => !away.socket.connected)
   const started = Date.now()
   for (let i = 0; i < events; i++) {
-    await create(i, i % 7 === 3)
+    await Promise.all(Array.from({ length: perStep }, () => create(i, i % 7 === 3)))
     // Pacing of the scenario (the outage lasts outageMs), not a wait for a condition.
     const due = started + ((i + 1) * outageMs) / events
     if (due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()))
