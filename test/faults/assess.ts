@@ -57,8 +57,11 @@ export function assess(run: ScenarioRun): { figures: ScenarioFigures; failures: 
     failures.push(...finish.problems.map((problem) => `instance ${report.index}: ${problem}`))
     const later = report.timeline.filter((change) => change.at > run.readyAt)
     if (later.length > 0) {
+      const when = later.map((c) => `${c.status} at +${c.at - run.readyAt} ms`).join(', ')
       failures.push(
-        `instance ${report.index} left ready after recovery: ${later.map((c) => c.status).join(', ')}`
+        `instance ${report.index} left ready after recovery: ${when}; status ${finish.status}, ` +
+          `errors ${JSON.stringify(finish.errors)}, last: ${finish.lastError ?? 'none'}, ` +
+          `reconnects ${finish.stats.reconnects}, outbox ${JSON.stringify(finish.stats.outbox)}`
       )
     }
     if (!isDeepStrictEqual(start.listeners, finish.listeners) || tcp(start) !== tcp(finish)) {
