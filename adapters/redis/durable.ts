@@ -80,8 +80,14 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
     await super.connect(hooks)
   }
 
-  /** Loads the script on every (re)connect, so that a restarted server rarely answers `NOSCRIPT`. */
+  /**
+   * Loads the script on every (re)connect, so that a restarted server rarely answers `NOSCRIPT`, and
+   * starts a new chain: what was sent before the connection was lost may not have been stored, and a
+   * first publish naming it would be refused as out of step (a pause reported as a lost script). The
+   * producer record still drops resends, and what follows goes in order on the one connection.
+   */
   private readonly preload = (): void => {
+    this.appender.restart()
     loadAppendScript(this.pub).then(
       () => {
         // A reload cut short by the lost connection is done too: a later `NOSCRIPT` starts another.
