@@ -1,9 +1,10 @@
 import { createDebug } from '../../src/engine/debug'
-import type { ChannelModel, RecoveringChannelModel } from 'amqplib'
+import type { ChannelModel } from 'amqplib'
 import { SyncConnectionError } from '../../src/errors'
 import type { AmqpGroupMember } from './group'
 import type { AmqpSettings } from './options'
-import { closeRecovering, guardModel, openRecovering, reportRecovery } from './recovering'
+import { closeRecovering, guardModel, reportRecovery, type Recovering } from './recovering'
+import { openRecovering } from './rotation'
 
 const debug = createDebug('feathers-fanout/amqp')
 
@@ -42,12 +43,13 @@ export interface GroupConnectionLink {
  */
 export class GroupConnection {
   readonly members = new Set<AmqpGroupMember>()
-  private recovering: Promise<RecoveringChannelModel> | undefined
+  private recovering: Promise<Recovering> | undefined
   private model: ChannelModel | undefined
   private closed = false
   private lastReported: string | undefined
   private waiters: { resolve(model: ChannelModel): void; reject(error: Error): void }[] = []
-  private readonly target: string
+  /** `host:port` of the address in use. */
+  private target: string
 
   constructor(
     private readonly link: GroupConnectionLink,
@@ -86,14 +88,18 @@ export class GroupConnection {
     if (recovering) await closeRecovering(recovering, model)
   }
 
-  private async open(): Promise<RecoveringChannelModel> {
+  private async open(): Promise<Recovering> {
     const { settings } = this.link
-    const url = new URL(settings.url)
-    url.searchParams.set('heartbeat', String(this.heartbeatS))
+    const urls = settings.urls.map((address) => {
+      const url = new URL(address)
+      url.searchParams.set('heartbeat', String(this.heartbeatS))
+      return url.toString()
+    })
     const name = settings.socket.clientProperties?.connection_name ?? 'feathers-fanout'
     const recovering = await openRecovering({
       ...settings,
-      url: url.toString(),
+      urls,
+      onAddress: (index) => (this.target = settings.targets[index]),
       // Told apart from the main connection in the broker's connection list.
       socket: {
         ...settings.socket,
@@ -111,7 +117,11 @@ export class GroupConnection {
     recovering.on('connect', () =>
       debug(`group connection to ${this.target} up (heartbeat ${this.heartbeatS} s)`)
     )
-    reportRecovery(recovering, this.target, (what, cause) => this.report(what, cause))
+    reportRecovery(
+      recovering,
+      () => this.target,
+      (what, cause) => this.report(what, cause)
+    )
     if (this.closed) await closeRecovering(recovering, undefined)
     return recovering
   }
