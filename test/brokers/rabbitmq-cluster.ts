@@ -1,0 +1,73 @@
+import { randomBytes } from 'node:crypto'
+import type { BrokerHandle } from './index'
+import { sleep } from './ports'
+import { nodeName, rabbitmqctl, startRabbitMq } from './rabbitmq'
+
+/** A RabbitMQ cluster of private nodes on loopback, from startRabbitMqCluster. */
+export interface RabbitMqClusterHandle {
+  /** One handle per node, the first being the one the others joined. Each can be killed and restarted. */
+  readonly brokers: BrokerHandle[]
+  /** Every node's URL in one `uri` (comma-separated), starting with node `first`. */
+  uri(first?: number): string
+  /** The Erlang node name of `broker` (`fanout<port>@localhost`), as rabbitmqctl lists it. */
+  nodeName(broker: BrokerHandle): string
+  /** Stops every node and removes their temp dirs; idempotent. */
+  stop(): Promise<void>
+}
+
+const CONVERGE_TIMEOUT_MS = 30_000
+
+/** The nodes `broker` sees running in its cluster (rabbitmqctl cluster_status). */
+export async function runningNodes(broker: BrokerHandle): Promise<string[]> {
+  const status = JSON.parse(await rabbitmqctl(broker, 'cluster_status', '--formatter', 'json')) as {
+    running_nodes?: string[]
+  }
+  return status.running_nodes ?? []
+}
+
+/**
+ * Starts `size` RabbitMQ nodes (default 3) at once, each with its own temp dir, ports and node name and
+ * the same Erlang cookie, then joins every node to the first one (`stop_app`, `join_cluster`, `start_app`,
+ * one node after the other: mnesia takes one join at a time) and waits until the first one sees all of
+ * them running. A node killed with `kill('SIGKILL')` and started again with `restart()` comes back with its
+ * data and name, as a member of the cluster. Everything started is stopped again when a step fails.
+ */
+export async function startRabbitMqCluster(size = 3): Promise<RabbitMqClusterHandle> {
+  const cookie = randomBytes(16).toString('hex')
+  const started = await Promise.allSettled(Array.from({ length: size }, () => startRabbitMq({ cookie })))
+  const brokers = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []))
+  const cluster: RabbitMqClusterHandle = {
+    brokers,
+    uri: (first = 0) =>
+      [...brokers.slice(first), ...brokers.slice(0, first)].map((broker) => broker.url).join(','),
+    nodeName: (broker) => nodeName(broker.port),
+    stop: async () => {
+      await Promise.all(brokers.map((broker) => broker.stop()))
+    }
+  }
+  try {
+    const failed = started.find((result): result is PromiseRejectedResult => result.status === 'rejected')
+    if (failed) throw failed.reason
+    const [seed, ...others] = brokers
+    for (const broker of others) {
+      await rabbitmqctl(broker, 'stop_app')
+      await rabbitmqctl(broker, 'join_cluster', nodeName(seed.port))
+      await rabbitmqctl(broker, 'start_app')
+    }
+    const deadline = Date.now() + CONVERGE_TIMEOUT_MS
+    for (;;) {
+      const running = await runningNodes(seed).catch((error: Error) => [error.message])
+      if (brokers.every((broker) => running.includes(nodeName(broker.port)))) return cluster
+      if (Date.now() >= deadline) {
+        throw new Error(
+          `RabbitMQ cluster not formed within ${CONVERGE_TIMEOUT_MS} ms: ${nodeName(seed.port)} sees ` +
+            `[${running.join(', ')}] running`
+        )
+      }
+      await sleep(200)
+    }
+  } catch (error) {
+    await cluster.stop()
+    throw error
+  }
+}
