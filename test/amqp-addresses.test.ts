@@ -8,6 +8,7 @@ import { feathers } from '@feathersjs/feathers'
 import { createAmqpAdapter, type AmqpAdapter } from '../adapters/amqp'
 import { parseAmqpDurable } from '../adapters/amqp/durable-options'
 import { parseAmqpOptions } from '../adapters/amqp/options'
+import { OutageReports } from '../adapters/amqp/recovering'
 import type { DurableLog, GroupLog } from '../src/adapter'
 import { parseOptions } from '../src/engine/options'
 import { sync, SyncConfigError, type SyncError, type SyncOptions } from '../src/index'
@@ -69,6 +70,19 @@ it('sets the stream replicas only when asked, and refuses a bad count or one wit
     expect(error.option).toBe('amqpStreamReplicas')
   }
   expect(refusal({ uri: 'amqp://a', amqpStreamReplicas: 3 }).message).toMatch(/needs "durable"/)
+})
+
+it('reports each address once per outage, and a single address as before (once per new reason)', () => {
+  const tell = (reports: OutageReports, reasons: string[]) =>
+    reasons.filter((reason) => reports.fresh(reason))
+  // Three dead nodes failing in turn: three reports, however many rounds.
+  expect(tell(new OutageReports(3), ['a', 'b', 'c', 'a', 'b', 'c', 'a'])).toEqual(['a', 'b', 'c'])
+  // One address: a reason is told again once another came between.
+  expect(tell(new OutageReports(1), ['a', 'a', 'b', 'a'])).toEqual(['a', 'b', 'a'])
+  const reports = new OutageReports(3)
+  tell(reports, ['a'])
+  reports.clear()
+  expect(reports.fresh('a')).toBe(true)
 })
 
 const shared = process.env.FANOUT_AMQP_URL

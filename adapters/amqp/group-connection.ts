@@ -3,7 +3,7 @@ import type { ChannelModel } from 'amqplib'
 import { SyncConnectionError } from '../../src/errors'
 import type { AmqpGroupMember } from './group'
 import type { AmqpSettings } from './options'
-import { closeRecovering, guardModel, reportRecovery, type Recovering } from './recovering'
+import { closeRecovering, guardModel, OutageReports, reportRecovery, type Recovering } from './recovering'
 import { openRecovering } from './rotation'
 
 const debug = createDebug('feathers-fanout/amqp')
@@ -46,7 +46,7 @@ export class GroupConnection {
   private recovering: Promise<Recovering> | undefined
   private model: ChannelModel | undefined
   private closed = false
-  private lastReported: string | undefined
+  private readonly reports: OutageReports
   private waiters: { resolve(model: ChannelModel): void; reject(error: Error): void }[] = []
   /** `host:port` of the address in use. */
   private target: string
@@ -56,6 +56,7 @@ export class GroupConnection {
     readonly heartbeatS: number
   ) {
     this.target = link.settings.target
+    this.reports = new OutageReports(link.settings.urls.length)
   }
 
   /** The live connection, if any. */
@@ -133,7 +134,7 @@ export class GroupConnection {
     // amqplib closes this connection again if close() came meanwhile.
     if (this.closed) return
     this.model = model
-    this.lastReported = undefined
+    this.reports.clear()
     this.waiters.splice(0).forEach((waiter) => waiter.resolve(model))
     this.members.forEach((member) => member.reattach(model))
   }
@@ -142,8 +143,7 @@ export class GroupConnection {
   private report(what: string, cause: Error): void {
     const reason = cause.message.replace(/^Error: /, '')
     debug(`${what} RabbitMQ at ${this.target} (groups): ${reason}`)
-    if (this.closed || this.lastReported === reason) return
-    this.lastReported = reason
+    if (this.closed || !this.reports.fresh(reason)) return
     const where = `RabbitMQ at ${this.target} (consumer groups, heartbeat ${this.heartbeatS} s)`
     this.link.error(new SyncConnectionError(this.target, `${what} ${where}: ${reason}`, { cause }))
   }

@@ -15,7 +15,14 @@ import { parseAmqpDurable } from './durable-options'
 import { GroupConnections } from './group-connection'
 import { parseAmqpOptions, type AmqpAdapterOptions } from './options'
 import { AmqpSession, toBuffer, topologyLoss, type SessionEvents } from './session'
-import { bounded, closeRecovering, guardModel, reportRecovery, type Recovering } from './recovering'
+import {
+  bounded,
+  closeRecovering,
+  guardModel,
+  OutageReports,
+  reportRecovery,
+  type Recovering
+} from './recovering'
 import { openRecovering } from './rotation'
 
 export type { AmqpAdapterOptions, AmqpConnectionOptions, AmqpRecoveryOptions } from './options'
@@ -52,8 +59,7 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
   let connection: Recovering | undefined
   let session: AmqpSession | undefined
   let closing: Promise<void> | undefined
-  // One report per outage: the first failure, then only failures that say something new.
-  let lastReported: string | undefined
+  const reports = new OutageReports(settings.urls.length)
   // Why the connection went, when amqplib said so; a channel's close alone does not say.
   let lastCause: Error | undefined
   let waiters: { resolve(): void; reject(error: Error): void }[] = []
@@ -66,8 +72,7 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
 
   const tell = (reason: string, error: SyncConnectionError): void => {
     debug(error.message)
-    if (lastReported !== reason && !closing) {
-      lastReported = reason
+    if (!closing && reports.fresh(reason)) {
       hooks?.error(error)
     }
   }
@@ -93,7 +98,7 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
 
   // Subscribed again: the next outage gets its own reports.
   const settled = () => {
-    lastReported = undefined
+    reports.clear()
     lastCause = undefined
   }
 
@@ -166,8 +171,7 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
       if (cause instanceof SyncConfigError) {
         // Reported once (the retries' connect-failed carries the same reason), and fatal at startup:
         // nothing changes until someone deletes the queue or changes the option.
-        if (lastReported !== cause.message) hooks?.error(cause)
-        lastReported = cause.message
+        if (reports.fresh(cause.message)) hooks?.error(cause)
         if (!connectedOnce) refuseStart(cause)
       }
       throw cause
