@@ -11,11 +11,15 @@ export interface RabbitMqClusterHandle {
   uri(first?: number): string
   /** The Erlang node name of `broker` (`fanout<port>@localhost`), as rabbitmqctl lists it. */
   nodeName(broker: BrokerHandle): string
+  /** Waits (bounded) until node `by` sees every node running in the cluster, e.g. after a restart. */
+  waitFormed(by?: BrokerHandle, timeoutMs?: number): Promise<void>
   /** Stops every node and removes their temp dirs; idempotent. */
   stop(): Promise<void>
 }
 
 const CONVERGE_TIMEOUT_MS = 30_000
+// rabbitmqctl boots an Erlang VM each time (about a second of CPU): asked at most this often.
+const POLL_MS = 200
 
 /** The nodes `broker` sees running in its cluster (rabbitmqctl cluster_status). */
 export async function runningNodes(broker: BrokerHandle): Promise<string[]> {
@@ -41,6 +45,20 @@ export async function startRabbitMqCluster(size = 3): Promise<RabbitMqClusterHan
     uri: (first = 0) =>
       [...brokers.slice(first), ...brokers.slice(0, first)].map((broker) => broker.url).join(','),
     nodeName: (broker) => nodeName(broker.port),
+    waitFormed: async (by = brokers[0], timeoutMs = CONVERGE_TIMEOUT_MS) => {
+      const deadline = Date.now() + timeoutMs
+      for (;;) {
+        const running = await runningNodes(by).catch((error: Error) => [error.message])
+        if (brokers.every((broker) => running.includes(nodeName(broker.port)))) return
+        if (Date.now() >= deadline) {
+          throw new Error(
+            `RabbitMQ cluster not formed within ${timeoutMs} ms: ${nodeName(by.port)} sees ` +
+              `[${running.join(', ')}] running`
+          )
+        }
+        await sleep(POLL_MS)
+      }
+    },
     stop: async () => {
       await Promise.all(brokers.map((broker) => broker.stop()))
     }
@@ -54,18 +72,8 @@ export async function startRabbitMqCluster(size = 3): Promise<RabbitMqClusterHan
       await rabbitmqctl(broker, 'join_cluster', nodeName(seed.port))
       await rabbitmqctl(broker, 'start_app')
     }
-    const deadline = Date.now() + CONVERGE_TIMEOUT_MS
-    for (;;) {
-      const running = await runningNodes(seed).catch((error: Error) => [error.message])
-      if (brokers.every((broker) => running.includes(nodeName(broker.port)))) return cluster
-      if (Date.now() >= deadline) {
-        throw new Error(
-          `RabbitMQ cluster not formed within ${CONVERGE_TIMEOUT_MS} ms: ${nodeName(seed.port)} sees ` +
-            `[${running.join(', ')}] running`
-        )
-      }
-      await sleep(200)
-    }
+    await cluster.waitFormed(seed)
+    return cluster
   } catch (error) {
     await cluster.stop()
     throw error
