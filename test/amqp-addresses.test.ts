@@ -57,7 +57,7 @@ it('takes a comma list of addresses, tunes each, and names a bad one without its
   expect(bad.message).toMatch(/address 2 of 2/)
   expect(bad.message).not.toContain('hunter2')
   const wrong = refusal({ uri: 'amqp://a,amqp://b,amqps://' })
-  expect(wrong.message).toMatch(/address 3 of 3 must look like amqp:\/\/host:port/)
+  expect(wrong.message).toMatch(/\(address 3 of 3\) must look like amqp:\/\/host:port/)
 })
 
 it('sets the stream replicas only when asked, and refuses a bad count or one without durable', () => {
