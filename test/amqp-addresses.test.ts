@@ -88,6 +88,45 @@ it('reports each address once per outage, and a single address as before (once p
 const shared = process.env.FANOUT_AMQP_URL
 const describeShared = shared ? describe : describe.skip
 
+describeShared('stream replicas on a single node', () => {
+  const uri = shared as string
+  const outcome = async (key: string, amqpStreamReplicas?: number) => {
+    const adapter = createAmqpAdapter(
+      parseOptions({
+        uri,
+        key,
+        durable: true,
+        ...fast,
+        ...(amqpStreamReplicas ? { amqpStreamReplicas } : {})
+      })
+    )
+    opened.push(adapter)
+    try {
+      await adapter.connect({ status: () => undefined, error: () => undefined })
+      return 'connected'
+    } catch (error) {
+      return error instanceof SyncConfigError ? `refused: ${error.option}` : `failed: ${String(error)}`
+    }
+  }
+
+  it('declares the stream with it; RabbitMQ refuses another value, or none, naming the option', async () => {
+    const key = uniqueKey('replicas')
+    const withOne = [await outcome(key, 1), await outcome(key, 1), await outcome(key, 2), await outcome(key)]
+    expect(withOne).toEqual([
+      'connected',
+      'connected',
+      'refused: amqpStreamReplicas',
+      'refused: amqpStreamReplicas'
+    ])
+    // A stream declared without it (by default, or by an earlier version) refuses the option.
+    const without = uniqueKey('replicas')
+    expect([await outcome(without), await outcome(without, 1)]).toEqual([
+      'connected',
+      'refused: amqpStreamReplicas'
+    ])
+  })
+})
+
 describeShared('several addresses, one of them live', () => {
   const live = shared as string
   const liveTarget = `${new URL(live).hostname}:${new URL(live).port}`

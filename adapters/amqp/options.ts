@@ -61,7 +61,8 @@ export interface AmqpAdapterOptions {
    * `x-initial-cluster-size` when the adapter declares the stream (a whole number from 1). RabbitMQ
    * places at most one replica per node, so a number above the cluster's size means every node, and
    * confirms a publish once a majority of the replicas wrote it: 3 survives the loss of any one node.
-   * Only new streams take it; a stream declared before with another value is refused, naming this option.
+   * RabbitMQ compares it on every declaration: a stream declared with another value, or without it (by
+   * default), is refused (406), reported as a `SyncConfigError` naming this option; use one value everywhere.
    * @default RabbitMQ's: every node of the cluster running when the stream is declared
    */
   amqpStreamReplicas?: number
