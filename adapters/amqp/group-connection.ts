@@ -3,8 +3,8 @@ import type { ChannelModel } from 'amqplib'
 import { SyncConnectionError } from '../../src/errors'
 import type { AmqpGroupMember } from './group'
 import type { AmqpSettings } from './options'
-import { closeRecovering, guardModel, OutageReports, reportRecovery, type Recovering } from './recovering'
-import { openRecovering } from './rotation'
+import { closeRecovering, guardModel, reportRecovery, type Recovering } from './recovering'
+import { openRecovering, OutageReports } from './rotation'
 
 const debug = createDebug('feathers-fanout/amqp')
 

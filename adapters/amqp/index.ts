@@ -15,15 +15,8 @@ import { parseAmqpDurable } from './durable-options'
 import { GroupConnections } from './group-connection'
 import { parseAmqpOptions, type AmqpAdapterOptions } from './options'
 import { AmqpSession, toBuffer, topologyLoss, type SessionEvents } from './session'
-import {
-  bounded,
-  closeRecovering,
-  guardModel,
-  OutageReports,
-  reportRecovery,
-  type Recovering
-} from './recovering'
-import { openRecovering } from './rotation'
+import { bounded, closeRecovering, guardModel, reportRecovery, type Recovering } from './recovering'
+import { openRecovering, OutageReports } from './rotation'
 
 export type { AmqpAdapterOptions, AmqpConnectionOptions, AmqpRecoveryOptions } from './options'
 

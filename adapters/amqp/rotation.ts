@@ -105,3 +105,26 @@ export function openRecovering(spec: RecoveringSpec): Promise<Recovering> {
   if (spec.urls.length > 1) return Promise.resolve(new AddressRotation(spec))
   return connectRecovering(spec.urls[0], spec, Infinity)
 }
+
+/**
+ * One report per outage: the first failure, then only failures that say something new. With several
+ * addresses each fails its own way (its own `host:port` in the reason), so a reason is new until it is
+ * not among the last `addresses` reasons told: one report per address and outage, not one per attempt.
+ */
+export class OutageReports {
+  private recent: string[] = []
+
+  constructor(private readonly addresses: number) {}
+
+  /** Whether `reason` is worth telling now; if so, it is remembered as told. */
+  fresh(reason: string): boolean {
+    if (this.recent.includes(reason)) return false
+    this.recent = [...this.recent, reason].slice(-this.addresses)
+    return true
+  }
+
+  /** The outage is over: the next one gets its own reports. */
+  clear(): void {
+    this.recent = []
+  }
+}
