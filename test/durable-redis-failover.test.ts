@@ -9,6 +9,7 @@ import { Cluster } from 'ioredis'
 import { createRedisAdapter } from '../adapters/redis'
 import { compareIds } from '../adapters/redis/positions'
 import { parseOptions } from '../src/engine/options'
+import type { DurableLog } from '../src/adapter'
 import { redisCommand, startRedisCluster, type BrokerHandle, type ClusterHandle } from './brokers'
 import { uniqueKey, waitFor } from './helpers/apps'
 import { connectInstance, publishAll, subscribe, texts, waitOn, type Instance } from './helpers/durable'
@@ -114,7 +115,12 @@ async function failover(lag: boolean): Promise<number> {
   const { nodes } = cluster
   const key = uniqueKey('failover')
   const stream = `{${key}}:log`
-  members = await Promise.all(['a', 'b', 'c'].map((name) => openMember(name, nodes, key)))
+  const adapter = () =>
+    createRedisAdapter(parseOptions({ clusterNodes: nodes, key, durable: true })) as ReturnType<
+      typeof createRedisAdapter
+    > &
+      DurableLog
+  members = await Promise.all(['a', 'b', 'c'].map((name) => openMember(name, adapter(), key)))
   const stops = members.map((member) => publishSteadily(member, EVERY_MS))
   const heard = (count: number) =>
     members.every((member) =>

@@ -1,5 +1,6 @@
 import { SyncConfigError } from '../../src/errors'
 import type { ResolvedOptions } from '../../src/adapter'
+import type { AmqpAdapterOptions } from './options'
 
 /** Durable delivery on RabbitMQ, worked out once: the stream queue and its retention arguments. */
 export interface AmqpDurableSettings {
@@ -17,6 +18,8 @@ export interface AmqpDurableSettings {
   maxAge: string
   /** `x-stream-max-segment-size-bytes`: a tenth of `maxBytes` (at most RabbitMQ's 500 MB default). */
   segmentBytes: number
+  /** `x-initial-cluster-size`, from `amqpStreamReplicas`; undefined: not sent (RabbitMQ's default). */
+  replicas: number | undefined
   consumerName: string | undefined
 }
 
@@ -38,9 +41,25 @@ export function checkQueueName(option: string, name: string): string {
  * Validates the `durable` option for RabbitMQ streams, naming the bad field; undefined when durable
  * delivery is off. Streams retain by bytes and age only, so `durable.maxMessages` is refused.
  */
-export function parseAmqpDurable(options: ResolvedOptions): AmqpDurableSettings | undefined {
-  const { durable, key } = options
-  if (durable === false) return undefined
+export function parseAmqpDurable(
+  options: ResolvedOptions & AmqpAdapterOptions
+): AmqpDurableSettings | undefined {
+  const { durable, key, amqpStreamReplicas: replicas } = options
+  if (
+    replicas !== undefined &&
+    (typeof replicas !== 'number' || !Number.isSafeInteger(replicas) || replicas < 1)
+  ) {
+    throw new SyncConfigError(
+      'amqpStreamReplicas',
+      `Option "amqpStreamReplicas" must be a whole number >= 1, got ${String(replicas)}`
+    )
+  }
+  if (durable === false) {
+    if (replicas !== undefined) {
+      throw new SyncConfigError('amqpStreamReplicas', 'Option "amqpStreamReplicas" needs "durable"')
+    }
+    return undefined
+  }
   if (durable.given.maxMessages !== undefined) {
     throw new SyncConfigError(
       'durable.maxMessages',
@@ -59,6 +78,7 @@ export function parseAmqpDurable(options: ResolvedOptions): AmqpDurableSettings 
     maxBytes,
     maxAge: `${Math.ceil(maxAgeMs / 1000)}s`,
     segmentBytes: Math.max(1, Math.min(MAX_SEGMENT_BYTES, Math.floor(maxBytes / 10))),
+    replicas,
     consumerName
   }
 }

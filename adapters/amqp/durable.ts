@@ -17,7 +17,8 @@ const ACK_EVERY = 50
 /** What the adapter lends the durable log. */
 export interface DurableBinding {
   settings: AmqpDurableSettings
-  target: string
+  /** `host:port` of the address in use. */
+  readonly target: string
   /** The live session, if connected. */
   current(): AmqpSession | undefined
   /** Publishes on the live session (to the stream, persistent, confirmed). */
@@ -55,7 +56,7 @@ interface Subscription {
  * for its own bookkeeping at the start of each segment.
  */
 export function createDurableLog(binding: DurableBinding): AmqpDurable {
-  const { settings, target } = binding
+  const { settings } = binding
   const { stream } = settings
   let subscription: Subscription | undefined
   const members = new Set<AmqpGroupMember>()
@@ -105,7 +106,7 @@ export function createDurableLog(binding: DurableBinding): AmqpDurable {
     session.consuming = true
   }
 
-  const lastOffset = () => probeEnd(model(), stream, target, 'last')
+  const lastOffset = () => probeEnd(model(), stream, binding.target, 'last')
 
   const start = async (from: StartPosition): Promise<number | undefined> => {
     if (from.kind === 'head') return undefined
@@ -121,7 +122,7 @@ export function createDurableLog(binding: DurableBinding): AmqpDurable {
       // after about claimAfterMs (see group-connection.ts).
       const connection = binding.groups.for(options.claimAfterMs)
       const current = () => connection.current()
-      const member = new AmqpGroupMember(settings, target, group, { ...options }, onMessage, current)
+      const member = new AmqpGroupMember(settings, binding.target, group, { ...options }, onMessage, current)
       connection.members.add(member)
       members.add(member)
       const leave = async () => {
@@ -166,7 +167,7 @@ export function createDurableLog(binding: DurableBinding): AmqpDurable {
       }
       const end = limit === 0 ? undefined : await lastOffset()
       if (end === undefined || end <= from) return []
-      const read = await readStream(model(), stream, target, { after: from, end, limit })
+      const read = await readStream(model(), stream, binding.target, { after: from, end, limit })
       return read.map(({ content, offset }) => ({ payload: content, position: String(offset) }))
     },
     async lastPosition(): Promise<Position | undefined> {
@@ -175,11 +176,11 @@ export function createDurableLog(binding: DurableBinding): AmqpDurable {
     },
     // The first message RabbitMQ still delivers: whole segments go, oldest first, once over retention.
     async firstPosition(): Promise<Position | undefined> {
-      const first = await probeEnd(model(), stream, target, 'first')
+      const first = await probeEnd(model(), stream, binding.target, 'first')
       return first === undefined ? undefined : String(first)
     },
-    savePosition: (name, position) => savePosition(model(), settings, target, name, position),
-    loadPosition: (name) => loadPosition(model(), settings, target, name),
+    savePosition: (name, position) => savePosition(model(), settings, binding.target, name, position),
+    loadPosition: (name) => loadPosition(model(), settings, binding.target, name),
     comparePositions(a, b) {
       return Math.sign(checkPosition('a', a) - checkPosition('b', b))
     }
@@ -193,7 +194,7 @@ export function createDurableLog(binding: DurableBinding): AmqpDurable {
       const session = await AmqpSession.create(connection, { exchange, routingKey: '' }, events)
       // Durable publishes go through a fanout exchange, so that the stream and every group's queue get them.
       await session.channel.assertExchange(exchange, 'fanout', { durable: true })
-      await declare(session.channel, stream, streamArguments(settings), target)
+      await declare(session.channel, stream, streamArguments(settings), binding.target)
       await session.channel.bindQueue(stream, exchange, '')
       if (subscription) await attach(session, subscription)
       return session

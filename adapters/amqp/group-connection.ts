@@ -1,9 +1,10 @@
 import { createDebug } from '../../src/engine/debug'
-import type { ChannelModel, RecoveringChannelModel } from 'amqplib'
+import type { ChannelModel } from 'amqplib'
 import { SyncConnectionError } from '../../src/errors'
 import type { AmqpGroupMember } from './group'
 import type { AmqpSettings } from './options'
-import { closeRecovering, guardModel, openRecovering, reportRecovery } from './recovering'
+import { closeRecovering, guardModel, reportRecovery, type Recovering } from './recovering'
+import { openRecovering, OutageReports } from './rotation'
 
 const debug = createDebug('feathers-fanout/amqp')
 
@@ -42,18 +43,20 @@ export interface GroupConnectionLink {
  */
 export class GroupConnection {
   readonly members = new Set<AmqpGroupMember>()
-  private recovering: Promise<RecoveringChannelModel> | undefined
+  private recovering: Promise<Recovering> | undefined
   private model: ChannelModel | undefined
   private closed = false
-  private lastReported: string | undefined
+  private readonly reports: OutageReports
   private waiters: { resolve(model: ChannelModel): void; reject(error: Error): void }[] = []
-  private readonly target: string
+  /** `host:port` of the address in use. */
+  private target: string
 
   constructor(
     private readonly link: GroupConnectionLink,
     readonly heartbeatS: number
   ) {
     this.target = link.settings.target
+    this.reports = new OutageReports(link.settings.urls.length)
   }
 
   /** The live connection, if any. */
@@ -86,14 +89,18 @@ export class GroupConnection {
     if (recovering) await closeRecovering(recovering, model)
   }
 
-  private async open(): Promise<RecoveringChannelModel> {
+  private async open(): Promise<Recovering> {
     const { settings } = this.link
-    const url = new URL(settings.url)
-    url.searchParams.set('heartbeat', String(this.heartbeatS))
+    const urls = settings.urls.map((address) => {
+      const url = new URL(address)
+      url.searchParams.set('heartbeat', String(this.heartbeatS))
+      return url.toString()
+    })
     const name = settings.socket.clientProperties?.connection_name ?? 'feathers-fanout'
     const recovering = await openRecovering({
       ...settings,
-      url: url.toString(),
+      urls,
+      onAddress: (index) => (this.target = settings.targets[index]),
       // Told apart from the main connection in the broker's connection list.
       socket: {
         ...settings.socket,
@@ -111,7 +118,11 @@ export class GroupConnection {
     recovering.on('connect', () =>
       debug(`group connection to ${this.target} up (heartbeat ${this.heartbeatS} s)`)
     )
-    reportRecovery(recovering, this.target, (what, cause) => this.report(what, cause))
+    reportRecovery(
+      recovering,
+      () => this.target,
+      (what, cause) => this.report(what, cause)
+    )
     if (this.closed) await closeRecovering(recovering, undefined)
     return recovering
   }
@@ -123,7 +134,7 @@ export class GroupConnection {
     // amqplib closes this connection again if close() came meanwhile.
     if (this.closed) return
     this.model = model
-    this.lastReported = undefined
+    this.reports.clear()
     this.waiters.splice(0).forEach((waiter) => waiter.resolve(model))
     this.members.forEach((member) => member.reattach(model))
   }
@@ -132,8 +143,7 @@ export class GroupConnection {
   private report(what: string, cause: Error): void {
     const reason = cause.message.replace(/^Error: /, '')
     debug(`${what} RabbitMQ at ${this.target} (groups): ${reason}`)
-    if (this.closed || this.lastReported === reason) return
-    this.lastReported = reason
+    if (this.closed || !this.reports.fresh(reason)) return
     const where = `RabbitMQ at ${this.target} (consumer groups, heartbeat ${this.heartbeatS} s)`
     this.link.error(new SyncConnectionError(this.target, `${what} ${where}: ${reason}`, { cause }))
   }

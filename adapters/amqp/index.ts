@@ -1,5 +1,5 @@
 import { createDebug } from '../../src/engine/debug'
-import type { ChannelModel, Options, RecoveringChannelModel } from 'amqplib'
+import type { ChannelModel, Options } from 'amqplib'
 import type {
   Adapter,
   AdapterCapabilities,
@@ -15,7 +15,8 @@ import { parseAmqpDurable } from './durable-options'
 import { GroupConnections } from './group-connection'
 import { parseAmqpOptions, type AmqpAdapterOptions } from './options'
 import { AmqpSession, toBuffer, topologyLoss, type SessionEvents } from './session'
-import { bounded, closeRecovering, guardModel, openRecovering, reportRecovery } from './recovering'
+import { bounded, closeRecovering, guardModel, reportRecovery, type Recovering } from './recovering'
+import { openRecovering, OutageReports } from './rotation'
 
 export type { AmqpAdapterOptions, AmqpConnectionOptions, AmqpRecoveryOptions } from './options'
 
@@ -37,7 +38,8 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
   const settings = parseAmqpOptions(options)
   const durableSettings = parseAmqpDurable(options)
   const { key } = options
-  const { target } = settings
+  // The address in use: the one the last connection attempt went to (see rotation.ts).
+  let target = settings.target
   // A connect attempt's bound (amqplib's socket `timeout`) bounds setup on the new connection too.
   const setupTimeoutMs = settings.socket.timeout ?? options.connectTimeoutMs
   const properties: Options.Publish = {
@@ -47,11 +49,10 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
   }
   let hooks: AdapterHooks | undefined
   let onMessage: ((payload: Payload) => void) | undefined
-  let connection: RecoveringChannelModel | undefined
+  let connection: Recovering | undefined
   let session: AmqpSession | undefined
   let closing: Promise<void> | undefined
-  // One report per outage: the first failure, then only failures that say something new.
-  let lastReported: string | undefined
+  const reports = new OutageReports(settings.urls.length)
   // Why the connection went, when amqplib said so; a channel's close alone does not say.
   let lastCause: Error | undefined
   let waiters: { resolve(): void; reject(error: Error): void }[] = []
@@ -64,8 +65,7 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
 
   const tell = (reason: string, error: SyncConnectionError): void => {
     debug(error.message)
-    if (lastReported !== reason && !closing) {
-      lastReported = reason
+    if (!closing && reports.fresh(reason)) {
       hooks?.error(error)
     }
   }
@@ -91,7 +91,7 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
 
   // Subscribed again: the next outage gets its own reports.
   const settled = () => {
-    lastReported = undefined
+    reports.clear()
     lastCause = undefined
   }
 
@@ -141,7 +141,9 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
     durableSettings &&
     createDurableLog({
       settings: durableSettings,
-      target,
+      get target() {
+        return target
+      },
       current: () => session,
       publish,
       waitReady: () => new Promise<void>((resolve, reject) => waiters.push({ resolve, reject })),
@@ -162,8 +164,7 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
       if (cause instanceof SyncConfigError) {
         // Reported once (the retries' connect-failed carries the same reason), and fatal at startup:
         // nothing changes until someone deletes the queue or changes the option.
-        if (lastReported !== cause.message) hooks?.error(cause)
-        lastReported = cause.message
+        if (reports.fresh(cause.message)) hooks?.error(cause)
         if (!connectedOnce) refuseStart(cause)
       }
       throw cause
@@ -184,7 +185,7 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
     if (!closing) session = next
   }
 
-  const listen = (recovering: RecoveringChannelModel) => {
+  const listen = (recovering: Recovering) => {
     recovering.on('connect', () => {
       // A durable adapter nobody subscribed yet is ready as soon as it can publish.
       if (session?.consuming || (durable && !durable.subscribed())) ready()
@@ -194,12 +195,19 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
       // Normally the channel's close already ended the session; this covers anything else.
       if (session) events.lost(session, cause)
     })
-    reportRecovery(recovering, target, report)
+    reportRecovery(recovering, () => target, report)
+  }
+
+  const onAddress = (index: number) => {
+    if (settings.targets[index] !== target) debug(`connecting to RabbitMQ at ${settings.targets[index]}`)
+    target = settings.targets[index]
   }
 
   return {
     type: 'amqp',
-    target,
+    get target() {
+      return target
+    },
     capabilities: durable
       ? { broadcast: true, durable: true, group: true }
       : { broadcast: true, durable: false },
@@ -209,7 +217,7 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
     resumeDelayMs: durable ? 0 : settings.maxDelayMs + 500,
     async connect(adapterHooks) {
       hooks = adapterHooks
-      const recovering = await openRecovering({ ...settings, setup })
+      const recovering = await openRecovering({ ...settings, setup, onAddress })
       connection = recovering
       listen(recovering)
       if (closing) await recovering.close()

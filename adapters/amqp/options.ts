@@ -1,6 +1,7 @@
 import type { SocketOptions } from 'amqplib'
 import { SyncConfigError } from '../../src/errors'
-import { redact, type ResolvedOptions } from '../../src/adapter'
+import type { ResolvedOptions } from '../../src/adapter'
+import { parseAddresses, targetOf } from './addresses'
 
 /**
  * How to reach the broker: amqplib's socket options (TLS, `timeout`, `keepAlive`, `credentials`,
@@ -55,20 +56,35 @@ export interface AmqpAdapterOptions {
   amqpConnectionOptions?: AmqpConnectionOptions
   /** Reconnect backoff and topology checks. @default { initialDelayMs: 100, maxDelayMs: 500, topologyCheckIntervalMs: 2_000 } */
   amqpRecovery?: AmqpRecoveryOptions
+  /**
+   * With `durable`: on how many nodes of a RabbitMQ cluster the stream queue keeps a replica, sent as
+   * `x-initial-cluster-size` when the adapter declares the stream (a whole number from 1). RabbitMQ
+   * places at most one replica per node, so a number above the cluster's size means every node, and
+   * confirms a publish once a majority of the replicas wrote it: 3 survives the loss of any one node.
+   * RabbitMQ compares it on every declaration: a stream declared with another value, or without it (by
+   * default), is refused (406), reported as a `SyncConfigError` naming this option; use one value everywhere.
+   * @default RabbitMQ's: every node of the cluster running when the stream is declared
+   */
+  amqpStreamReplicas?: number
 }
 
 /** Every option of `AmqpAdapterOptions`; a missing or extra name does not compile. */
 export const AMQP_OPTION_KEYS = {
   amqpConnectionOptions: true,
-  amqpRecovery: true
+  amqpRecovery: true,
+  amqpStreamReplicas: true
 } satisfies Record<keyof AmqpAdapterOptions, true>
 
 /** Everything the adapter needs, worked out once at configure time. */
 export interface AmqpSettings {
-  /** The URI with tuning in its query; it may hold credentials, so it is never shown. */
+  /** The (first) URI with tuning in its query; it may hold credentials, so it is never shown. */
   url: string
-  /** `host:port`, for messages. */
+  /** `host:port` of the first address, for messages. */
   target: string
+  /** Every address of `uri` with tuning in its query, in the order given (`urls[0]` is `url`). */
+  urls: string[]
+  /** `host:port` of each of `urls`. */
+  targets: string[]
   socket: SocketOptions
   initialDelayMs: number
   maxDelayMs: number
@@ -101,28 +117,6 @@ function count(option: string, value: unknown, min: number): number | undefined 
   return value
 }
 
-function parseUri(uri: string | undefined): URL {
-  if (uri === undefined) {
-    throw new SyncConfigError(
-      'uri',
-      'Option "uri" is required for AMQP, e.g. amqp://guest:guest@localhost:5672'
-    )
-  }
-  let url: URL
-  try {
-    url = new URL(uri)
-  } catch {
-    throw new SyncConfigError('uri', `Option "uri" is not a valid URL: "${redact(uri)}"`)
-  }
-  if ((url.protocol !== 'amqp:' && url.protocol !== 'amqps:') || url.hostname === '') {
-    throw new SyncConfigError(
-      'uri',
-      `Option "uri" must look like amqp://host:port or amqps://host:port, got "${redact(uri)}"`
-    )
-  }
-  return url
-}
-
 function contentTypeOf(options: ResolvedOptions): string | undefined {
   // Custom encodings, and sealed frames (`secrets`), have no standard type to name.
   if (options.serialize !== undefined || options.secrets !== undefined) return undefined
@@ -150,8 +144,7 @@ export function parseAmqpOptions(options: ResolvedOptions & AmqpAdapterOptions):
       'Option "amqpConnectionOptions.findServers" (amqp-connection-manager) is not supported; pass one "uri"'
     throw new SyncConfigError('amqpConnectionOptions.findServers', message)
   }
-  const url = parseUri(options.uri)
-  const target = `${url.hostname}:${url.port || (url.protocol === 'amqps:' ? 5671 : 5672)}`
+  const addresses = parseAddresses(options.uri)
 
   const {
     connectionOptions = {},
@@ -168,12 +161,13 @@ export function parseAmqpOptions(options: ResolvedOptions & AmqpAdapterOptions):
   const merged: Record<string, unknown> = { ...connectionOptions, ...given }
   const heartbeat = merged.heartbeat ?? heartbeatIntervalInSeconds
   count('amqpConnectionOptions.heartbeat', heartbeat, 0)
-  if (heartbeat !== undefined) merged.heartbeat = heartbeat
-  else if (!url.searchParams.has('heartbeat')) merged.heartbeat = DEFAULT_HEARTBEAT_S
-  for (const name of TUNING) {
-    if (merged[name] !== undefined) url.searchParams.set(name, String(merged[name]))
-    delete merged[name]
+  const tuning: Record<string, unknown> = { ...merged, heartbeat }
+  for (const url of addresses) {
+    const own = { ...tuning }
+    if (heartbeat === undefined && !url.searchParams.has('heartbeat')) own.heartbeat = DEFAULT_HEARTBEAT_S
+    for (const name of TUNING) if (own[name] !== undefined) url.searchParams.set(name, String(own[name]))
   }
+  for (const name of TUNING) delete merged[name]
   for (const name of COMPAT) delete merged[name]
   if (merged.noDelay !== undefined && typeof merged.noDelay !== 'boolean') {
     throw new SyncConfigError(
@@ -204,9 +198,13 @@ export function parseAmqpOptions(options: ResolvedOptions & AmqpAdapterOptions):
       `Option "amqpRecovery.topologyCheckIntervalMs" must be at most ${MAX_TIMER_MS} (ms), got ${topologyCheckIntervalMs}`
     )
   }
+  const urls = addresses.map((url) => url.toString())
+  const targets = addresses.map(targetOf)
   return {
-    url: url.toString(),
-    target,
+    url: urls[0],
+    target: targets[0],
+    urls,
+    targets,
     socket: {
       ...merged,
       noDelay: merged.noDelay ?? true,

@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events'
 import { createDebug } from '../../src/engine/debug'
 import { connect, type ChannelModel, type RecoveringChannelModel, type SocketOptions } from 'amqplib'
 import { SyncConnectionError } from '../../src/errors'
@@ -10,27 +11,44 @@ export const CLOSE_TIMEOUT_MS = 2_000
 
 /** A connection kept up by amqplib's built-in recovery, as the adapter opens each of its connections. */
 export interface RecoveringSpec {
-  /** The URI with its tuning (heartbeat …) in the query. */
-  url: string
+  /** The broker's addresses, each with its tuning (heartbeat …) in the query; tried in turn (see rotation.ts). */
+  urls: readonly string[]
   socket: SocketOptions
   initialDelayMs: number
   maxDelayMs: number
   /** Runs on every new connection before amqplib reports it up (see guardModel). */
   setup(model: ChannelModel): Promise<void>
+  /** Told which of `urls` each connection attempt goes to, before it starts. */
+  onAddress?(index: number): void
 }
 
 /**
- * Opens a connection that amqplib reconnects for good (never giving up), with its jittered backoff
- * between `initialDelayMs` and `maxDelayMs`. Resolves at once, so that listeners are on before the
- * first attempt; `waitForConnect()` waits for it.
+ * What the adapter uses of a recovering connection: amqplib's `RecoveringChannelModel`, or the
+ * rotation over several addresses, which emits the same events.
  */
-export function openRecovering(spec: RecoveringSpec): Promise<RecoveringChannelModel> {
-  return connect(spec.url, {
+export interface Recovering extends EventEmitter {
+  /** Resolves once the first connection is up (and set up); rejects when closed before. */
+  waitForConnect(): Promise<unknown>
+  /** Stops recovery and closes the connection. */
+  close(): Promise<void>
+}
+
+/**
+ * Opens a connection to `url` that amqplib reconnects up to `maxRetries` times in a row (Infinity:
+ * for good), with its jittered backoff between `initialDelayMs` and `maxDelayMs`. Resolves at once,
+ * so that listeners are on before the first attempt; `waitForConnect()` waits for it.
+ */
+export function connectRecovering(
+  url: string,
+  spec: RecoveringSpec,
+  maxRetries: number
+): Promise<RecoveringChannelModel> {
+  return connect(url, {
     ...spec.socket,
     recovery: {
       initialDelay: spec.initialDelayMs,
       maxDelay: spec.maxDelayMs,
-      maxRetries: Infinity,
+      maxRetries,
       waitForConnect: false,
       setup: spec.setup
     }
@@ -84,7 +102,7 @@ export async function bounded<T>(
  * close within CLOSE_TIMEOUT_MS (a hung broker), so that nothing keeps the process alive.
  */
 export async function closeRecovering(
-  recovering: RecoveringChannelModel,
+  recovering: Recovering,
   model: ChannelModel | undefined
 ): Promise<void> {
   let timer: NodeJS.Timeout | undefined
@@ -101,8 +119,8 @@ export async function closeRecovering(
  * (which each connection handles its own way): failed attempts, errors, a blocked publisher.
  */
 export function reportRecovery(
-  recovering: RecoveringChannelModel,
-  target: string,
+  recovering: Recovering,
+  target: () => string,
   report: (what: string, cause: Error) => void
 ): void {
   recovering.on('connect-failed', (cause: Error) => report('Could not connect to', cause))
@@ -111,9 +129,9 @@ export function reportRecovery(
     report(`A ${event} listener failed on`, cause)
   )
   recovering.on('blocked', (reason: string) => report('Publishing is blocked by', new Error(reason)))
-  recovering.on('unblocked', () => debug(`${target} unblocked publishing`))
+  recovering.on('unblocked', () => debug(`${target()} unblocked publishing`))
   recovering.on('reconnect-scheduled', ({ attempt, delay }: { attempt: number; delay: number }) =>
-    debug(`reconnecting to ${target}, attempt ${attempt} in ${delay} ms`)
+    debug(`reconnecting to ${target()}, attempt ${attempt} in ${delay} ms`)
   )
   recovering.on('reconnect-failed', (cause: Error) => report('Gave up reconnecting to', cause))
 }

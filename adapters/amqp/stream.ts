@@ -21,7 +21,9 @@ export function streamArguments(settings: AmqpDurableSettings): Options.AssertQu
       'x-queue-type': 'stream',
       'x-max-length-bytes': settings.maxBytes,
       'x-max-age': settings.maxAge,
-      'x-stream-max-segment-size-bytes': settings.segmentBytes
+      'x-stream-max-segment-size-bytes': settings.segmentBytes,
+      // Only when given, so that streams declared without the option are declared as before.
+      ...(settings.replicas === undefined ? {} : { 'x-initial-cluster-size': settings.replicas })
     }
   }
 }
@@ -31,6 +33,7 @@ const OPTION_OF_ARGUMENT: Readonly<Record<string, string>> = {
   'x-max-length-bytes': 'durable.maxBytes',
   'x-stream-max-segment-size-bytes': 'durable.maxBytes',
   'x-max-age': 'durable.maxAgeMs',
+  'x-initial-cluster-size': 'amqpStreamReplicas',
   'x-queue-type': 'key',
   'x-max-length': 'durable.consumerName'
 }

@@ -17,6 +17,8 @@ export interface RabbitMqOptions {
   readyTimeoutMs?: number
   /** Serve AMQP over TLS only, on `port`; the handle's url is then `amqps://`. */
   tls?: BrokerTls
+  /** The Erlang cookie; nodes of one cluster need the same. By default Erlang makes one at first boot. */
+  cookie?: string
 }
 
 // The unwrapped script: /usr/sbin/rabbitmq-server switches to the rabbitmq user, which cannot use our
@@ -49,8 +51,12 @@ function listeners(port: number, secure: BrokerTls | undefined): string[] {
 }
 
 /** Writes everything the node reads at boot, so /etc/rabbitmq never applies (also on restart). */
-function prepare(dir: string, port: number, secure: BrokerTls | undefined): void {
+function prepare(dir: string, port: number, secure: BrokerTls | undefined, cookie?: string): void {
   for (const sub of ['home', 'mnesia', 'log']) fs.mkdirSync(path.join(dir, sub), { recursive: true })
+  const cookieFile = path.join(dir, 'home', '.erlang.cookie')
+  // Erlang refuses a cookie file others can read; a restart finds it there already.
+  if (cookie !== undefined && !fs.existsSync(cookieFile))
+    fs.writeFileSync(cookieFile, cookie, { mode: 0o400 })
   fs.writeFileSync(path.join(dir, 'enabled_plugins'), '[].\n')
   fs.writeFileSync(path.join(dir, 'rabbitmq-env.conf'), '')
   fs.writeFileSync(
@@ -82,6 +88,9 @@ async function acceptsAmqp(url: string, secure: BrokerTls | undefined): Promise<
   }
 }
 
+/** The Erlang node name of the node whose AMQP port is `port`. */
+export const nodeName = (port: number): string => `fanout${port}@localhost`
+
 function environment(dir: string, port: number, distPort: number): NodeJS.ProcessEnv {
   // Drop inherited RabbitMQ/Erlang settings: they could point the node at another config or name.
   const inherited = Object.keys(process.env).filter((key) => /^(RABBITMQ_|ERL_)/.test(key))
@@ -89,7 +98,7 @@ function environment(dir: string, port: number, distPort: number): NodeJS.Proces
   return {
     ...env,
     HOME: path.join(dir, 'home'),
-    RABBITMQ_NODENAME: `fanout${port}@localhost`,
+    RABBITMQ_NODENAME: nodeName(port),
     RABBITMQ_NODE_PORT: String(port),
     RABBITMQ_DIST_PORT: String(distPort),
     RABBITMQ_NODE_IP_ADDRESS: LOOPBACK,
@@ -123,7 +132,7 @@ export async function startRabbitMq(options: RabbitMqOptions = {}): Promise<Brok
       command: script,
       args: [],
       env: environment(dir, port, distPort),
-      prepare: (target) => prepare(target, port, options.tls),
+      prepare: (target) => prepare(target, port, options.tls, options.cookie),
       probe: () => acceptsAmqp(url, options.tls),
       readyTimeoutMs: options.readyTimeoutMs ?? 60_000,
       stopTimeoutMs: 30_000
@@ -138,7 +147,7 @@ export function rabbitmqctl(broker: BrokerHandle, ...args: string[]): Promise<st
   return new Promise((resolve, reject) => {
     execFile(
       CTL_SCRIPT,
-      ['-n', `fanout${broker.port}@localhost`, '-q', ...args],
+      ['-n', nodeName(broker.port), '-q', ...args],
       { env, timeout: 20_000 },
       (error, stdout) => (error ? reject(error) : resolve(stdout))
     )

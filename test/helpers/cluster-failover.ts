@@ -1,13 +1,12 @@
 /**
- * Fleet helpers for the Redis Cluster failover test: buses in durable mode on a Cluster whose publishes
- * are recorded as the adapter confirms them, a steady publisher per bus, and where the stream lives.
+ * Fleet helpers for the cluster failover tests (Redis Cluster, RabbitMQ cluster): buses in durable mode
+ * whose publishes are recorded as the adapter confirms them, a steady publisher per bus, and (Redis)
+ * where the stream lives.
  */
-import { createRedisAdapter } from '../../adapters/redis'
-import type { DurableLog, Payload, Position } from '../../src/adapter'
+import type { Adapter, DurableLog, Payload, Position } from '../../src/adapter'
 import { createBus } from '../../src/bus'
 import type { Bus } from '../../src/engine/bus'
 import type { SyncGap } from '../../src/engine/durable'
-import { parseOptions } from '../../src/engine/options'
 import type { SyncError } from '../../src/errors'
 import { redisCommand } from '../brokers'
 
@@ -18,6 +17,8 @@ export interface Member {
   statuses: string[]
   /** When the bus last became `ready` (ms since the epoch). */
   readyAt: number
+  /** Statuses and errors, each with the ms since the bus opened: for failure messages. */
+  timeline: string[]
   errors: SyncError[]
   gaps: SyncGap[]
   /** `n` of each event received, per sender name, in arrival order. */
@@ -35,21 +36,16 @@ const decodeN = (payload: Payload): number => {
   return (JSON.parse(text) as { data: { n: number } }).data.n
 }
 
-/** A bus on the Cluster in durable mode; its adapter records every confirmed publish. */
-export async function openMember(
-  name: string,
-  clusterNodes: { host: string; port: number }[],
-  key: string
-): Promise<Member> {
-  const adapter = createRedisAdapter(parseOptions({ clusterNodes, key, durable: true })) as ReturnType<
-    typeof createRedisAdapter
-  > &
-    DurableLog
+/** A bus in durable mode on `adapter` (made with `durable`); the adapter records every confirmed publish. */
+export async function openMember(name: string, adapter: Adapter & DurableLog, key: string): Promise<Member> {
+  const opened = Date.now()
+  const note = (what: string) => member.timeline.push(`+${Date.now() - opened} ms ${what}`)
   const member: Member = {
     name,
     bus: undefined as unknown as Bus,
     statuses: [],
     readyAt: 0,
+    timeline: [],
     errors: [],
     gaps: [],
     received: new Map(),
@@ -62,7 +58,8 @@ export async function openMember(
         `${name}: status ${member.bus.status} (${member.statuses.join('>')}), received ${got}, ` +
         `${member.confirmed.length}/${member.published} confirmed, ${member.gaps.length} gaps, ` +
         `publishErrors ${stats.publishErrors}, outbox ${stats.outbox.messages}, ` +
-        `duplicates ${stats.dropped.duplicate}, ${member.errors.length} errors (last: ${member.errors.at(-1)?.message ?? 'none'})`
+        `duplicates ${stats.dropped.duplicate}, ${member.errors.length} errors (last: ${member.errors.at(-1)?.message ?? 'none'}), ` +
+        `timeline [${member.timeline.slice(-6).join('; ')}]`
       )
     }
   }
@@ -76,10 +73,14 @@ export async function openMember(
     { adapter, key, durable: true, errorReportIntervalMs: 0 },
     {
       status: ({ status }) => {
+        note(status)
         member.statuses.push(status)
         if (status === 'ready') member.readyAt = Date.now()
       },
-      error: (error) => member.errors.push(error),
+      error: (error) => {
+        note(`error: ${error.message}`)
+        member.errors.push(error)
+      },
       gap: (gap) => member.gaps.push(gap)
     }
   )
