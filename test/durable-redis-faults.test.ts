@@ -128,7 +128,9 @@ describe('redis durable delivery through outages', () => {
       () => reader.messages.length >= 5 + kept.length && reader.statuses.at(-1) === 'ready'
     )
 
-    expect(reader.gaps).toEqual([{ after: last, firstAvailable: kept[0].position, missing: undefined }])
+    expect(reader.gaps).toEqual([
+      { after: last, firstAvailable: kept[0].position, missing: undefined, reason: 'retention' }
+    ])
     expect(positionsOf(reader).slice(5)).toEqual(kept.map(({ position }) => position))
     expect(changes(reader.statuses)).toEqual(['reconnecting', 'ready'])
   })
