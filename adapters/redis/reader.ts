@@ -76,6 +76,8 @@ export class StreamReader {
   private inspectFirst: boolean
   /** The payload of the entry at `last`, as handed over: a stream written anew may reuse its id. */
   private lastPayload: Buffer | undefined
+  /** Where the reader last read on after a replaced stream (see ./reset.ts). */
+  private judged: Position | undefined
 
   constructor(
     private readonly link: ReaderLink,
@@ -233,18 +235,12 @@ export class StreamReader {
     if (this.stopped) return
     if (!info.exists) return this.missing()
     const { client, stream, restoresLost } = this.link
-    const { last, lastPayload, recent, vanished } = this
-    const state = {
-      last,
-      lastPayload,
-      recent,
-      vanished,
-      lossPossible: vanished || this.suspect,
-      restoresLost
-    }
+    const { last, lastPayload, recent, vanished, judged } = this
+    const lossPossible = vanished || this.suspect
+    const state = { last, lastPayload, recent, vanished, lossPossible, restoresLost, judged }
     const found = await lookAgain(client, stream, info, state)
     if (this.stopped || found === 'unclear') return
-    // Back and still holding `last` (a node that briefly served the slot without it): nothing happened.
+    // Judged: a stream back with `last` in it (a node served the slot without the key a moment) is `same`.
     this.vanished = false
     if (found === 'same') return
     debug('stream %s: read on after %s, gap after %s', found.what, found.moveTo, found.lostAfter)
@@ -252,6 +248,7 @@ export class StreamReader {
     if (found.moveTo === '0-0') recent.clear()
     this.lostAfter = found.lostAfter
     this.deliver(decodeEntries(found.fresh, this.link.badEntry))
+    this.judged = found.moveTo
     if (this.last === found.moveTo) return
     this.last = found.moveTo
     // What is kept is the entry at the old position: it would not match the one at the new.

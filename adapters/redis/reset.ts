@@ -60,6 +60,8 @@ export interface ReaderState {
   readonly lossPossible: boolean
   /** Publishers store again what a failover lost (see ./confirmed.ts). */
   readonly restoresLost: boolean
+  /** Where the reader last read on after a replaced stream: an entry missing there was judged already. */
+  readonly judged: Position | undefined
 }
 
 /** Where a reader whose stream was replaced reads on. */
@@ -95,14 +97,21 @@ export async function lookAgain(
   state: ReaderState
 ): Promise<ReadOn | 'same' | 'unclear'> {
   const { last } = state
-  const end = info.lastGeneratedId
+  let end = info.lastGeneratedId
+  let what = `went back: it ends at ${end}`
   if (compareIds(end, last) >= 0) {
     const held = await holds(client, stream, last, state.lastPayload)
-    if (held === undefined) return 'unclear'
-    if (held) return 'same'
-    return { what: `was written anew under ids up to ${end}`, moveTo: end, fresh: [], lostAfter: last }
+    if (held === 'same') return 'same'
+    if (held === 'other')
+      return { what: `was written anew under ids up to ${end}`, moveTo: end, fresh: [], lostAfter: last }
+    // No entry at `last`: trimmed (the stream starts after it), or gone from the middle: a stream that went
+    // back and has handed out ids past `last` since; what it holds between its old end and `last` is new.
+    const first = info.firstEntryId
+    const trimmed = first === undefined || compareIds(first, last) > 0
+    if (trimmed || state.recent.oldest === undefined || state.judged === last) return 'unclear'
+    end = last
+    what = `no longer holds ${last} but holds older entries`
   }
-  const what = `went back: it ends at ${end}`
   const oldest = state.recent.oldest
   if (oldest === undefined || compareIds(end, oldest) < 0) {
     return { what, moveTo: state.vanished ? '0-0' : end, fresh: [], lostAfter: last }
@@ -128,20 +137,20 @@ export async function lookAgain(
 }
 
 /**
- * Whether the stream holds the entry at `last` as it was handed over: false when another entry has its
- * id; undefined when that cannot be told (no entry there: trimmed or never there; a gap marker).
+ * What the stream holds at `last`: the entry handed over (`same`; also when its payload is not known, a gap
+ * marker), `other` content under its id, or nothing (`absent`).
  */
 async function holds(
   client: RedisClient,
   stream: string,
   last: Position,
   payload: Buffer | undefined
-): Promise<boolean | undefined> {
-  if (payload === undefined) return undefined
+): Promise<'same' | 'other' | 'absent'> {
   const [entry] = (await client.xrangeBuffer(stream, last, last)) as RawEntry[]
-  if (entry === undefined) return undefined
+  if (entry === undefined) return 'absent'
+  if (payload === undefined) return 'same'
   const [found] = decodeEntries([entry], () => undefined)
-  return found.payload !== undefined && found.payload.equals(payload)
+  return found.payload !== undefined && found.payload.equals(payload) ? 'same' : 'other'
 }
 
 /**
