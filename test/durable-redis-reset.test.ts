@@ -50,6 +50,8 @@ async function setup(name: string, seedAhead = false) {
   if (seedAhead) await client.xadd(stream, `${Date.now() + 3_600_000}-0`, 'p', 'seed')
   const writer = await instance('writer', { uri: broker.url, key, durable: true })
   const reader = await instance('reader', { uri: broker.url, key, durable: true, ...READER })
+  // Subscribed too, as every instance is: its status then says when it can publish again.
+  await subscribe(writer, { kind: 'tail' })
   await subscribe(reader, { kind: 'tail' })
   return { key, stream, writer, reader, redis: client }
 }
