@@ -15,7 +15,15 @@ import { SyncLogResetError } from '../src/errors'
 import type { SyncOptions } from '../src/index'
 import { startRedis, type BrokerHandle } from './brokers'
 import { uniqueKey } from './helpers/apps'
-import { connectInstance, publishAll, subscribe, texts, waitOn, type Instance } from './helpers/durable'
+import {
+  connectInstance,
+  killReaders,
+  publishAll,
+  subscribe,
+  texts,
+  waitOn,
+  type Instance
+} from './helpers/durable'
 
 let open: Instance[] = []
 let broker: BrokerHandle | undefined
@@ -198,6 +206,26 @@ describe('redis durable delivery when the stream is lost or goes back', () => {
     expect(late.gaps).toEqual([
       { after: lastOf(before), firstAvailable: later[0], missing: undefined, reason: 'lost' }
     ])
+  })
+
+  it('takes a key missing right after a read for a missing key, not for a gap', async () => {
+    const { stream, writer, reader, redis } = await setup('read-then-missing')
+    await publishAll(writer, texts('before', 10))
+    await received(reader, 10)
+    // Cut off once (the writer's reader too): the reader checks its next batch against the stream.
+    expect(await killReaders(broker?.port ?? 0)).toBe(2)
+    const back = () => reader.statuses.includes('reconnecting') && reader.statuses.at(-1) === 'ready'
+    await waitOn([reader], 'the reader to be back', back)
+    // One write: the blocked read gets the entry, and the check it sends next finds no key (what a node
+    // serving the slot without the key answers). Before, that read as an empty stream: a gap.
+    await redis.pipeline().xadd(stream, '*', 'p', 'probe').rename(stream, `${stream}:away`).exec()
+    await told(reader, 1)
+    await redis.rename(`${stream}:away`, stream)
+    await publishAll(writer, texts('after', 10))
+    await received(reader, 21)
+
+    expect(reader.texts()).toEqual([...texts('before', 10), 'probe', ...texts('after', 10)])
+    expect(reader.gaps).toEqual([])
   })
 
   it('reports nothing when the key is away a moment and comes back whole', async () => {
