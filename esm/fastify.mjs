@@ -18,6 +18,7 @@ export const {
   SyncDeadLetterError,
   SyncDeliveryError,
   SyncGroupError,
+  SyncLogResetError,
   SyncMessageError,
   SyncOutboxOverflowError,
   SyncOversizeError,

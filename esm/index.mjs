@@ -37,5 +37,6 @@ export const {
   SyncServiceEventsError,
   SyncDeadLetterError,
   SyncGroupError,
+  SyncLogResetError,
   SyncSubscriptionError
 } = entry

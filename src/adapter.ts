@@ -109,8 +109,21 @@ export interface DurableHooks {
    * before `firstAvailable` is gone. `missing` is the count when the broker's numbering tells it
    * (contiguous sequences: JetStream, RabbitMQ streams), undefined where it cannot (Redis ids).
    */
-  gap(gap: { after: Position; firstAvailable: Position; missing: number | undefined }): void
+  gap(gap: {
+    after: Position
+    firstAvailable: Position
+    missing: number | undefined
+    reason?: GapReason
+  }): void
 }
+
+/**
+ * Why messages are gone: `retention` dropped them before the subscription read them (the default when an
+ * adapter does not say), or the broker `lost` them: the log was deleted, flushed or evicted, or went back
+ * behind positions already handed out (a replica promoted without them, a restart from an older
+ * snapshot). After `lost`, `firstAvailable` may be a position below `after`: the log was started again.
+ */
+export type GapReason = 'retention' | 'lost'
 
 /**
  * The durable capability: a log per channel that keeps messages for instances that are away.
@@ -118,7 +131,8 @@ export interface DurableHooks {
  * - resolve `publishDurable` only once the broker has stored the message;
  * - start `subscribeDurable` at `start`, hand over every message after it once and in order, and after a
  *   lost connection resume by itself right after the last position it handed over (never skipping);
- * - report through `hooks.gap` when `start` (or the resume point) is older than what the broker keeps;
+ * - report through `hooks.gap` when `start` (or the resume point) is older than what the broker keeps,
+ *   and with `reason: 'lost'` when the broker lost or restarted the log under it; never skip silently;
  * - keep positions for a named consumer in the broker (`savePosition` / `loadPosition`), so an instance
  *   restarted with the same name resumes where it stopped.
  */

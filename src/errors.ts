@@ -17,6 +17,7 @@ export type SyncErrorCode =
   | 'SYNC_DEPENDENCY'
   | 'SYNC_DEAD_LETTER'
   | 'SYNC_GROUP'
+  | 'SYNC_LOG_RESET'
 
 export interface SyncErrorOptions {
   cause?: unknown
@@ -247,5 +248,29 @@ export class SyncGroupError extends SyncError {
   constructor(group: string, message: string, options?: SyncErrorOptions) {
     super('SYNC_GROUP', message, { retryable: true, ...options })
     this.group = group
+  }
+}
+
+/**
+ * The broker lost a durable log, or part of it that this instance had already read: the stream key is
+ * missing (deleted, flushed, evicted, or served by a node that does not hold it), or it now ends before
+ * the last position this instance handled (a replica promoted behind its master, a restart from an older
+ * snapshot, a stream created again). Reported, never thrown; the subscription reads on (see
+ * docs/redis.md). Not retention: where this instance may have missed messages, a `sync-gap` with
+ * `reason: 'lost'` follows.
+ */
+export class SyncLogResetError extends SyncError {
+  /** The log, e.g. the Redis stream key. */
+  readonly log: string
+  /** The last position this instance had handled. */
+  readonly after: string
+  /** The log's newest position now; undefined when the log is missing. */
+  readonly end: string | undefined
+
+  constructor(log: string, after: string, end: string | undefined, message: string) {
+    super('SYNC_LOG_RESET', message)
+    this.log = log
+    this.after = after
+    this.end = end
   }
 }

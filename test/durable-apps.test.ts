@@ -147,13 +147,20 @@ describe.each(TARGETS)('$name: durable delivery through Feathers apps', (target)
     if (target.name === 'nats') {
       // JetStream keeps exactly the last 20 and numbers every message: 180 are gone, counted exactly.
       expect(first).toBe(180)
-      expect(gap).toEqual({ channel: key, after: '5', firstAvailable: '186', missing: 180 })
+      expect(gap).toEqual({
+        channel: key,
+        after: '5',
+        firstAvailable: '186',
+        missing: 180,
+        reason: 'retention'
+      })
       expect(cut.app.sync.stats().gaps).toEqual({ reported: 1, missing: 180 })
     } else {
       // Approximate trimming keeps at least 20, by whole stream nodes; entry ids cannot count what went.
       expect(first).toBeGreaterThan(0)
       expect(first).toBeLessThanOrEqual(180)
       expect(gap.missing).toBeUndefined()
+      expect(gap.reason).toBe('retention')
       expect(gap.after < gap.firstAvailable).toBe(true)
       expect(cut.app.sync.stats().gaps).toEqual({ reported: 1, missing: 0 })
     }

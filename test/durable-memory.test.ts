@@ -85,7 +85,7 @@ describe('durable delivery on the memory adapter', () => {
     await away.app.sync.ready
     await waitFor('the retained events', () => markers(away, 'gone').length === 3)
     expect(markers(away, 'gone')).toEqual([7, 8, 9])
-    expect(gaps).toEqual([{ channel: 'k', after: '1', firstAvailable: '9', missing: 7 }])
+    expect(gaps).toEqual([{ channel: 'k', after: '1', firstAvailable: '9', missing: 7, reason: 'retention' }])
     expect(away.app.sync.stats().gaps).toEqual({ reported: 1, missing: 7 })
   })
 

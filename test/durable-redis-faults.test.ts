@@ -8,7 +8,15 @@ import { parseOptions } from '../src/engine/options'
 import type { SyncOptions } from '../src/index'
 import { redisCommand, startRedis, startRedisCluster, type BrokerHandle, type ClusterHandle } from './brokers'
 import { uniqueKey } from './helpers/apps'
-import { connectInstance, publishAll, subscribe, texts, waitOn, type Instance } from './helpers/durable'
+import {
+  connectInstance,
+  killReaders,
+  publishAll,
+  subscribe,
+  texts,
+  waitOn,
+  type Instance
+} from './helpers/durable'
 import { startGate, type Gate } from './helpers/gate'
 
 /** Status changes, without repeats (an adapter may tell a status again; see AdapterHooks.status). */
@@ -32,17 +40,6 @@ afterEach(async () => {
   gate = undefined
   broker = undefined
 })
-
-/** Kills, on the node at `port`, every connection blocked in XREAD (the durable readers). */
-async function killReaders(port: number): Promise<number> {
-  const list = await redisCommand(port, ['CLIENT', 'LIST'])
-  const ids = list
-    .split('\n')
-    .filter((line) => /\bcmd=xread\b/.test(line))
-    .map((line) => /\bid=(\d+)/.exec(line)?.[1])
-  for (const id of ids) if (id) await redisCommand(port, ['CLIENT', 'KILL', 'ID', id])
-  return ids.length
-}
 
 const positionsOf = (reader: Instance) => reader.messages.map(({ position }) => position)
 
@@ -128,7 +125,9 @@ describe('redis durable delivery through outages', () => {
       () => reader.messages.length >= 5 + kept.length && reader.statuses.at(-1) === 'ready'
     )
 
-    expect(reader.gaps).toEqual([{ after: last, firstAvailable: kept[0].position, missing: undefined }])
+    expect(reader.gaps).toEqual([
+      { after: last, firstAvailable: kept[0].position, missing: undefined, reason: 'retention' }
+    ])
     expect(positionsOf(reader).slice(5)).toEqual(kept.map(({ position }) => position))
     expect(changes(reader.statuses)).toEqual(['reconnecting', 'ready'])
   })

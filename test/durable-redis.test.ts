@@ -194,7 +194,9 @@ describeRedis('redis durable delivery', () => {
     const reader = await instance('reader', { key, durable: true })
     await subscribe(reader, { kind: 'after', position: first })
     await waitOn([reader], 'the retained messages', () => reader.messages.length >= kept.length)
-    expect(reader.gaps).toEqual([{ after: first, firstAvailable: kept[0].position, missing: undefined }])
+    expect(reader.gaps).toEqual([
+      { after: first, firstAvailable: kept[0].position, missing: undefined, reason: 'retention' }
+    ])
     expect(reader.messages.map(({ position }) => position)).toEqual(kept.map(({ position }) => position))
   })
 
@@ -212,7 +214,9 @@ describeRedis('redis durable delivery', () => {
     await waitOn([reader], 'the last of the burst', () => reader.texts().includes('m-299'))
     const kept = await writer.adapter.readRange('0-0', 1_000)
     expect(kept.length).toBeLessThan(300)
-    expect(reader.gaps).toEqual([{ after: first, firstAvailable: kept[0].position, missing: undefined }])
+    expect(reader.gaps).toEqual([
+      { after: first, firstAvailable: kept[0].position, missing: undefined, reason: 'retention' }
+    ])
     expect(reader.messages.slice(1).map(({ position }) => position)).toEqual(
       kept.map(({ position }) => position)
     )

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 import type { RedisClient } from './clients'
-import { PAYLOAD_FIELD } from './reader'
+import { PAYLOAD_FIELD } from './entries'
 import type { RedisDurableSettings } from './retention'
 
 /** Sequences noted as skipped per jump: more than the publishes an instance has in flight at once. */

@@ -20,13 +20,14 @@ import type { RedisSettings } from './options'
 import {
   checkPosition,
   compareIds,
-  EMPTY_STREAM,
+  MISSING_STREAM,
   nextId,
   parseStreamInfo,
   type StreamInfo
 } from './positions'
 import { RedisAdapter } from './pubsub'
-import { decodeEntries, GAP_FIELD, PAYLOAD_FIELD, StreamReader, type RawEntry } from './reader'
+import { decodeEntries, GAP_FIELD, PAYLOAD_FIELD, type RawEntry } from './entries'
+import { StreamReader } from './reader'
 import type { RedisDurableSettings } from './retention'
 
 /** Dead letters kept per group in Redis, roughly (`MAXLEN ~`). */
@@ -193,6 +194,8 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
         info: () => this.info(this.sub),
         problem: (error) => this.problem(error),
         badEntry: (error) => this.hooks?.error(error),
+        reset: (error) => this.hooks?.error(error),
+        restoresLost: this.pub.isCluster,
         keeps: this.durable.maxMessages,
         heartbeat: this.settings.heartbeat,
         hung: (cause) => {
@@ -350,7 +353,8 @@ export class DurableRedisAdapter extends RedisAdapter implements DurableLog, Gro
     try {
       return parseStreamInfo(await client.xinfo('STREAM', this.durable.stream))
     } catch (error) {
-      if (isMissingKey(error)) return EMPTY_STREAM
+      // Not an empty stream: the reader tells the two apart (see ./reset.ts).
+      if (isMissingKey(error)) return MISSING_STREAM
       return this.failed('read the stream info')(error)
     }
   }

@@ -2,7 +2,7 @@ import type { GroupMembership, GroupMessage, GroupOptions, Position } from '../.
 import type { SyncMessageError } from '../../src/errors'
 import { closeClient, type RedisClient } from './clients'
 import { Pause } from './pause'
-import { decodeEntries, type RawEntry } from './reader'
+import { decodeEntries, type RawEntry } from './entries'
 
 /** What a member needs from the adapter that opened it. */
 export interface GroupLink {

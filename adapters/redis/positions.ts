@@ -44,10 +44,16 @@ export function nextId(id: Position): Position {
 
 /** What the adapter uses of an `XINFO STREAM` reply. */
 export interface StreamInfo {
+  /** False when the key does not exist (`XINFO` answered "no such key"): not the same as an empty stream. */
+  exists: boolean
   /** Id of the newest entry ever added (also after it was deleted); `0-0` for a new stream. */
   lastGeneratedId: Position
   firstEntryId: Position | undefined
   lastEntryId: Position | undefined
+  /** Entries held now. */
+  length: number
+  /** Entries ever added to this stream (`entries-added`, Redis ≥ 7); undefined where not told. */
+  entriesAdded: number | undefined
 }
 
 const entryId = (entry: unknown): Position | undefined =>
@@ -62,18 +68,28 @@ export function parseStreamInfo(reply: unknown): StreamInfo {
     const value = fields.get(name)
     return typeof value === 'string' && parse(value) ? value : undefined
   }
+  const count = (name: string) => {
+    const value = fields.get(name)
+    return typeof value === 'number' ? value : undefined
+  }
   return {
+    exists: true,
     lastGeneratedId: text('last-generated-id') ?? '0-0',
     firstEntryId: entryId(fields.get('first-entry')),
-    lastEntryId: entryId(fields.get('last-entry'))
+    lastEntryId: entryId(fields.get('last-entry')),
+    length: count('length') ?? 0,
+    entriesAdded: count('entries-added')
   }
 }
 
-/** An empty stream: what `XINFO STREAM` of a key that does not exist stands for. */
-export const EMPTY_STREAM: StreamInfo = {
+/** What `XINFO STREAM` of a key that does not exist stands for. */
+export const MISSING_STREAM: StreamInfo = {
+  exists: false,
   lastGeneratedId: '0-0',
   firstEntryId: undefined,
-  lastEntryId: undefined
+  lastEntryId: undefined,
+  length: 0,
+  entriesAdded: undefined
 }
 
 /**

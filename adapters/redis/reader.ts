@@ -1,10 +1,12 @@
 import type { DurableHooks, Position } from '../../src/adapter'
 import { createDebug } from '../../src/engine/debug'
-import { SyncMessageError } from '../../src/errors'
+import { SyncLogResetError, type SyncMessageError } from '../../src/errors'
 import type { RedisClient } from './clients'
+import { decodeEntries, type RawEntry } from './entries'
 import { awaitReply } from './heartbeat'
 import { Pause } from './pause'
-import { trimmedAfter, type StreamInfo } from './positions'
+import { compareIds, trimmedAfter, type StreamInfo } from './positions'
+import { lookAgain, RecentPositions, writtenAnew } from './reset'
 
 const debug = createDebug('feathers-fanout/redis')
 
@@ -13,17 +15,6 @@ export const READ_BATCH = 500
 /** How long one `XREAD` blocks on the server without a heartbeat, in ms; an idle reader sends one per this. */
 const BLOCK_MS = 5_000
 const MAX_RETRY_DELAY_MS = 5_000
-
-/** The field of a stream entry that holds the payload. */
-export const PAYLOAD_FIELD = 'p'
-/**
- * The field of a gap marker: an entry without a payload that a publisher adds when Redis lost confirmed
- * entries it can no longer store again (see ./confirmed.ts). Readers report a gap at it.
- */
-export const GAP_FIELD = 'g'
-
-/** A stream entry as the `…Buffer` commands return it: id and flat `[field, value, …]`. */
-export type RawEntry = [id: Buffer, fields: Buffer[]]
 
 /** What the reader needs from the log that owns it. */
 export interface ReaderLink {
@@ -36,6 +27,13 @@ export interface ReaderLink {
   problem(error: unknown): void
   /** An entry without a payload (written by something else), skipped. */
   badEntry(error: SyncMessageError): void
+  /** The stream went missing or back (see ./reset.ts). */
+  reset(error: SyncLogResetError): void
+  /**
+   * Whether publishers store again what a failover lost (a Cluster, see ./confirmed.ts): then a stream
+   * cut short behind this reader is not a gap of its own.
+   */
+  readonly restoresLost: boolean
   /**
    * The stream's count retention (`MAXLEN ~` keeps at least this many). Trimming past the reader leaves
    * at least this many entries after it, so a read returning fewer (and not a full batch) cannot follow
@@ -52,31 +50,6 @@ export interface ReaderLink {
 }
 
 /**
- * Ids and payloads of raw entries, oldest first; gap markers have no payload; other entries without one
- * are reported and skipped.
- */
-export function decodeEntries(
-  entries: RawEntry[],
-  onBad: (error: SyncMessageError) => void
-): { position: Position; payload: Buffer | undefined; marker?: true }[] {
-  return entries.map(([rawId, fields]) => {
-    const position = rawId.toString()
-    let payload: Buffer | undefined
-    for (let i = 0; i + 1 < fields.length; i += 2) {
-      const field = fields[i].toString()
-      if (field === PAYLOAD_FIELD) payload = fields[i + 1]
-      else if (field === GAP_FIELD) return { position, payload: undefined, marker: true }
-    }
-    if (payload === undefined) {
-      onBad(
-        new SyncMessageError('shape', `Stream entry ${position} has no "${PAYLOAD_FIELD}" field; skipped`)
-      )
-    }
-    return { position, payload }
-  })
-}
-
-/**
  * The blocking read loop of a durable subscription: `XREAD BLOCK … STREAMS <stream> <last>` on a
  * dedicated connection, handing each entry over in order and moving `last` past it. Since every read
  * names the last id handed over, a read that ioredis resends after a reconnect resumes exactly there.
@@ -84,12 +57,27 @@ export function decodeEntries(
  * The connection carries nothing but these reads, so a PING would wait behind them: the reads are the
  * heartbeat. Each blocks for one heartbeat interval, and one not answered within the heartbeat timeout
  * after that, on a connection that says it is up, is reported hung (a stopped server, a silent network).
+ *
+ * A read that found nothing is followed by an `XINFO STREAM`: a stream that is missing, or that ends
+ * before `last`, was lost or replaced, and reading on after `last` could skip its new entries forever
+ * (see ./reset.ts and docs/redis.md, "When the stream is lost or goes back").
  */
 export class StreamReader {
   private stopped = false
   private readonly pause = new Pause()
   /** Stops the bound on the pending read. */
   private watchdog: (() => void) | undefined
+  private readonly recent = new RecentPositions()
+  /** The stream was seen missing since the last entry handed over (reported once). */
+  private vanished = false
+  /** The reader moved past entries it could not read: the next entry handed over follows a gap after this. */
+  private lostAfter: Position | undefined
+  /** Look at the stream before the next read (a start after a stored position, a failed read). */
+  private inspectFirst: boolean
+  /** The payload of the entry at `last`, as handed over: a stream written anew may reuse its id. */
+  private lastPayload: Buffer | undefined
+  /** Where the reader last read on after a replaced stream (see ./reset.ts). */
+  private judged: Position | undefined
 
   constructor(
     private readonly link: ReaderLink,
@@ -98,7 +86,9 @@ export class StreamReader {
     private last: Position,
     /** Whether the next batch must be checked for entries trimmed before they were read. */
     private suspect: boolean
-  ) {}
+  ) {
+    this.inspectFirst = suspect
+  }
 
   start(): void {
     void this.loop()
@@ -126,22 +116,37 @@ export class StreamReader {
     for (let failures = 0; !this.stopped;) {
       let reply: [Buffer, RawEntry[]][] | null
       try {
+        if (this.inspectFirst) {
+          this.inspectFirst = false
+          await this.watched(() => this.inspect())
+        }
         const { client, stream } = this.link
-        const read = client.xreadBuffer('COUNT', READ_BATCH, 'BLOCK', blockMs, 'STREAMS', stream, this.last)
-        if (intervalMs > 0) this.watch()
-        reply = await read
+        reply = await this.watched(() =>
+          client.xreadBuffer('COUNT', READ_BATCH, 'BLOCK', blockMs, 'STREAMS', stream, this.last)
+        )
         failures = 0
       } catch (error) {
         if (this.stopped) return
         this.link.problem(error)
         this.suspect = true
+        this.inspectFirst = true
         await this.pause.wait(Math.min(100 * 2 ** failures++, MAX_RETRY_DELAY_MS))
         continue
-      } finally {
-        this.unwatch()
       }
       const entries = reply?.[0]?.[1] ?? []
       if (entries.length > 0) await this.hand(entries)
+      else await this.watched(() => this.inspect()).catch((error: unknown) => this.link.problem(error))
+    }
+  }
+
+  /** Runs a command on the reader's connection under the heartbeat's bound (when it has one). */
+  private async watched<T>(command: () => Promise<T>): Promise<T> {
+    const sent = command()
+    if (this.link.heartbeat.intervalMs > 0) this.watch()
+    try {
+      return await sent
+    } finally {
+      this.unwatch()
     }
   }
 
@@ -168,16 +173,28 @@ export class StreamReader {
 
   private async hand(entries: RawEntry[]): Promise<void> {
     // A live reader can fall behind too: a burst above the retention between two reads trims past it.
-    const check = this.suspect || entries.length >= Math.min(READ_BATCH, this.link.keeps)
+    const check = this.suspect || this.vanished || entries.length >= Math.min(READ_BATCH, this.link.keeps)
     this.suspect = entries.length >= READ_BATCH
     const decoded = decodeEntries(entries, this.link.badEntry)
-    if (check) await this.checkGap(decoded[0].position)
+    const first = decoded[0].position
+    if (this.lostAfter === undefined && check) await this.checkGap(first)
+    this.deliver(decoded)
+  }
+
+  private deliver(decoded: ReturnType<typeof decodeEntries>): void {
+    if (this.lostAfter !== undefined && decoded.length > 0) {
+      const firstAvailable = decoded[0].position
+      this.hooks.gap({ after: this.lostAfter, firstAvailable, missing: undefined, reason: 'lost' })
+      this.lostAfter = undefined
+    }
     for (const { position, payload, marker } of decoded) {
       if (this.stopped) return
       const after = this.last
       this.last = position
+      this.lastPayload = payload
+      this.recent.add(position)
       // Confirmed entries before the marker may be gone (a failover); this reader may have read them.
-      if (marker) this.hooks.gap({ after, firstAvailable: position, missing: undefined })
+      if (marker) this.hooks.gap({ after, firstAvailable: position, missing: undefined, reason: 'lost' })
       if (payload === undefined) continue
       try {
         this.hooks.message(payload, position)
@@ -190,12 +207,65 @@ export class StreamReader {
   private async checkGap(first: Position): Promise<void> {
     try {
       const info = await this.link.info()
-      if (!this.stopped && trimmedAfter(this.last, first, info)) {
+      if (this.stopped) return
+      // Read a moment ago, gone now: judged by the next look, once the stream is there again.
+      if (!info.exists) return this.missing()
+      if (trimmedAfter(this.last, first, info)) {
         debug('gap after %s: read %s next, the stream starts at %s', this.last, first, info.firstEntryId)
-        this.hooks.gap({ after: this.last, firstAvailable: first, missing: undefined })
+        const lost = this.vanished || writtenAnew(info, this.last)
+        if (lost && !this.vanished) this.report(`was written anew: it holds nothing before ${first}`, info)
+        this.hooks.gap({
+          after: this.last,
+          firstAvailable: first,
+          missing: undefined,
+          reason: lost ? 'lost' : 'retention'
+        })
       }
+      this.vanished = false
     } catch (error) {
       this.link.problem(error)
     }
+  }
+
+  /** After a read that found nothing: is the stream still the one `last` is a position of? */
+  private async inspect(): Promise<void> {
+    // Nothing handed over yet from a stream that did not exist: nothing can be lost or behind.
+    if (compareIds(this.last, '0-0') === 0) return
+    const info = await this.link.info()
+    if (this.stopped) return
+    if (!info.exists) return this.missing()
+    const { client, stream, restoresLost } = this.link
+    const { last, lastPayload, recent, vanished, judged } = this
+    const lossPossible = vanished || this.suspect
+    const state = { last, lastPayload, recent, vanished, lossPossible, restoresLost, judged }
+    const found = await lookAgain(client, stream, info, state)
+    if (this.stopped || found === 'unclear') return
+    // Judged: a stream back with `last` in it (a node served the slot without the key a moment) is `same`.
+    this.vanished = false
+    if (found === 'same') return
+    debug('stream %s: read on after %s, gap after %s', found.what, found.moveTo, found.lostAfter)
+    this.report(found.what, info)
+    if (found.moveTo === '0-0') recent.clear()
+    this.lostAfter = found.lostAfter
+    this.deliver(decodeEntries(found.fresh, this.link.badEntry))
+    this.judged = found.moveTo
+    if (this.last === found.moveTo) return
+    this.last = found.moveTo
+    // What is kept is the entry at the old position: it would not match the one at the new.
+    this.lastPayload = undefined
+  }
+
+  private missing(): void {
+    if (this.vanished) return
+    this.vanished = true
+    this.report('is missing (deleted, flushed, evicted, or served by a node without it)', undefined)
+  }
+
+  private report(what: string, info: StreamInfo | undefined): void {
+    const { stream } = this.link
+    const text =
+      `The Redis stream ${stream} ${what}; this instance had handled entries up to ${this.last}. ` +
+      'Redis lost or replaced the stream (not retention); the subscription reads on.'
+    this.link.reset(new SyncLogResetError(stream, this.last, info?.lastGeneratedId, text))
   }
 }

@@ -2,6 +2,7 @@ import {
   capabilitiesOf,
   type Adapter,
   type DurableLog,
+  type GapReason,
   type Payload,
   type Position,
   type StartPosition
@@ -19,6 +20,12 @@ export interface SyncGap {
   firstAvailable: Position
   /** How many messages are gone, where the broker's numbering tells it (JetStream, RabbitMQ streams); undefined on Redis. */
   missing: number | undefined
+  /**
+   * `retention`: the broker's limits dropped them (`maxMessages`, `maxAgeMs`). `lost`: the broker lost
+   * them otherwise (the log was deleted, flushed, evicted or went back, e.g. a replica promoted behind its
+   * master or a server restarted without persistence); then `firstAvailable` may be below `after`.
+   */
+  reason: GapReason
 }
 
 /** What the durable session reports to the engine. */
@@ -71,8 +78,8 @@ export class DurableSession {
         this.last = position
         this.scheduleSave(sink)
       },
-      gap: ({ after, firstAvailable, missing }) =>
-        sink.gap({ channel: this.channel, after, firstAvailable, missing })
+      gap: ({ after, firstAvailable, missing, reason = 'retention' }) =>
+        sink.gap({ channel: this.channel, after, firstAvailable, missing, reason })
     })
   }
 

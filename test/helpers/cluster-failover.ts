@@ -56,7 +56,8 @@ export async function openMember(name: string, adapter: Adapter & DurableLog, ke
       const got = [...member.received].map(([from, list]) => `${list.length} from ${from}`).join(', ')
       return (
         `${name}: status ${member.bus.status} (${member.statuses.join('>')}), received ${got}, ` +
-        `${member.confirmed.length}/${member.published} confirmed, ${member.gaps.length} gaps, ` +
+        `${member.confirmed.length}/${member.published} confirmed, ${member.gaps.length} gaps ` +
+        `(${member.gaps.map((gap) => `${gap.reason} after ${gap.after}`).join(', ') || 'none'}), ` +
         `publishErrors ${stats.publishErrors}, outbox ${stats.outbox.messages}, ` +
         `duplicates ${stats.dropped.duplicate}, ${member.errors.length} errors (last: ${member.errors.at(-1)?.message ?? 'none'}), ` +
         `timeline [${member.timeline.slice(-6).join('; ')}]`

@@ -11,6 +11,7 @@ import type {
   StartPosition
 } from '../../src/adapter'
 import type { SyncError } from '../../src/errors'
+import { redisCommand } from '../brokers'
 import { waitFor } from './apps'
 
 export type DurableAdapter = Adapter & DurableLog & { readonly capabilities: AdapterCapabilities }
@@ -120,3 +121,14 @@ export async function publishAll(instance: Instance, texts: string[]): Promise<P
 /** `count` texts `<prefix>-0` … */
 export const texts = (prefix: string, count: number): string[] =>
   Array.from({ length: count }, (_, i) => `${prefix}-${i}`)
+
+/** Kills, on the node at `port`, every connection blocked in XREAD (the durable readers). */
+export async function killReaders(port: number): Promise<number> {
+  const list = await redisCommand(port, ['CLIENT', 'LIST'])
+  const ids = list
+    .split('\n')
+    .filter((line) => /\bcmd=xread\b/.test(line))
+    .map((line) => /\bid=(\d+)/.exec(line)?.[1])
+  for (const id of ids) if (id) await redisCommand(port, ['CLIENT', 'KILL', 'ID', id])
+  return ids.length
+}
