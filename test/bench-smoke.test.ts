@@ -45,7 +45,7 @@ describe('npm run bench', () => {
     fs.rmSync(dir, { recursive: true, force: true })
   })
 
-  it('measures feathers-fanout (pub/sub, batched and durable), feathers-sync and the bare client on Redis and writes its results', async () => {
+  it('measures feathers-fanout (pub/sub, batched, durable, durable batched), feathers-sync and the bare client on Redis and writes its results', async () => {
     const { code, output } = await runBench(['--smoke', '--broker', 'redis', '--no-docs', '--out', dir])
     expect({ code, output: code === 0 ? '' : output }).toEqual({ code: 0, output: '' })
     expect(output).toMatch(/transport\s+implementation/)
@@ -57,6 +57,7 @@ describe('npm run bench', () => {
       'redis/fanout',
       'redis/fanout-batch',
       'redis/fanout-durable',
+      'redis/fanout-durable-batch',
       'redis/feathers-sync'
     ])
     for (const row of result.summary) {
@@ -74,6 +75,7 @@ describe('npm run bench', () => {
       'bare',
       'fanout-batch',
       'fanout-durable',
+      'fanout-durable-batch',
       'feathers-sync'
     ])
     const [wire] = result.wire
