@@ -182,3 +182,33 @@ describe('what waited in the outbox leaves in frames (memory adapter)', () => {
     }
   })
 })
+
+describe('a replay from inside a frame on a log that cannot read a message again', () => {
+  let apps: TestApp[] = []
+  afterEach(async () => {
+    await Promise.all(apps.map(({ app }) => app.teardown()))
+    apps = []
+  })
+
+  it('reports a trimmed gap rather than skipping the rest of the frame', async () => {
+    const uri = `memory://${uniqueKey('inclusive-ignored')}`
+    const publisher = createTestApp({ uri, durable: true, batch: true })
+    const reader = createTestApp({ uri, durable: true })
+    apps.push(publisher, reader)
+    await Promise.all(apps.map(({ app }) => app.sync.ready))
+    await burst(publisher, 'x', 10)
+    await waitFor(`the reader has the burst; ${fleetState(apps)}`, () => seen(reader, 'x').length >= 10)
+    const inside = seen(reader, 'x').find(({ position }) => splitPosition(position ?? '').index === 2)
+    expect(inside).toBeDefined()
+    const { log, codec } = (reader.app.sync as unknown as { bus: { log: DurableLog; codec: Codec } }).bus
+    // A custom adapter written before `inclusive` existed: it always reads after the position.
+    const older: DurableLog = {
+      ...log,
+      readRange: (after, limit) => log.readRange(after, limit),
+      comparePositions: (a, b) => log.comparePositions(a, b),
+      lastPosition: () => log.lastPosition()
+    }
+    const result = await readMissed(older, codec, inside?.position as string, await log.lastPosition(), 100)
+    expect(result).toMatchObject({ gap: 'trimmed' })
+  })
+})

@@ -23,9 +23,6 @@ import type { SyncStats, SyncStatus } from './stats'
 
 const debug = createDebug('feathers-fanout/engine')
 
-// Without `batch`, every message travels alone.
-const SINGLE: FrameLimits = { maxMessages: 1, maxBytes: Infinity }
-
 /** What the engine needs from whoever runs it (the bus): counters, reports, status and incoming bytes. */
 export interface EngineHost {
   readonly stats: SyncStats
@@ -91,9 +88,11 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
   const queued = () => outbox.size > 0 || retry.size > 0
   const { batch } = options
   // Batched frames. In durable mode a frame is one message of the log, with one id for its resends.
-  const limits = (): FrameLimits =>
-    batch === false ? SINGLE : frameLimits(batch, options.maxMessageBytes, adapter.maxPayloadBytes)
-  const batcher = batch === false ? undefined : new SendBatcher(limits, (frames) => sendFrames(frames))
+  const limits =
+    batch === false
+      ? undefined
+      : (): FrameLimits => frameLimits(batch, options.maxMessageBytes, adapter.maxPayloadBytes)
+  const batcher = limits && new SendBatcher(limits, (frames) => sendFrames(frames))
   const idle = () => inflight === 0 && !queued() && (batcher?.pending ?? 0) === 0
   const settle = () => {
     if (idle() && drainWaiters.length > 0) {
@@ -199,16 +198,16 @@ export function runEngine(adapter: Adapter, options: EngineOptions, host: Engine
   const refreshed = (payload: Payload) => (isFrame(payload) ? payload : state.refresh(payload))
   // What the outbox holds goes in frames when batching: after an outage that is most of a catch-up.
   const flushOutbox = () => {
-    if (!batcher) {
+    if (!limits) {
       while (connected && outbox.size > 0) send(state.refresh(outbox.shift() as Payload))
       return
     }
-    const { maxMessages } = limits()
+    const frame = limits()
     while (connected && outbox.size > 0) {
       const items: Payload[] = []
-      while (items.length < maxMessages && outbox.size > 0)
+      while (items.length < frame.maxMessages && outbox.size > 0)
         items.push(state.refresh(outbox.shift() as Payload))
-      for (const frame of packFrames(items, limits())) send(frame)
+      for (const packed of packFrames(items, frame)) send(packed)
     }
   }
   const flush = () => {

@@ -156,9 +156,9 @@ export class ConsumerGroup {
     // A malformed frame is dropped (and counted) by the decoder like any undecodable message.
     if (events === undefined || typeof events === 'string') return void (await this.handle(message))
     for (const [index, payload] of events.entries()) {
-      const { position, deliveries } = message
+      const { position } = message
       const at = position === undefined ? undefined : framedPosition(position, index + 1)
-      const event: GroupMessage = { ...message, payload, position: at, deliveries, ack: async () => {} }
+      const event: GroupMessage = { ...message, payload, position: at, ack: async () => {} }
       if (!(await this.handle(event))) return
     }
     const { position } = message
