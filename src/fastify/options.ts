@@ -20,7 +20,9 @@ export type FanoutOptions = Omit<BusOptions, 'echo' | 'key'> & {
    * `local-first`: the publishing instance's own handlers are called at once, inside `publish()`, and its
    * message is not handed back by the broker. `broker`: every instance, the publisher too, gets the
    * message when the broker delivers it, so all see the same order of messages from several publishers
-   * (and, in durable mode, the publisher's handlers get the log position too).
+   * where the broker has one order: Redis pub/sub, memory, cluster and durable mode (NATS core and
+   * RabbitMQ pub/sub keep each publisher's order only). In durable mode the publisher's handlers get the
+   * log position too.
    * @default 'local-first'
    */
   emitOrder?: 'local-first' | 'broker'

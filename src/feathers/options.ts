@@ -8,7 +8,9 @@ export interface FeathersOptions {
   /**
    * `local-first`: the instance that handles a call emits its event at once and drops its own
    * message when the broker echoes it. `broker`: every instance, the sender too, emits in the
-   * order the broker delivers (feathers-sync's behaviour; local events wait for the broker).
+   * order the broker delivers (feathers-sync's behaviour; local events wait for the broker). That order
+   * is the same on every instance on Redis pub/sub, memory, cluster and in durable mode; NATS core and
+   * RabbitMQ pub/sub keep each sender's order only (docs/events-and-context.md).
    * @default 'local-first'
    */
   emitOrder?: 'local-first' | 'broker'
