@@ -7,6 +7,7 @@ import type { ConsumeMeta, DeadLetter, GroupStats, SyncDeadLetterError, SyncOpti
 import { SyncConfigError } from '../../src/index'
 import { SYNC } from '../../src/index'
 import { createTestApp, teardownFleet, uniqueKey, waitFor, type TestApp } from './apps'
+import { untilEvery } from './fleet-state'
 
 /** Options of one fleet's apps on a fresh channel (durable set). */
 export type FleetOptions = () => SyncOptions
@@ -19,6 +20,10 @@ interface Handled {
 }
 
 const FAST = { retryDelayMs: 10, maxRetryDelayMs: 40, claimAfterMs: 500 }
+// Bounds below the test's own (30 s), so that a slow step fails with the instances' state.
+const READY_MS = 10_000
+const JOIN_MS = 15_000
+const isReady = (member: TestApp) => member.app.sync.status === 'ready'
 
 export function groupSuite(name: string, fleetOptions: FleetOptions): void {
   describe(`consumer groups on ${name}`, () => {
@@ -34,10 +39,10 @@ export function groupSuite(name: string, fleetOptions: FleetOptions): void {
       // about. The members that follow start together.
       const first = createTestApp(options)
       fleet.push(first)
-      await first.app.sync.ready
+      await untilEvery([first], 'the first instance ready', isReady, READY_MS)
       const rest = Array.from({ length: count - 1 }, () => createTestApp(options))
       fleet.push(...rest)
-      await Promise.all(rest.map(({ app }) => app.sync.ready))
+      await untilEvery(rest, 'the other instances ready', isReady, READY_MS)
       return [first, ...rest]
     }
     const describeHandled = (handled: Handled[]) =>
@@ -290,11 +295,14 @@ async function waitForStats(
   )
 }
 
-/** Waits until every app's groups have joined the broker's group. */
+/**
+ * Waits until every app's groups have joined the broker's group, all within one bound that leaves the
+ * test time to say which member had not, with its status, group stats and errors.
+ */
 export async function waitForMembers(apps: TestApp[]): Promise<void> {
   // Joining declares the group's queue: on RabbitMQ a quorum queue, whose Raft group starts on a broker
-  // that other test files keep busy; one join took over 10 s in a loaded full run.
-  for (const member of apps) await waitForStats(member, 'joined', (s) => s.joined, 30_000)
+  // that other test files keep busy; one join took over 10 s in a loaded full run (30 ms when quiet).
+  await Promise.all(apps.map((member) => waitForStats(member, 'joined', (s) => s.joined, JOIN_MS)))
 }
 
 export const uniqueGroupKey = (): string => uniqueKey('groups')
