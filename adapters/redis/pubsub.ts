@@ -2,7 +2,14 @@ import type { Cluster, Redis } from 'ioredis'
 import { createDebug } from '../../src/engine/debug'
 import type { Adapter, AdapterCapabilities, AdapterHooks, Payload } from '../../src/adapter'
 import { SyncConnectionError } from '../../src/errors'
-import { asRedisValue, closeClient, createConnections, type RedisClient } from './clients'
+import {
+  asRedisValue,
+  closeClient,
+  createConnections,
+  MAX_RETRY_DELAY_MS,
+  RETRY_JITTER_MS,
+  type RedisClient
+} from './clients'
 import { Heartbeat, type Watched } from './heartbeat'
 import type { RedisSettings } from './options'
 import { SlotRecovery, slotMoving } from './slot-recovery'
@@ -47,8 +54,9 @@ export class RedisAdapter implements Adapter {
   readonly type = 'redis'
   readonly target: string
   readonly capabilities: AdapterCapabilities = { broadcast: true, durable: false }
-  // Two instances retry at most ~0.6 s apart (the adapter's retryStrategy): plus a margin.
-  readonly resumeDelayMs = 1_100
+  // Two instances retry at most MAX_RETRY_DELAY_MS + RETRY_JITTER_MS apart (the adapter's
+  // retryStrategy): plus a margin of half a second.
+  readonly resumeDelayMs = MAX_RETRY_DELAY_MS + RETRY_JITTER_MS + 500
   protected readonly pub: RedisClient
   protected readonly sub: RedisClient
   private readonly ownsPub: boolean
