@@ -1,43 +1,23 @@
-import { randomBytes } from 'node:crypto'
 import { capabilitiesOf, type Adapter, type DurableLog, type GroupLog, type Position } from '../adapter'
-import { SyncConfigError, SyncGroupError, SyncMessageError, type DropReason, type SyncError } from '../errors'
+import { SyncConfigError, SyncGroupError, SyncMessageError } from '../errors'
 import { isFrame, unpackFrame } from '../protocol/batch'
-import { Codec, type DeliveryMode, type Message } from '../protocol/codec'
+import type { DeliveryMode, Message } from '../protocol/codec'
 import type { Envelope } from '../protocol/envelope'
 import type { Payload, Serializer } from '../protocol/serializers'
+import { BusCore, type BusListeners } from './bus-core'
 import { createDebug } from './debug'
-import type { SyncGap } from './durable'
 import { framedPosition } from './event-positions'
 import { runEngine, type Engine } from './engine'
 import type { DeadLetter } from './dead-letters'
-import type { SyncDeadLetterError } from '../errors'
 import type { GroupHandler, GroupStats } from './group'
 import type { ConsumerGroupOptions } from './group-options'
 import { ConsumerGroups, type GroupFilter } from './groups'
 import type { EngineOptions } from './options'
-import { outboxFill, type SyncHealth } from './health'
-import { ReportLimiter } from './reports'
-import { createStats, snapshot, type SyncStats, type SyncStatus, type SyncStatusEvent } from './stats'
 import { traceCarrier, type TraceCarrier } from '../ops/trace'
 
-const debug = createDebug('feathers-fanout/bus')
+export type { BusListeners, BusObserver } from './bus-core'
 
-/** What a bus tells whoever runs it. Listeners are called synchronously; a throwing one is ignored. */
-export interface BusListeners {
-  /** The status changed. */
-  status?(event: SyncStatusEvent): void
-  /** An operational problem: never thrown, always reported here (and counted where it is a drop). */
-  error?(error: SyncError): void
-  /**
-   * A message arrived from the broker, before decoding. By default it is decoded at once with
-   * `receive`; a binding may route it first (the Feathers binding emits it as `sync-in`).
-   */
-  incoming?(payload: Payload, position?: Position): void
-  /** Durable delivery found messages that retention dropped before this instance read them. */
-  gap?(gap: SyncGap): void
-  /** A consumer group gave up on a message after `maxAttempts`; it is kept for `replay`. */
-  deadLetter?(letter: DeadLetter, error: SyncDeadLetterError): void
-}
+const debug = createDebug('feathers-fanout/bus')
 
 /**
  * A decoded message handed to subscribers, with whether this instance sent it and, in durable mode, its
@@ -45,40 +25,18 @@ export interface BusListeners {
  */
 export type Delivery = { envelope: Envelope; own: boolean; position?: Position }
 
-/** Timings for metrics; see `Bus.observe`. */
-export interface BusObserver {
-  /**
-   * A message was decoded and is being handed to subscribers. `latencyMs`: from the sender's timestamp
-   * (its clock) to now, undefined for messages without one (feathers-sync's).
-   */
-  delivering?(latencyMs: number | undefined): void
-  /** The adapter took a publish: `latencyMs` from the send to the adapter's publish settling. */
-  published?(latencyMs: number): void
-}
-
 /**
  * The framework-agnostic core: one per app and channel. It owns the codec (envelope, serializer,
  * signing, duplicate window), the engine (outbox, retries, drain), status and counters. Bindings use
  * `publish`/`subscribe`, or `encode`/`send`/`receive` where they need to see the bytes.
  */
-export class Bus {
-  /** Random id of this instance, carried by every message it sends. */
-  readonly instanceId = randomBytes(8).toString('hex')
-  readonly counters: SyncStats = createStats()
-  readonly codec: Codec
-  /** The adapter's `type` once one runs, `custom` otherwise. */
-  type = 'custom'
-  private current: SyncStatus = 'connecting'
+export class Bus extends BusCore {
   private engine: Engine | undefined
   private durableLog: (Adapter & DurableLog) | undefined
   private adapter: Adapter | undefined
   private readonly subscribers = new Set<(delivery: Delivery) => void>()
   private closing: Promise<void> | undefined
-  private readonly observers = new Set<BusObserver>()
-  private readonly limiter: ReportLimiter
   private readonly trace: TraceCarrier | undefined
-  private statusSince = Date.now()
-  private lastMessageAt: number | undefined
   private markClosed: () => void = () => undefined
   /** Resolves once `close()` has finished. */
   readonly whenClosed = new Promise<void>((resolve) => (this.markClosed = resolve))
@@ -93,21 +51,11 @@ export class Bus {
   readonly groups: ConsumerGroups
 
   constructor(
-    readonly options: EngineOptions & { keepOwn?: boolean },
-    private readonly listeners: BusListeners = {},
+    options: EngineOptions & { keepOwn?: boolean },
+    listeners: BusListeners = {},
     serializer?: Serializer
   ) {
-    const { key: channel, maxMessageBytes, keepOwn = false } = options
-    this.codec = new Codec(
-      { ...options, instanceId: this.instanceId, channel, maxMessageBytes, keepOwn },
-      (r, e, n) => this.drop(r, e, n)
-    )
-    if (serializer) this.codec.serializer = serializer
-    this.limiter = new ReportLimiter(options.errorReportIntervalMs, (error) => {
-      debug(error)
-      this.call(() => this.listeners.error?.(error))
-    })
-    this.counters.errors = this.limiter.counts
+    super(options, listeners, serializer)
     this.trace = traceCarrier(options.traceContext)
     const { durable } = options
     const member = (durable !== false && durable.consumerName) || this.instanceId
@@ -121,10 +69,6 @@ export class Bus {
         this.storeDeadLetter(letter)
       }
     })
-  }
-
-  get status(): SyncStatus {
-    return this.current
   }
 
   /** Whether an adapter runs (started and not closed). */
@@ -263,57 +207,6 @@ export class Bus {
     return () => this.subscribers.delete(handler)
   }
 
-  /** A copy of the counters. */
-  stats(): SyncStats {
-    return snapshot(this.counters)
-  }
-
-  /** Readiness, liveness and backlog, for health probes (see {@link SyncHealth}). */
-  health(): SyncHealth {
-    const now = Date.now()
-    const { messages, bytes } = this.counters.outbox
-    return {
-      status: this.current,
-      ready: this.current === 'ready',
-      live: this.current !== 'closed',
-      statusAgeMs: now - this.statusSince,
-      lastMessageAgeMs: this.lastMessageAt === undefined ? null : now - this.lastMessageAt,
-      outbox: { messages, bytes, fill: outboxFill({ messages, bytes }, this.options.outbox) },
-      adapter: this.type,
-      instanceId: this.instanceId
-    }
-  }
-
-  /** Calls `observer` with delivery and publish timings from now on; returns the function that stops it. */
-  observe(observer: BusObserver): () => void {
-    this.observers.add(observer)
-    return () => this.observers.delete(observer)
-  }
-
-  /** Counts `count` dropped messages and, unless it is routine, reports why. */
-  drop(reason: DropReason, error?: SyncError, count = 1): void {
-    this.counters.dropped[reason] += count
-    if (error) this.report(error)
-  }
-
-  /**
-   * Reports an operational problem to the `error` listener; repeats of a kind within
-   * `errorReportIntervalMs` are counted and summarised once (see {@link ReportLimiter}).
-   */
-  report(error: SyncError): void {
-    this.limiter.report(error)
-  }
-
-  /** Moves to `status` and tells the listener, once per actual change. */
-  setStatus(status: SyncStatus, cause?: Error): void {
-    const previous = this.current
-    if (previous === status || previous === 'closed') return
-    this.current = status
-    this.statusSince = Date.now()
-    const event: SyncStatusEvent = cause ? { status, previous, cause } : { status, previous }
-    this.call(() => this.listeners.status?.(event))
-  }
-
   /** Drains (bounded by `closeTimeoutMs`) and closes the adapter. Safe to call more than once. */
   close(): Promise<void> {
     // Closing from the first moment: status changes while groups and the outbox drain do not show.
@@ -349,10 +242,6 @@ export class Bus {
     return []
   }
 
-  private notify(fn: (observer: BusObserver) => void): void {
-    for (const observer of this.observers) this.call(() => fn(observer))
-  }
-
   private storeDeadLetter(letter: DeadLetter): void {
     const adapter = this.adapter as (Adapter & Partial<GroupLog>) | undefined
     const store = adapter?.storeDeadLetter
@@ -365,14 +254,5 @@ export class Bus {
       .catch((cause: unknown) =>
         this.report(new SyncGroupError(group, `Could not store dead letter ${id} in the broker`, { cause }))
       )
-  }
-
-  // Listeners are called from broker callbacks: a throwing one must not crash the process.
-  private call(fn: () => void): void {
-    try {
-      fn()
-    } catch (listenerError) {
-      debug('a listener threw', listenerError)
-    }
   }
 }
