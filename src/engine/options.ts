@@ -4,6 +4,11 @@ import { checkSecurityOptions, type SecurityOptions } from '../protocol/security
 import type { SerializerOptions } from '../protocol/serializers'
 import { parseBatch, type BatchOptions } from './batching'
 import { OUTBOX_DEFAULTS, type OutboxOptions } from './outbox'
+import { parseDurable, type DurableOptions, type ResolvedDurable } from './durable-options'
+import { nonNegative, positive } from './option-numbers'
+
+export { DURABLE_DEFAULTS, DURABLE_OPTION_KEYS } from './durable-options'
+export type { DurableOptions, ResolvedDurable } from './durable-options'
 
 /** Largest encoded message sent or accepted by default, in bytes (4 MiB). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -90,33 +95,8 @@ export const BASE_OPTION_KEYS = {
   traceContext: true
 } satisfies Record<keyof BaseSyncOptions, true>
 
-/** Retention and naming of durable delivery. */
-export interface DurableOptions {
-  /** Most messages the broker keeps per channel (older ones are trimmed). @default 100_000 */
-  maxMessages?: number
-  /** Oldest message the broker keeps, in milliseconds. @default 86_400_000 (24 h) */
-  maxAgeMs?: number
-  /**
-   * Most bytes the broker keeps per channel. RabbitMQ streams retain by bytes and age only (whole
-   * segments), so there it replaces `maxMessages`. @default 1_073_741_824 (1 GiB)
-   */
-  maxBytes?: number
-  /**
-   * A stable name for this instance (e.g. the pod name of a StatefulSet). A named instance resumes after
-   * its own restart where it stopped, its position kept in the broker; an unnamed one starts at the tail.
-   */
-  consumerName?: string
-}
-
 /** Options of an adapter or binding after `parseOptions`: theirs as given, the bus's resolved. */
 export type Resolved<O> = Omit<O, keyof EngineOptions> & EngineOptions
-
-/** Durable options after validation: every default filled in, or `false` for plain pub/sub. */
-export type ResolvedDurable = Required<Omit<DurableOptions, 'consumerName'>> &
-  Pick<DurableOptions, 'consumerName'> & {
-    /** What the user set, before defaults: an adapter that cannot honour a limit refuses it by name. */
-    readonly given: Readonly<DurableOptions>
-  }
 
 /** Bus options after validation, with every default filled in; what the engine and adapters read. */
 export type EngineOptions = Omit<BaseSyncOptions, 'durable' | 'batch'> & {
@@ -141,32 +121,6 @@ export const DEFAULT_KEY = 'feathers-sync'
 
 /** Window of one error-storm summary, in ms. */
 export const DEFAULT_ERROR_REPORT_INTERVAL_MS = 10_000
-
-/** A number >= 0 or undefined (the adapter then decides). */
-function nonNegative(option: string, value: unknown): number | undefined {
-  if (value === undefined) return undefined
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new SyncConfigError(option, `Option "${option}" must be a number >= 0, got ${String(value)}`)
-  }
-  return value
-}
-
-function positive(option: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new SyncConfigError(option, `Option "${option}" must be a positive number, got ${String(value)}`)
-  }
-  return value
-}
-
-/** A whole number > 0, or `fallback` when undefined. */
-function whole(option: string, value: unknown, fallback: number): number {
-  const number = positive(option, value, fallback)
-  if (!Number.isSafeInteger(number)) {
-    throw new SyncConfigError(option, `Option "${option}" must be a whole number, got ${String(value)}`)
-  }
-  return number
-}
 
 /**
  * Validates the bus options once, naming the bad one, and returns a new object with defaults. Options it
@@ -217,48 +171,6 @@ export function parseOptions<O extends BaseSyncOptions>(options: O): Resolved<O>
       maxMessages: positive('outbox.maxMessages', outbox.maxMessages, OUTBOX_DEFAULTS.maxMessages),
       maxBytes: positive('outbox.maxBytes', outbox.maxBytes, OUTBOX_DEFAULTS.maxBytes)
     }
-  }
-}
-
-/** Every option of `DurableOptions`; a missing or extra name does not compile. */
-export const DURABLE_OPTION_KEYS = {
-  maxMessages: true,
-  maxAgeMs: true,
-  maxBytes: true,
-  consumerName: true
-} satisfies Record<keyof DurableOptions, true>
-
-export const DURABLE_DEFAULTS: Readonly<Required<Omit<DurableOptions, 'consumerName'>>> = {
-  maxMessages: 100_000,
-  maxAgeMs: 86_400_000,
-  maxBytes: 1_073_741_824
-}
-
-function parseDurable(durable: BaseSyncOptions['durable']): ResolvedDurable | false {
-  if (durable === undefined || durable === false) return false
-  if (durable === true) return { ...DURABLE_DEFAULTS, given: {} }
-  if (typeof durable !== 'object' || durable === null || Array.isArray(durable)) {
-    throw new SyncConfigError(
-      'durable',
-      `Option "durable" must be true, false or an object, got ${String(durable)}`
-    )
-  }
-  const { consumerName } = durable
-  if (
-    consumerName !== undefined &&
-    (typeof consumerName !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(consumerName))
-  ) {
-    throw new SyncConfigError(
-      'durable.consumerName',
-      `Option "durable.consumerName" must be 1-64 letters, digits, "_" or "-", got ${JSON.stringify(consumerName)}`
-    )
-  }
-  return {
-    maxMessages: whole('durable.maxMessages', durable.maxMessages, DURABLE_DEFAULTS.maxMessages),
-    maxAgeMs: whole('durable.maxAgeMs', durable.maxAgeMs, DURABLE_DEFAULTS.maxAgeMs),
-    maxBytes: whole('durable.maxBytes', durable.maxBytes, DURABLE_DEFAULTS.maxBytes),
-    given: { ...durable },
-    ...(consumerName === undefined ? {} : { consumerName })
   }
 }
 
