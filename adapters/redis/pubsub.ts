@@ -1,7 +1,6 @@
 import type { Cluster, Redis } from 'ioredis'
 import { createDebug } from '../../src/engine/debug'
 import type { Adapter, AdapterCapabilities, AdapterHooks, Payload } from '../../src/adapter'
-import { SyncConnectionError } from '../../src/errors'
 import {
   asRedisValue,
   closeClient,
@@ -13,25 +12,11 @@ import {
 import { Heartbeat, type Watched } from './heartbeat'
 import type { RedisSettings } from './options'
 import { SlotRecovery, slotMoving } from './slot-recovery'
+import { messageOf, RedisStatus } from './status'
 
 const debug = createDebug('feathers-fanout/redis')
 
-type Listener = Parameters<RedisClient['on']>[1]
-type Waiter = { check: () => boolean; resolve: () => void }
-
 const ignore = (): void => undefined
-const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
-
-/**
- * Why Redis itself may close a pub/sub subscriber: its output buffer limit (redis.conf
- * `client-output-buffer-limit pubsub`, by default 32 MB at once or 8 MB for 60 s) disconnects a
- * subscriber that falls that far behind, and what Redis had queued for it is gone.
- */
-export const SUBSCRIBER_CLOSED =
-  'Redis closed the subscriber connection: a subscriber that falls behind by more than ' +
-  "Redis' client-output-buffer-limit for pubsub (default 32mb 8mb 60) is disconnected (as by " +
-  'CLIENT KILL or the server timeout), and messages published meanwhile do not reach this instance ' +
-  '(counted as dropped.missed when the next one arrives)'
 
 /**
  * Whether a failed command failed because the connection is gone. ioredis still says `ready` for a
@@ -50,9 +35,8 @@ const connectionGone = (client: RedisClient, error: unknown): boolean =>
  * `key` channel (so feathers-sync 3.x on the same channel interoperates), or `SPUBLISH`/`SSUBSCRIBE`
  * with `sharded`. Subscribes in buffer mode, so text and binary payloads both arrive intact.
  */
-export class RedisAdapter implements Adapter {
+export class RedisAdapter extends RedisStatus implements Adapter {
   readonly type = 'redis'
-  readonly target: string
   readonly capabilities: AdapterCapabilities = { broadcast: true, durable: false }
   // Two instances retry at most MAX_RETRY_DELAY_MS + RETRY_JITTER_MS apart (the adapter's
   // retryStrategy): plus a margin of half a second.
@@ -60,28 +44,15 @@ export class RedisAdapter implements Adapter {
   protected readonly pub: RedisClient
   protected readonly sub: RedisClient
   private readonly ownsPub: boolean
-  protected hooks: AdapterHooks | undefined
   private onMessage: ((payload: Payload) => void) | undefined
-  private pubReady = false
-  protected subActive = false
   private subscribing = false
-  private started = false
-  protected closed = false
-  /** What the core was last told: both connections up, or which of them is down. */
-  private reported: 'up' | 'publisher down' | 'subscriber down' | 'both down' | undefined
-  private lastProblem: string | undefined
-  private lastError: unknown
-  /** Why publishing paused when the connection itself is fine (a lost script); cleared when back up. */
-  private pauseReason: string | undefined
   private retryTimer: NodeJS.Timeout | undefined
   private retries = 0
-  private waiters: Waiter[] = []
-  private readonly attached: [RedisClient, string, Listener][] = []
   private heartbeat: Heartbeat | undefined
   private slotRecovery: SlotRecovery | undefined
 
-  constructor(protected readonly settings: RedisSettings) {
-    this.target = settings.target
+  constructor(settings: RedisSettings) {
+    super(settings)
     // Lazy clients: nothing connects before `connect()`, but bad ioredis options fail at configure time.
     const { pub, sub, ownsPub } = createConnections(settings)
     this.pub = pub
@@ -115,16 +86,6 @@ export class RedisAdapter implements Adapter {
     await this.untilUp()
   }
 
-  /** Resolves once both connections are up and the subscription is active; from then on, reports status. */
-  protected async untilUp(): Promise<void> {
-    const up = () => this.pubReady && this.subActive
-    // Checked again after each wait: a connection event may land before this continuation runs, and
-    // the core only listens to status reports once this promise has resolved.
-    while (!this.closed && !up()) await this.until(up)
-    this.started = true
-    this.reported = 'up'
-  }
-
   publish(payload: Payload): Promise<void> {
     const { pub } = this
     const { channel, sharded } = this.settings
@@ -143,42 +104,6 @@ export class RedisAdapter implements Adapter {
     for (const [client, event, listener] of this.attached.splice(0)) client.off(event, listener)
     const { pub, sub, ownsPub } = this
     await Promise.all([closeClient(sub), ownsPub ? closeClient(pub) : undefined])
-  }
-
-  /** Follows a connection's state; a Cluster reports the same events for the cluster as a whole. */
-  private watch(client: RedisClient, role: 'pub' | 'sub'): void {
-    const set = (up: boolean) => {
-      if (role === 'pub') this.pubReady = up
-      else if (!up) this.subActive = false
-    }
-    this.listen(client, 'ready', () => {
-      set(true)
-      this.update()
-    })
-    this.listen(client, 'close', () => {
-      // No socket error, no missed PING: the server closed a subscriber that was up.
-      if (
-        role === 'sub' &&
-        this.subActive &&
-        this.settings.durable === undefined &&
-        this.lastError === undefined
-      )
-        this.lastError = new Error(SUBSCRIBER_CLOSED)
-      set(false)
-      this.update()
-    })
-    this.listen(client, 'end', () => {
-      set(false)
-      this.problem(new Error(`the ${role} connection ended and will not be retried (see retryStrategy)`))
-      this.update()
-    })
-    this.listen(client, 'error', (error: Error) => this.problem(error))
-    this.listen(client, 'node error', (error: Error) => this.problem(error))
-  }
-
-  private listen(client: RedisClient, event: string, listener: Listener): void {
-    client.on(event, listener)
-    this.attached.push([client, event, listener])
   }
 
   // The subscriber connection is the adapter's own and carries this one channel, so no channel check
@@ -241,15 +166,6 @@ export class RedisAdapter implements Adapter {
     this.heartbeat.start()
   }
 
-  /** `role`'s connection did not answer in time: it counts as lost until it is up again. */
-  protected connectionHung(role: Watched['role'], cause: Error): void {
-    debug('%s connection to %s missed a heartbeat', role, this.target)
-    this.lastError = cause
-    if (role === 'pub') this.pubReady = false
-    else this.subActive = false
-    this.update()
-  }
-
   /**
    * A publish that fails because the connection is gone goes back to the core's outbox, and so does one
    * Redis did not answer within the heartbeat timeout (a hung server). ioredis refuses commands ("Stream
@@ -300,80 +216,5 @@ export class RedisAdapter implements Adapter {
       (error) => this.problem(error)
     )
     this.slotRecovery.start()
-  }
-
-  /** Tells the core about a change of readiness, once per change, after startup. */
-  protected update(): void {
-    this.settle()
-    const up = this.pubReady && this.subActive
-    if (up) {
-      this.lastProblem = undefined
-      this.lastError = undefined
-      this.pauseReason = undefined
-    }
-    if (this.closed || !this.started) return
-    // Told once per change: only the publisher down (an idle timeout on one connection) keeps the
-    // subscription; only the subscriber down (cut over its output buffer limit) keeps publishing.
-    const next = up
-      ? 'up'
-      : this.subActive
-        ? 'publisher down'
-        : this.pubReady
-          ? 'subscriber down'
-          : 'both down'
-    if (next === this.reported) return
-    const again = this.reported !== undefined && this.reported !== 'up'
-    this.reported = next
-    debug('%s at %s', next, this.target)
-    if (up) {
-      this.hooks?.status('ready')
-      return
-    }
-    const closed = messageOf(this.lastError) === SUBSCRIBER_CLOSED ? ` (${SUBSCRIBER_CLOSED})` : ''
-    const paused = next === 'publisher down' ? this.pauseReason : undefined
-    const text = paused
-      ? `Publishing to Redis at ${this.target} paused: ${paused}`
-      : `Lost the connection to Redis at ${this.target}; reconnecting${closed}`
-    const error = new SyncConnectionError(this.target, text, { cause: this.lastError })
-    this.hooks?.status('reconnecting', error, {
-      subscriptionKept: next === 'publisher down',
-      publishingKept: next === 'subscriber down'
-    })
-    if (again) return
-    // Also an error event: apps alert on `sync-error`, and a clean close by Redis brings no driver error.
-    this.report(text, error)
-  }
-
-  /** Reports a driver error once per distinct failure, not once per retry. */
-  protected problem(error: unknown): void {
-    if (this.closed) return
-    this.lastError = error
-    const text = `Redis at ${this.target}: ${messageOf(error)}`
-    debug(text)
-    this.report(text, new SyncConnectionError(this.target, text, { cause: error }))
-  }
-
-  private report(text: string, error: SyncConnectionError): void {
-    // Numbers masked: retry messages differ only in delays ("Retrying from scratch after 30ms").
-    const problem = text.replace(/\d+/g, '#')
-    if (problem === this.lastProblem) return
-    this.lastProblem = problem
-    this.hooks?.error(error)
-  }
-
-  private until(check: () => boolean): Promise<void> {
-    if (this.closed || check()) return Promise.resolve()
-    return new Promise((resolve) => this.waiters.push({ check, resolve }))
-  }
-
-  // Waiters also end on close, so a startup still waiting for Redis finishes instead of hanging.
-  private settle(): void {
-    if (this.waiters.length === 0) return
-    const waiting = this.waiters
-    this.waiters = []
-    for (const waiter of waiting) {
-      if (this.closed || waiter.check()) waiter.resolve()
-      else this.waiters.push(waiter)
-    }
   }
 }
