@@ -14,7 +14,8 @@ import { createDurableLog } from './durable'
 import { parseAmqpDurable } from './durable-options'
 import { GroupConnections } from './group-connection'
 import { parseAmqpOptions, type AmqpAdapterOptions } from './options'
-import { AmqpSession, toBuffer, topologyLoss, type SessionEvents } from './session'
+import { lossError, reasonOf } from './loss'
+import { AmqpSession, toBuffer, type SessionEvents } from './session'
 import { bounded, closeRecovering, guardModel, reportRecovery, type Recovering } from './recovering'
 import { openRecovering, OutageReports } from './rotation'
 
@@ -60,9 +61,6 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
   let refuseStart: (error: SyncConfigError) => void = () => undefined
   let connectedOnce = false
 
-  // amqplib re-wraps errors from another realm (e.g. under Jest) as `Error: <message>`.
-  const reasonOf = (cause: Error) => cause.message.replace(/^Error: /, '')
-
   const tell = (reason: string, error: SyncConnectionError): void => {
     debug(error.message)
     if (!closing && reports.fresh(reason)) {
@@ -74,19 +72,6 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
     lastCause = cause
     const reason = reasonOf(cause)
     tell(reason, new SyncConnectionError(target, `${what} RabbitMQ at ${target}: ${reason}`, { cause }))
-  }
-
-  /** Why a session ended: a deleted exchange or queue (the connection may be fine), or a lost connection. */
-  const lossError = (cause: Error): SyncConnectionError => {
-    const lost = topologyLoss(cause)
-    if (lost === undefined) {
-      return new SyncConnectionError(target, `Lost the connection to RabbitMQ at ${target}`, { cause })
-    }
-    const what =
-      lost === 'exchange'
-        ? `The exchange "${key}" on RabbitMQ at ${target} is gone (deleted?); declaring it again`
-        : `The queue of this instance on RabbitMQ at ${target} was deleted; declaring a new one`
-    return new SyncSubscriptionError(target, key, `${what}: ${reasonOf(cause)}`, { cause })
   }
 
   // Subscribed again: the next outage gets its own reports.
@@ -108,7 +93,7 @@ export function createAmqpAdapter(options: ResolvedOptions & AmqpAdapterOptions)
       if (lostSession !== session) return
       session = undefined
       if (closing) return
-      const error = lossError(cause)
+      const error = lossError(target, key, cause)
       // At once, so that the core re-queues the publishes that fail next (see AmqpSession.fail).
       hooks?.status('reconnecting', error)
       // Deferred: this runs inside amqplib's close handling, and the connection's own close

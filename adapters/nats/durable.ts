@@ -1,5 +1,5 @@
 import { createDebug } from '../../src/engine/debug'
-import type { JetStreamClient, JetStreamManager, KV, NatsConnection } from 'nats'
+import type { NatsConnection } from 'nats'
 import type {
   AdapterCapabilities,
   AdapterHooks,
@@ -12,42 +12,19 @@ import type {
   Position,
   StartPosition
 } from '../../src/adapter'
-import { SyncConfigError, SyncConnectionError, SyncOversizeError } from '../../src/errors'
+import { SyncConfigError, SyncConnectionError } from '../../src/errors'
 import type { Payload } from '../../src/adapter'
-import { POSITIONS_BUCKET, positionKey, type NatsDurableSettings } from './durable-options'
 import { LogReader, sequenceOf } from './durable-reader'
 import { checkGroup } from '../group-options'
 import { NatsGroupMember, type GroupHost } from './group'
-import { readRange } from './durable-range'
-import { ensureStream, jetStreamOf } from './durable-stream'
-import type { NatsSettings } from './options'
-import { MessageTooLarge, msgIdHeaderBytes, PubAcks } from './pubacks'
-import { NatsAdapter } from './pubsub'
+import { NatsJetStreamLog } from './durable-log'
+import { MessageTooLarge, msgIdHeaderBytes } from './pubacks'
 import { checkSize } from './reason'
 
 const debug = createDebug('feathers-fanout/nats')
 
 /** How long to wait before trying JetStream again when it did not answer on a live connection. */
 const RETRY_MS = 250
-/**
- * The JetStream API timeout of the requests that resume reading after a reconnect or a lost consumer.
- * Why shorter than the client's 5 s: while a cluster elects a stream leader (nats-server's Raft election
- * timeout is 4-9 s) these requests go unanswered, and each attempt that waits out a long timeout adds
- * to the time after the election before the instance reads and publishes again. A timed-out attempt is
- * retried after RETRY_MS; nothing it did is lost (an orphaned ephemeral consumer expires by itself).
- */
-const RESUME_TIMEOUT_MS = 1_500
-
-interface JetStream {
-  nc: NatsConnection
-  jsm: JetStreamManager
-  js: JetStreamClient
-  /** The same API with RESUME_TIMEOUT_MS, for resuming. */
-  resume: JetStreamManager
-  /** Publishes awaiting their PubAck on this connection. */
-  acks: PubAcks
-  positions?: Promise<KV>
-}
 
 /**
  * NATS with durable delivery: the channel's events go to a JetStream stream (see durable-stream.ts) and
@@ -55,19 +32,11 @@ interface JetStream {
  * handling, status and reconnecting are the pub/sub adapter's; this class only swaps what "subscribed"
  * means and how a publish is confirmed (the stream's PubAck instead of a flush).
  */
-export class NatsDurableAdapter extends NatsAdapter implements DurableLog, GroupLog {
+export class NatsDurableAdapter extends NatsJetStreamLog implements DurableLog, GroupLog {
   override readonly capabilities: AdapterCapabilities = { broadcast: true, durable: true, group: true }
-  private jetstream: JetStream | undefined
   private reader: LogReader | undefined
   /** Consumer group members joined through this adapter (see group.ts). */
   private readonly members = new Set<NatsGroupMember>()
-
-  constructor(
-    settings: NatsSettings,
-    private readonly durable: NatsDurableSettings
-  ) {
-    super(settings)
-  }
 
   /** Connects, then checks for JetStream and creates (or updates) the channel's stream. */
   override async connect(hooks: AdapterHooks): Promise<void> {
@@ -117,55 +86,6 @@ export class NatsDurableAdapter extends NatsAdapter implements DurableLog, Group
       }
       throw error
     }
-  }
-
-  /** The oversize error of a message the stream refused by its `max_msg_size` (set on it by someone). */
-  private async tooLarge(
-    jetstream: JetStream,
-    bytes: Uint8Array,
-    messageId?: string
-  ): Promise<SyncOversizeError> {
-    const size = bytes.byteLength + msgIdHeaderBytes(messageId)
-    const info = await jetstream.jsm.streams.info(this.durable.stream).catch(() => undefined)
-    const limit = info?.config.max_msg_size ?? -1
-    return new SyncOversizeError(
-      size,
-      limit,
-      `A message to the JetStream stream "${this.durable.stream}" (its max_msg_size)`
-    )
-  }
-
-  async readRange(
-    after: Position,
-    limit: number,
-    inclusive = false
-  ): Promise<{ payload: Payload; position: Position }[]> {
-    const sequence = sequenceOf(after)
-    return readRange(this.api().jsm, this.durable, inclusive ? sequence - 1 : sequence, limit)
-  }
-
-  async lastPosition(): Promise<Position | undefined> {
-    const { state } = await this.api().jsm.streams.info(this.durable.stream)
-    return state.messages === 0 ? undefined : String(state.last_seq)
-  }
-
-  async firstPosition(): Promise<Position | undefined> {
-    const { state } = await this.api().jsm.streams.info(this.durable.stream)
-    return state.messages === 0 ? undefined : String(state.first_seq)
-  }
-
-  async savePosition(name: string, position: Position): Promise<void> {
-    sequenceOf(position)
-    await (await this.positions()).put(positionKey(this.durable.channel, name), position)
-  }
-
-  async loadPosition(name: string): Promise<Position | undefined> {
-    const entry = await (await this.positions()).get(positionKey(this.durable.channel, name))
-    return entry?.operation === 'PUT' ? entry.string() : undefined
-  }
-
-  comparePositions(a: Position, b: Position): number {
-    return sequenceOf(a) - sequenceOf(b)
   }
 
   /** Joins `group` (one durable pull consumer on the stream); resolves once the consumer exists. */
@@ -261,39 +181,6 @@ export class NatsDurableAdapter extends NatsAdapter implements DurableLog, Group
   private async restartReader(): Promise<void> {
     const nc = this.nc
     if (nc && this.up) await this.resubscribe(nc, () => this.nc === nc && this.up && !this.closing)
-  }
-
-  /** The connection's JetStream record (made on its first use), once the channel's stream exists. */
-  private async prepare(nc: NatsConnection, first: boolean): Promise<JetStream> {
-    let jetstream = this.jetstream
-    if (jetstream?.nc !== nc) {
-      const jsm = await jetStreamOf(nc)
-      const resume = await nc.jetstreamManager({ timeout: RESUME_TIMEOUT_MS, checkAPI: false })
-      jetstream?.acks.stop(
-        new SyncConnectionError(this.target, `Lost the connection to NATS at ${this.target}`)
-      )
-      jetstream = this.jetstream = { nc, jsm, js: jsm.jetstream(), resume, acks: new PubAcks(nc) }
-    }
-    await ensureStream(first ? jetstream.jsm : jetstream.resume, this.durable, first)
-    return jetstream
-  }
-
-  private api(): JetStream {
-    const jetstream = this.jetstream
-    if (!jetstream || jetstream.nc !== this.nc) {
-      throw new SyncConnectionError(this.target, `Not connected to NATS at ${this.target}`)
-    }
-    return jetstream
-  }
-
-  /** The positions bucket, created on first use with the configured replicas. */
-  private positions(): Promise<KV> {
-    const jetstream = this.api()
-    jetstream.positions ??= jetstream.js.views.kv(POSITIONS_BUCKET, {
-      history: 1,
-      replicas: this.durable.replicas
-    })
-    return jetstream.positions
   }
 
   private pause(): Promise<void> {

@@ -1,5 +1,5 @@
 import { connect, type ConnectionOptions, type NatsConnection } from 'nats'
-import { DEFAULT_RECONNECT_WAIT_MS } from './options'
+import { DEFAULT_RECONNECT_WAIT_MS } from './connection-options'
 
 /**
  * Opens a NATS connection, retrying until it works or is cancelled. Once open, reconnecting is the
