@@ -124,7 +124,8 @@ export class Bus extends BusCore {
    * Registers `handler` for one service event under the consumer group `group`: each such event is handled
    * by one member of the group (one instance), acknowledged when the handler's promise resolves, retried
    * with backoff when it throws or times out, and dead-lettered after `maxAttempts`. Needs `durable` and an
-   * adapter with the group capability. Returns the function that removes the handler.
+   * adapter with the group capability. Returns the function that removes the handler; removing the
+   * group's last handler here leaves the group (its promise settles once left).
    * @throws SyncConfigError naming the bad argument or option
    */
   consume<T = unknown>(
@@ -132,7 +133,7 @@ export class Bus extends BusCore {
     filter: GroupFilter,
     handler: GroupHandler<T>,
     options?: ConsumerGroupOptions
-  ): () => void {
+  ): () => Promise<void> {
     return this.groups.consume(group, filter, handler as GroupHandler, options)
   }
 

@@ -74,6 +74,7 @@ export class ConsumerGroup extends GroupDelivery {
    * Runs the handler again on a dead letter (with retries); resolves once it succeeded (the letter is then
    * removed), rejects with the last failure otherwise (the letter stays).
    * @throws SyncConfigError when there is no such dead letter
+   * @throws SyncGroupError when the group is left (or the app closed) between two attempts of the replay
    */
   async replay(id: string): Promise<void> {
     const letter = this.letters.get(id)
@@ -94,6 +95,12 @@ export class ConsumerGroup extends GroupDelivery {
       this.counts.deadLettered--
       this.counts.handled++
       return
+    }
+    if (outcome.ok === 'abandoned') {
+      throw new SyncGroupError(
+        this.name,
+        `The replay of dead letter "${id}" stopped: group "${this.name}" was left before it succeeded`
+      )
     }
     if (outcome.ok === false) {
       this.letters.add({ ...letter, attempts: outcome.attempts, error: outcome.error, at: Date.now() })

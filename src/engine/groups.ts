@@ -38,7 +38,9 @@ export class ConsumerGroups {
   ) {}
 
   /**
-   * Registers `handler` for `filter` under `group`; returns the function that removes it.
+   * Registers `handler` for `filter` under `group`; returns the function that removes it. Removing the
+   * group's last handler on this instance leaves the broker's group (the promise settles once left, bounded
+   * by `closeTimeoutMs`), so that the group's events go to members that handle them.
    * @throws SyncConfigError for a bad name or option, without `durable`, or on an adapter without groups
    */
   consume(
@@ -46,7 +48,7 @@ export class ConsumerGroups {
     filter: GroupFilter,
     handler: GroupHandler,
     options?: ConsumerGroupOptions
-  ): () => void {
+  ): () => Promise<void> {
     checkGroupName(group)
     checkFilter(filter)
     if (typeof handler !== 'function') {
@@ -71,8 +73,17 @@ export class ConsumerGroups {
         )
       }
     }
-    const remove = (consumer ??= this.create(group, resolved)).add(filter.path, filter.event, handler)
-    return remove
+    const member = (consumer ??= this.create(group, resolved))
+    const remove = member.add(filter.path, filter.event, handler)
+    let left: Promise<void> | undefined
+    return () => {
+      if (left) return left
+      remove()
+      // A member without handlers would acknowledge the group's messages unhandled: it leaves instead.
+      const empty = member.size === 0 && this.groups.get(group) === member
+      left = empty ? this.leave(group, this.options.closeTimeoutMs) : Promise.resolve()
+      return left
+    }
   }
 
   /**

@@ -37,7 +37,9 @@ export interface BaseSyncOptions extends SecurityOptions, SerializerOptions {
    * that the other instances, which reconnect on their own schedule, are subscribed again to receive
    * them (plain pub/sub keeps nothing for absent subscribers). Messages published meanwhile queue behind
    * them. Not applied on the first connect, nor when nothing is queued; closing sends at once. `0`: no hold.
-   * @default the adapter's (about one reconnect interval plus a margin): Redis 2_600, NATS 2_600, RabbitMQ 2_500, memory and cluster 0
+   * @default the adapter's (its longest wait between reconnect attempts plus half a second): Redis 850,
+   * NATS 1_100 (`reconnectTimeWait` + jitter + 500), RabbitMQ 1_000 (`amqpRecovery.maxDelayMs` + 500), memory
+   * and cluster 0; 0 in durable mode
    */
   resumeDelayMs?: number
   /**

@@ -143,14 +143,5 @@ export function consumeTopic(
   options: FanoutGroupOptions
 ): () => Promise<void> {
   const { group, rest } = groupOf(filter.event, options)
-  const remove = bus.consume(group, filter, groupHandler(bus, filter.event, handler), rest)
-  let left: Promise<void> | undefined
-  return () => {
-    if (left) return left
-    remove()
-    // A member without handlers would acknowledge the group's messages unhandled: it leaves instead.
-    const empty = bus.groups.get(group)?.size === 0
-    left = empty ? bus.groups.leave(group, bus.options.closeTimeoutMs) : Promise.resolve()
-    return left
-  }
+  return bus.consume(group, filter, groupHandler(bus, filter.event, handler), rest)
 }

@@ -25,7 +25,9 @@ export interface ConsumerGroupApi {
    * Handles each `event` of the service at `path` once per consumer `group`, on one of the instances that
    * registered it, while every instance's listeners and clients still get the event. At-least-once: the
    * event is acknowledged when `handler` resolves, retried with backoff when it throws or times out, and
-   * dead-lettered after `maxAttempts`. Needs `durable`. Returns the function that removes the handler.
+   * dead-lettered after `maxAttempts`. Needs `durable`. Returns the function that removes the handler;
+   * removing the group's last handler on this instance also leaves the broker's group, so that its events
+   * go to the members that still handle them (the promise settles once left, bounded by `closeTimeoutMs`).
    * @throws SyncConfigError naming the bad argument or option
    */
   consume<T = unknown>(
@@ -34,7 +36,7 @@ export interface ConsumerGroupApi {
     event: string,
     handler: ConsumeHandler<T>,
     options?: ConsumerGroupOptions
-  ): () => void
+  ): () => Promise<void>
   /** Counters of each consumer group of this instance (pending, handled, retried, deadLettered, lag). */
   groupStats(): Promise<GroupStats[]>
   /** The dead letters of `group` kept on this instance, oldest first. */
