@@ -309,7 +309,11 @@ describe('amqp adapter against a private RabbitMQ', () => {
         expect(member.app.listenerCount('sync-out')).toBe(1)
         expect(listeners(member)).toBe(listenersBefore[i])
         expect(member.app.sync.stats().reconnects).toBe(50)
-        expect(member.app.sync.stats().dropped.duplicate).toBe(0)
+        // A cut can take the confirm of the other app's last barrier: it is resent and arrives twice (the
+        // copy dropped as a duplicate, at-least-once), so at most one per lost connection. A consumer
+        // doubled by a reconnect would instead duplicate every later message (and show in the broker's
+        // list of consumers below).
+        expect(member.app.sync.stats().dropped.duplicate).toBeLessThanOrEqual(50)
       }
       // What the broker holds for the two apps: nothing left over from the 50 connections before.
       expect(await rabbitmqRows(rabbit, 'list_connections', 'name')).toHaveLength(2)
