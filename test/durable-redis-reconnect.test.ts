@@ -5,7 +5,7 @@
  * anew on the new connection: naming a publish Redis never got would be refused as out of step.
  */
 import type { SyncStatusEvent } from '../src/index'
-import { createTestApp, uniqueKey, waitFor, type TestApp } from './helpers/apps'
+import { createTestApp, teardownFleet, uniqueKey, waitFor, type TestApp } from './helpers/apps'
 import { fleetState } from './helpers/fleet-state'
 import { startGate, type Gate } from './helpers/gate'
 
@@ -15,7 +15,7 @@ if (!shared) throw new Error('FANOUT_REDIS_URL is not set: run with FANOUT_BROKE
 let apps: TestApp[] = []
 let gate: Gate | undefined
 afterEach(async () => {
-  await Promise.all(apps.map(({ app }) => app.teardown()))
+  await teardownFleet(apps)
   apps = []
   await gate?.close()
   gate = undefined

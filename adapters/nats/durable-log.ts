@@ -16,7 +16,7 @@ import { NatsAdapter } from './pubsub'
  * Why shorter than the client's 5 s: while a cluster elects a stream leader (nats-server's Raft election
  * timeout is 4-9 s) these requests go unanswered, and each attempt that waits out a long timeout adds
  * to the time after the election before the instance reads and publishes again. A timed-out attempt is
- * retried after RETRY_MS; nothing it did is lost (an orphaned ephemeral consumer expires by itself).
+ * retried after RETRY_MS (durable.ts); nothing it did is lost (an orphaned ephemeral consumer expires by itself).
  */
 const RESUME_TIMEOUT_MS = 1_500
 

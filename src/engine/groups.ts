@@ -120,7 +120,7 @@ export class ConsumerGroups {
   }
 
   /**
-   * Leaves `group` and forgets it, with its dead letters kept in process; a later `consume` joins again.
+   * Leaves `group` and forgets it, its dead letters with it; a later `consume` joins again, with none.
    * What this member held unacknowledged goes to another member after `claimAfterMs`.
    */
   async leave(group: string, timeoutMs: number): Promise<void> {
