@@ -98,7 +98,7 @@ describe('amqp adapter', () => {
     expect(new URL(defaults.url).searchParams.get('frameMax')).toBe('8192')
     expect(defaults).toMatchObject({
       initialDelayMs: 100,
-      maxDelayMs: 500,
+      maxDelayMs: 250,
       topologyCheckIntervalMs: 2_000,
       contentType: 'application/json'
     })

@@ -37,7 +37,7 @@ export interface AmqpRecoveryOptions {
   initialDelayMs?: number
   /**
    * Longest delay between attempts; a broker back after a restart is found at most this long later, and
-   * queued messages wait this plus 500 ms (`resumeDelayMs`). @default 500
+   * queued messages wait this plus 500 ms (`resumeDelayMs`). @default 250
    */
   maxDelayMs?: number
   /**
@@ -54,7 +54,7 @@ export interface AmqpRecoveryOptions {
 export interface AmqpAdapterOptions {
   /** Socket, TLS and tuning options for amqplib; see docs/amqp.md. @default { noDelay: true, heartbeat: 5 } */
   amqpConnectionOptions?: AmqpConnectionOptions
-  /** Reconnect backoff and topology checks. @default { initialDelayMs: 100, maxDelayMs: 500, topologyCheckIntervalMs: 2_000 } */
+  /** Reconnect backoff and topology checks. @default { initialDelayMs: 100, maxDelayMs: 250, topologyCheckIntervalMs: 2_000 } */
   amqpRecovery?: AmqpRecoveryOptions
   /**
    * With `durable`: on how many nodes of a RabbitMQ cluster the stream queue keeps a replica, sent as
@@ -103,8 +103,8 @@ const DEFAULT_TOPOLOGY_CHECK_MS = 2_000
 const MAX_TIMER_MS = 2_147_483_647
 // Recovery after a broker restart: a restart loop measured 0.1-1.2 s from broker ready to every
 // instance ready at a 1 s cap; 5 s added up to 5 s per restart. Durable catch-up (within 1 s of the
-// broker being back) needs the cap below that; a refused TCP connect twice a second costs nothing.
-const DEFAULT_MAX_DELAY_MS = 500
+// broker being back) needs the cap well below that; a refused TCP connect four times a second costs nothing.
+const DEFAULT_MAX_DELAY_MS = 250
 
 export const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value)

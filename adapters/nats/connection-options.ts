@@ -127,7 +127,7 @@ export function connectionFrom(
     // Local-first senders drop their own echo anyway; the server need not send it.
     noEcho: settings.echo !== true,
     // The client's 2 s alone would put a restarted server's instances up to 2 s behind; an attempt
-    // every half second against a server that is down costs next to nothing.
+    // every quarter second against a server that is down costs next to nothing.
     reconnectTimeWait: DEFAULT_RECONNECT_WAIT_MS,
     ...given,
     ...auth,
@@ -142,7 +142,7 @@ export function connectionFrom(
 }
 
 /** Ms between reconnect attempts (the client's own default is 2 s); durable catch-up waits up to this. */
-export const DEFAULT_RECONNECT_WAIT_MS = 500
+export const DEFAULT_RECONNECT_WAIT_MS = 250
 
 /** The liveness check's period; with `maxPingOut: 1` a server that misses one ping counts as lost. */
 export const DEFAULT_PING_INTERVAL_MS = 2_000

@@ -82,6 +82,8 @@ export class LogReader {
     const consumer = await js.consumers.get(stream, created.name)
     const messages = await consumer.consume({
       callback: (msg) => this.receive(generation, msg),
+      // The client's 100 pulls 25 at a time; a catch-up of thousands then costs hundreds of pull requests.
+      max_messages: 1_000,
       expires: 5_000
     })
     if (generation !== this.generation) {

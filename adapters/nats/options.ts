@@ -15,7 +15,7 @@ export interface NatsAdapterOptions {
    * nothing received. The client's own ping check then runs only as a far backstop (every
    * `max(pingInterval, 30_000)` ms, at least 3 unanswered), so that a subscriber busy with a backlog,
    * which reads the server's PONG late, is not dropped with everything in flight.
-   * @default { maxReconnectAttempts: -1, name: 'feathers-fanout', pingInterval: 2_000, maxPingOut: 1, reconnectTimeWait: 500 }
+   * @default { maxReconnectAttempts: -1, name: 'feathers-fanout', pingInterval: 2_000, maxPingOut: 1, reconnectTimeWait: 250 }
    */
   natsConnectionOptions?: ConnectionOptions
   /**

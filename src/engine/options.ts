@@ -38,7 +38,7 @@ export interface BaseSyncOptions extends SecurityOptions, SerializerOptions {
    * them (plain pub/sub keeps nothing for absent subscribers). Messages published meanwhile queue behind
    * them. Not applied on the first connect, nor when nothing is queued; closing sends at once. `0`: no hold.
    * @default the adapter's (its longest wait between reconnect attempts plus half a second): Redis 850,
-   * NATS 1_100 (`reconnectTimeWait` + jitter + 500), RabbitMQ 1_000 (`amqpRecovery.maxDelayMs` + 500), memory
+   * NATS 850 (`reconnectTimeWait` + jitter + 500), RabbitMQ 750 (`amqpRecovery.maxDelayMs` + 500), memory
    * and cluster 0; 0 in durable mode
    */
   resumeDelayMs?: number

@@ -24,6 +24,8 @@ export class Ledger {
   private readonly received = new Map<string, Map<number, Map<number, number>>>()
   // scenario → sender index → sequence number → when first delivered
   private readonly firstAt = new Map<string, Map<number, Map<number, number>>>()
+  // Journal lines not written yet (see append).
+  private unwritten = ''
 
   constructor(
     private readonly index: number,
@@ -81,7 +83,21 @@ export class Ledger {
     const times = (counts.get(tick.n) ?? 0) + 1
     counts.set(tick.n, times)
     if (times === 1) perSender(this.firstAt, tick).set(tick.n, at)
-    if (this.journal !== undefined) fs.writeSync(this.journal, `${tick.s} ${tick.f} ${tick.n} ${at}\n`)
+    if (this.journal !== undefined) this.append(`${tick.s} ${tick.f} ${tick.n} ${at}\n`)
+  }
+
+  // Receipts of one turn of the event loop go to the journal in one write, in its check phase: before
+  // the timers phase in which the app saves its position, so a saved position never runs ahead of the
+  // journal (a SIGKILL can only lose lines whose position was not saved either: they come again).
+  private append(line: string): void {
+    if (this.unwritten === '') setImmediate(() => this.writeJournal())
+    this.unwritten += line
+  }
+
+  private writeJournal(): void {
+    const lines = this.unwritten
+    this.unwritten = ''
+    if (this.journal !== undefined && lines !== '') fs.writeSync(this.journal, lines)
   }
 
   /** Distinct events received from each sender in the current scenario, and the highest number. */

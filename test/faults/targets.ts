@@ -219,12 +219,12 @@ export const amqpDurableTarget: FaultTarget = {
   },
   // Streams keep their segments in the broker's dir, which a restart keeps. RabbitMQ streams retain by
   // bytes and age only (durable.maxMessages is refused): 256 MiB is far above any scenario's volume.
-  // Reconnect attempts at the adapter's default spacing (at most 0.5 s apart): the 1 s of the pub/sub
-  // target sets its resume hold, which durable mode does not have.
+  // Reconnect attempts at the adapter's default spacing (amqpRecovery left to its defaults): the 1 s of
+  // the pub/sub target sets its resume hold, which durable mode does not have.
   options: (broker, key) => ({
     ...amqpTarget.options(broker, key),
     ...DURABLE,
-    amqpRecovery: { initialDelayMs: 100, maxDelayMs: 500 },
+    amqpRecovery: {},
     durable: { maxBytes: 256 * 1024 * 1024, maxAgeMs: 3_600_000 }
   })
 }
