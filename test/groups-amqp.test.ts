@@ -4,7 +4,8 @@
  * a cut connection (rabbitmqctl close_connection).
  */
 import type { GroupLog } from '../src/adapter'
-import { SyncConfigError, type SyncError } from '../src/errors'
+import { connect as amqpConnect } from 'amqplib'
+import { SyncConfigError, SyncGroupError, type SyncError } from '../src/errors'
 import { parseOptions } from '../src/engine/options'
 import type { SyncOptions } from '../src/index'
 import { createAmqpAdapter, type AmqpAdapter } from '../adapters/amqp'
@@ -175,6 +176,46 @@ describeShared('amqp groups on the shared broker', () => {
     await expect(adapter.joinGroup('g'.repeat(300), 'm', options, () => undefined)).rejects.toMatchObject({
       option: 'group'
     })
+  })
+
+  it('says so when it cannot join its group again, and joins once it can', async () => {
+    const key = uniqueKey('ag-rejoin')
+    const member = await instance(uri, key, 'member')
+    const joined = await join(member.adapter, 'conflict', 'm', options)
+    const publisher = await instance(uri, key, 'publisher')
+    await publishAll(publisher, ['first'])
+    await waitAllGot([joined], ['first'])
+    // Someone replaces the group's quorum queue with a classic one: every declaration of the member's
+    // fails (406 PRECONDITION_FAILED) until it is gone.
+    const queue = `${key}.group.conflict`
+    const admin = await amqpConnect(uri)
+    try {
+      const channel = await admin.createChannel()
+      await channel.deleteQueue(queue)
+      await channel.assertQueue(queue, { durable: true })
+      const refused = () =>
+        member.errors.filter((error) => error instanceof SyncGroupError && error.group === 'conflict')
+      await waitFor(
+        () => `a SyncGroupError for the group (${describeInstance(member)})`,
+        () => refused().length > 0
+      )
+      expect(refused()[0].message).toMatch(
+        /Could not join consumer group "conflict" again.*already exists.*with other arguments/
+      )
+      await channel.deleteQueue(queue)
+    } finally {
+      await admin.close()
+    }
+    const deadline = Date.now() + 10_000
+    for (let i = 0; !textsOf(joined).some((text) => text.startsWith('again-')); i++) {
+      if (Date.now() > deadline)
+        throw new Error(`the member never joined again (${describeInstance(member)})`)
+      await publishAll(publisher, [`again-${i}`])
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    const after = numbered('after', 20)
+    await publishAll(publisher, after)
+    await waitAllGot([joined], after)
   })
 })
 

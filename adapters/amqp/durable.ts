@@ -122,7 +122,16 @@ export function createDurableLog(binding: DurableBinding): AmqpDurable {
       // after about claimAfterMs (see group-connection.ts).
       const connection = binding.groups.for(options.claimAfterMs)
       const current = () => connection.current()
-      const member = new AmqpGroupMember(settings, binding.target, group, { ...options }, onMessage, current)
+      const report = (error: SyncError) => binding.error(error)
+      const member = new AmqpGroupMember(
+        settings,
+        binding.target,
+        group,
+        { ...options },
+        onMessage,
+        current,
+        report
+      )
       connection.members.add(member)
       members.add(member)
       const leave = async () => {

@@ -1,7 +1,8 @@
 import { createDebug } from '../../src/engine/debug'
 import type { Channel, ChannelModel, ConsumeMessage, Options } from 'amqplib'
 import type { GroupMembership, GroupMessage, GroupOptions } from '../../src/adapter'
-import { SyncConnectionError } from '../../src/errors'
+import { SyncConnectionError, SyncGroupError, type SyncError } from '../../src/errors'
+import { withTimeout } from '../../src/engine/timeout'
 import { checkQueueName, type AmqpDurableSettings } from './durable-options'
 import { declare } from './stream'
 
@@ -9,6 +10,13 @@ const debug = createDebug('feathers-fanout/amqp')
 
 /** How long a member waits before opening its channel again after the broker closed it alone (ms). */
 const REOPEN_MS = 250
+/**
+ * Longest a join (channel, declarations, consume) may wait for RabbitMQ's answers before its channel is
+ * closed and it is tried again (ms). Heartbeats only catch a silent connection; a broker that answers
+ * them but not a queue declaration (a quorum queue whose leader is not back after a crash) would
+ * otherwise leave the member out of its group for good, with nothing said.
+ */
+export const ATTACH_TIMEOUT_MS = 15_000
 
 /**
  * The queue of a consumer group: durable, quorum (it counts deliveries in `x-delivery-count`, keeps
@@ -59,7 +67,9 @@ export class AmqpGroupMember implements GroupMembership {
     private readonly options: GroupOptions,
     private readonly onMessage: (message: GroupMessage) => void,
     /** The live connection, if any; asked when the broker closed our channel alone. */
-    private readonly current: () => ChannelModel | undefined
+    private readonly current: () => ChannelModel | undefined,
+    /** Tells the app (`sync-error`) that joining again failed; the member keeps trying. */
+    private readonly report: (error: SyncError) => void = () => undefined
   ) {
     this.queue = groupQueue(settings, group)
   }
@@ -72,6 +82,11 @@ export class AmqpGroupMember implements GroupMembership {
   reattach(model: ChannelModel): void {
     this.attach(model).catch((cause: unknown) => {
       debug(`group ${this.group}: attach failed, trying again`, cause)
+      if (!this.left && this.current() === model) {
+        const why = cause instanceof Error ? cause.message : String(cause)
+        const text = `Could not join consumer group "${this.group}" again on RabbitMQ at ${this.target} (${why}); trying again every ${REOPEN_MS} ms`
+        this.report(new SyncGroupError(this.group, text, { cause }))
+      }
       if (this.model === model) this.model = undefined
       this.later(() => {
         if (this.current() === model) this.reattach(model)
@@ -88,13 +103,33 @@ export class AmqpGroupMember implements GroupMembership {
     if (this.left) return Promise.resolve()
     if (this.model === model && this.attaching) return this.attaching
     this.model = model
-    const attaching = this.consume(model)
-    this.attaching = attaching
-    return attaching
+    const attempt: { channel?: Channel; expired?: boolean } = {}
+    const { result } = withTimeout(this.consume(model, attempt), ATTACH_TIMEOUT_MS, () => {
+      // Closing the channel ends what waits on it; `closed` must not start another attempt for it.
+      attempt.expired = true
+      const hung = attempt.channel
+      if (hung && this.channel === hung) this.channel = undefined
+      hung?.close().catch(() => undefined)
+      return new SyncConnectionError(
+        this.target,
+        `RabbitMQ at ${this.target} did not answer within ${ATTACH_TIMEOUT_MS} ms while consumer group "${this.group}" joined its queue`
+      )
+    })
+    this.attaching = result
+    return result
   }
 
-  private async consume(model: ChannelModel): Promise<void> {
+  private async consume(
+    model: ChannelModel,
+    attempt: { channel?: Channel; expired?: boolean }
+  ): Promise<void> {
     const channel = await model.createChannel()
+    if (attempt.expired) {
+      // A channel that opened only after this attempt gave up: the next attempt opens its own.
+      await channel.close().catch(() => undefined)
+      return
+    }
+    attempt.channel = channel
     channel.on('error', (cause: Error) => debug(`group ${this.group}: channel error`, cause.message))
     channel.on('close', () => this.closed(channel, model))
     this.channel = channel

@@ -104,7 +104,8 @@ export class NatsDurableAdapter extends NatsJetStreamLog implements DurableLog, 
         const { jsm, js, nc } = this.api()
         return { jsm, js, flush: () => nc.flush() }
       },
-      pause: () => this.pause()
+      pause: () => this.pause(),
+      report: (error) => this.report(error)
     }
     let joined: (error?: Error) => void = () => undefined
     const ready = new Promise<void>((resolve, reject) => {

@@ -3,6 +3,7 @@ import { createDebug } from '../../src/engine/debug'
 import {
   AckPolicy,
   DeliverPolicy,
+  ErrorCode,
   NatsError,
   nanos,
   type ConsumerMessages,
@@ -11,7 +12,7 @@ import {
   type JsMsg
 } from 'nats'
 import type { GroupMembership, GroupMessage, GroupOptions } from '../../src/adapter'
-import { SyncConfigError, SyncConnectionError } from '../../src/errors'
+import { SyncConfigError, SyncConnectionError, SyncGroupError, type SyncError } from '../../src/errors'
 import type { NatsDurableSettings } from './durable-options'
 import { bytesOf } from './durable-reader'
 
@@ -30,6 +31,8 @@ export interface GroupHost {
   api(): { jsm: JetStreamManager; js: JetStreamClient; flush(): Promise<void> }
   /** Resolves after a short pause, or sooner when the connection comes back. */
   pause(): Promise<void>
+  /** Tells the app (`sync-error`, once per distinct message) that the member cannot pull. */
+  report(error: SyncError): void
 }
 
 /**
@@ -102,11 +105,33 @@ export class NatsGroupMember implements GroupMembership {
         await this.pull(consumer)
       } catch (cause) {
         if (this.left) break
-        if (first && cause instanceof SyncConfigError) return this.joined(cause)
         debug(`group ${this.group}: pulling failed, trying again`, cause)
+        // Without a connection there is nothing to say beyond the instance's status; with one, a member
+        // that cannot set up or pull from the group's consumer (a permission, a JetStream limit) says so.
+        const failure = this.connected() ? this.failure(cause) : undefined
+        // Joining fails at once for what a retry will not mend; a JetStream API timeout is tried again.
+        const timedOut = cause instanceof NatsError && cause.code === ErrorCode.Timeout
+        if (first && failure && !timedOut) return this.joined(failure)
+        if (failure) this.host.report(failure)
         await this.host.pause()
       }
     }
+  }
+
+  private connected(): boolean {
+    try {
+      this.host.api()
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  private failure(cause: unknown): SyncError {
+    if (cause instanceof SyncConfigError) return cause
+    const why = cause instanceof Error ? cause.message : String(cause)
+    const text = `Consumer group "${this.group}" could not use its JetStream consumer ${this.consumer} at ${this.host.target} (${why})`
+    return new SyncGroupError(this.group, text, { cause })
   }
 
   /** Pulls until the member leaves or pulling fails (lost connection, deleted consumer). */
