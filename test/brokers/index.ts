@@ -30,7 +30,7 @@ export interface BrokerHandle {
   stop(): Promise<void>
 }
 
-export { freePort, waitForPort, canConnect, LOOPBACK } from './ports'
+export { freePort, waitForPort, canConnect, portHolders, LOOPBACK } from './ports'
 export { ensureBinary, type EnsureBinaryOptions } from './install'
 export { BrokerProcess, BrokerExitedError, launch, processTree, isAlive, type BrokerSpec } from './process'
 export { startRedis, redisCommand, type RedisOptions } from './redis'
