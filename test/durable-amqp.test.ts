@@ -348,7 +348,12 @@ describe('durable delivery on RabbitMQ through outages (private broker)', () => 
     await sub.adapter.savePosition('kept', received.positions[received.positions.length - 1])
   })
 
-  it('keeps what it confirmed through kill -9 and restart, and the subscriber resumes where it was', async () => {
+  // A broker restart (SIGTERM, as a deploy or an upgrade does). Not kill -9: a single RabbitMQ 3.10 node
+  // killed -9 may not bring its stream queue back (every queue.declare answers 404 "home node … is down or
+  // inaccessible"; docs/amqp.md, reliability.md), which failed this test 4 of 4 runs alone on one day,
+  // with this library's code of the day before too. Crash durability is proven on a 3-node cluster
+  // (test/durable-amqp-cluster.test.ts, a node killed -9).
+  it('keeps what it confirmed through a broker restart, and the subscriber resumes where it was', async () => {
     const pub = await open(broker.url, key)
     const sub = await open(broker.url, key)
     const received = await subscribe(sub.adapter, { kind: 'tail' })
@@ -356,7 +361,7 @@ describe('durable delivery on RabbitMQ through outages (private broker)', () => 
     await Promise.all(before.map((text) => pub.adapter.publishDurable(text)))
     const last = await pub.adapter.lastPosition()
     await pub.adapter.savePosition('kept', last as string)
-    await broker.kill('SIGKILL')
+    await broker.kill('SIGTERM')
     await broker.restart()
     await waitFor(
       'both adapters to be ready again',
@@ -374,10 +379,10 @@ describe('durable delivery on RabbitMQ through outages (private broker)', () => 
     )
     expect(received.texts).toEqual([...before, ...after])
     expect(received.gaps).toEqual([])
-    // A new reader after the restart finds everything confirmed before the kill, and the saved position.
+    // A new reader after the restart finds everything confirmed before it, and the saved position.
     const reader = await open(broker.url, key)
     expect(await reader.adapter.loadPosition('kept')).toBe(last)
-    const rows = await reader.adapter.readRange(String(Number(received.positions[0]) - 1), before.length)
+    const rows = await reader.adapter.readRange(received.positions[0], before.length, true)
     expect(rows.map((row) => Buffer.from(row.payload as Uint8Array).toString())).toEqual(before)
   })
 })
