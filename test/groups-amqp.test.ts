@@ -57,6 +57,22 @@ async function publishAll(publisher: Instance, texts: string[]): Promise<void> {
   for (const text of texts) await publisher.adapter.publishDurable(text)
 }
 
+/**
+ * Events published while a group has no queue are not kept for it: publishes a probe every 50 ms until
+ * one reaches `member` (bounded by 10 s; `state` says why it did not), then `after` must all arrive.
+ */
+async function rejoined(publisher: Instance, member: Member, state: () => string): Promise<void> {
+  const deadline = Date.now() + 10_000
+  for (let i = 0; !textsOf(member).some((text) => text.startsWith('again-')); i++) {
+    if (Date.now() > deadline) throw new Error(`the member never joined again (${state()})`)
+    await publishAll(publisher, [`again-${i}`])
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  const after = numbered('after', 20)
+  await publishAll(publisher, after)
+  await waitAllGot([member], after)
+}
+
 async function members(uri: string, key: string, group: string, count: number, prefetch = 10) {
   const joined: Member[] = []
   for (let i = 0; i < count; i++) {
@@ -206,16 +222,7 @@ describeShared('amqp groups on the shared broker', () => {
     } finally {
       await admin.close()
     }
-    const deadline = Date.now() + 10_000
-    for (let i = 0; !textsOf(joined).some((text) => text.startsWith('again-')); i++) {
-      if (Date.now() > deadline)
-        throw new Error(`the member never joined again (${describeInstance(member)})`)
-      await publishAll(publisher, [`again-${i}`])
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
-    const after = numbered('after', 20)
-    await publishAll(publisher, after)
-    await waitAllGot([joined], after)
+    await rejoined(publisher, joined, () => describeInstance(member))
   })
 })
 
@@ -315,18 +322,7 @@ describe('amqp groups through outages (private broker)', () => {
     await waitAllGot([member], ['first'])
     // RabbitMQ cancels the consumer (basic.cancel) and leaves the member's channel open.
     await rabbitmqctl(broker, 'delete_queue', `${key}.group.deleted`)
-    const after = numbered('after', 20)
-    // Events published before the queue is declared again are not kept for the group: probe every 50 ms
-    // until one reaches the member again (bounded), then every event after must arrive.
-    const deadline = Date.now() + 10_000
-    for (let i = 0; !textsOf(member).some((text) => text.startsWith('again-')); i++) {
-      if (Date.now() > deadline)
-        throw new Error(`the member never joined again (${describeMembers([member])})`)
-      await publishAll(publisher, [`again-${i}`])
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
-    await publishAll(publisher, after)
-    await waitAllGot([member], after)
+    await rejoined(publisher, member, () => describeMembers([member]))
   })
 
   it('opens one group connection per heartbeat, shared by the groups asking for it, closed with its last member', async () => {

@@ -61,20 +61,21 @@ describe('nats groups without the permission to use the group consumer', () => {
     await expect(joining).rejects.toMatchObject({ group: 'mailer' })
     await expect(joining).rejects.toThrow(/Consumer group "mailer" could not use its JetStream consumer/)
   })
+
   it('reports a pull it may not make, naming the subject', async () => {
     const member = await instance('member b')
     const membership = await groupLog(member).joinGroup('pull', 'm', options, () => undefined)
     try {
       const subject = `$JS.API.CONSUMER.MSG.NEXT.`
-      const denied = () =>
+      const reported = () =>
         member.errors.filter(
           (error) => error instanceof SyncConnectionError && error.message.includes(subject)
         )
       await waitFor(
         () => `an error naming ${subject}… (${describeProbe(member)})`,
-        () => denied().length > 0
+        () => reported().length > 0
       )
-      expect(denied()[0].message).toContain(`no permission to publish "${subject}`)
+      expect(reported()[0].message).toContain(`no permission to publish "${subject}`)
     } finally {
       await membership.leave()
     }
